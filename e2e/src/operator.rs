@@ -1,0 +1,158 @@
+//! The operator as a separate process, so tests can kill it and benchmarks can measure it.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+
+use crate::controlplane::{ControlPlane, watchdog, workspace_root};
+
+/// Path of the `siths-operator` binary, built once per test binary so it is never stale.
+pub fn binary() -> Result<PathBuf> {
+    static BUILT: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| build("siths-operator").map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// Builds one binary of the operator package with the cargo running the tests.
+pub fn build(bin: &str) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "-p", "siths-operator", "--bin", bin])
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build of {bin} failed: {status}");
+    }
+    let path = target_dir().join("debug").join(bin);
+    if !path.is_file() {
+        bail!("{} missing after build", path.display());
+    }
+    Ok(path)
+}
+
+/// Cargo's target folder: `$CARGO_TARGET_DIR` or `target/` of the workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// A running operator process. Killed on drop and when the test process dies.
+#[derive(Debug)]
+pub struct OperatorProcess {
+    child: Child,
+    /// File receiving the operator's stdout and stderr.
+    pub log: PathBuf,
+}
+
+impl OperatorProcess {
+    /// Starts the operator against `kubeconfig` with extra `args`; it dies with this process.
+    pub fn start(cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Result<Self> {
+        let me = Self::start_detached(cp, kubeconfig, args)?;
+        watchdog(&[me.child.id()], None)?;
+        Ok(me)
+    }
+
+    /// Starts the operator so that it outlives this process (`cargo xtask demo --keep`).
+    pub fn start_detached(cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Result<Self> {
+        let bin = binary()?;
+        let log = cp.dir.join(format!(
+            "operator-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_nanos()
+        ));
+        let out = fs::File::create(&log)?;
+        let child = Command::new(bin)
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "info,siths_operator=debug")
+            .env("SITHS_LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("starting siths-operator")?;
+        Ok(Self { child, log })
+    }
+
+    /// Everything the operator has logged so far.
+    pub fn output(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub async fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.output().contains(needle) {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "operator exited with {status} before logging {needle:?}:\n{}",
+                    self.output()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "operator did not log {needle:?} within {timeout:?}:\n{}",
+                    self.output()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        self.signal("TERM")?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("operator did not exit within {timeout:?} of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, sig: &str) -> Result<()> {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -{sig} failed");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,145 @@
+//! `CertificateOrder`: one issuance attempt, the paper trail a security officer audits.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::Condition;
+
+/// One issuance attempt for one revision of a ServiceCertificate, created by the operator
+/// with a deterministic name so that it exists at most once. People approve or deny it and
+/// import the signed certificate into it (`sithsctl orders`).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "siths-operator.io",
+    version = "v1alpha1",
+    kind = "CertificateOrder",
+    namespaced,
+    shortname = "corder",
+    category = "siths",
+    status = "CertificateOrderStatus",
+    printcolumn(
+        json_path = ".spec.certificateName",
+        name = "Certificate",
+        type_ = "string"
+    ),
+    printcolumn(json_path = ".spec.revision", name = "Revision", type_ = "integer"),
+    printcolumn(json_path = ".spec.issuerName", name = "Issuer", type_ = "string"),
+    printcolumn(json_path = ".status.phase", name = "Phase", type_ = "string"),
+    printcolumn(
+        json_path = ".spec.estimatedCostSek",
+        name = "Cost SEK",
+        type_ = "integer"
+    ),
+    printcolumn(
+        json_path = ".metadata.creationTimestamp",
+        name = "Age",
+        type_ = "date"
+    )
+)]
+#[x_kube(validation = Rule::new("self.certificateName == oldSelf.certificateName && self.revision == oldSelf.revision && self.issuerName == oldSelf.issuerName && self.csr == oldSelf.csr && self.dnsNames == oldSelf.dnsNames").message("the request part of an order (certificateName, revision, issuerName, csr, dnsNames) cannot be changed; only approval and certificate may be set"))]
+#[x_kube(validation = Rule::new("!has(oldSelf.approval) || (has(self.approval) && self.approval.decision == oldSelf.approval.decision)").message("an approval decision cannot be changed or removed once made"))]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateOrderSpec {
+    /// The ServiceCertificate (same namespace) this order is for.
+    #[validate(length(min = 1, max = 253))]
+    pub certificate_name: String,
+    /// Revision of the certificate this order issues.
+    pub revision: u32,
+    /// The SithsIssuer the order is placed with.
+    #[validate(length(min = 1, max = 253))]
+    pub issuer_name: String,
+    /// Names requested (SAN dNSName).
+    #[schemars(schema_with = "super::common::dns_names_schema")]
+    pub dns_names: Vec<String>,
+    /// HSA-id requested (subject serialNumber).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 31))]
+    pub hsa_id: Option<String>,
+    /// Subject distinguished name requested.
+    #[validate(length(max = 1024))]
+    pub subject: String,
+    /// PKCS#10 certificate signing request (PEM) to submit to SITHS. Contains only the
+    /// public key; the private key stays in the cluster.
+    #[validate(length(max = 16384))]
+    pub csr: String,
+    /// Estimated cost of the order in SEK (from the issuer's price).
+    #[serde(default)]
+    pub estimated_cost_sek: u32,
+    /// A person's decision on the order. Set with `sithsctl orders approve|deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<OrderApproval>,
+    /// The signed certificate chain (PEM, leaf first) as returned by SITHS. Set with
+    /// `sithsctl orders import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 65536))]
+    pub certificate: Option<String>,
+}
+
+/// A decision on an order.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderApproval {
+    /// `Approved` or `Denied`.
+    pub decision: ApprovalDecision,
+    /// Who decided.
+    #[validate(length(min = 1, max = 256))]
+    pub by: String,
+    /// When (RFC 3339).
+    #[validate(length(min = 1, max = 64))]
+    pub at: String,
+    /// Why, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 1024))]
+    pub reason: Option<String>,
+}
+
+/// Decision on an order.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ApprovalDecision {
+    /// Place the order.
+    Approved,
+    /// Do not place the order.
+    Denied,
+}
+
+/// Phase of an order.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum OrderPhase {
+    /// Waiting for a person allowed to approve.
+    PendingApproval,
+    /// Approved; about to be placed.
+    Approved,
+    /// Placed; waiting for the signed certificate.
+    AwaitingCertificate,
+    /// The certificate was accepted and written to the Secret.
+    Issued,
+    /// A person denied the order.
+    Denied,
+    /// The order failed; see reason.
+    Failed,
+}
+
+/// Observed state of a CertificateOrder.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateOrderStatus {
+    /// Current phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<OrderPhase>,
+    /// Machine-readable reason for the phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What happened and what to do next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Conditions of the order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Serial number (hex) of the issued certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    /// End of validity of the issued certificate (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+}

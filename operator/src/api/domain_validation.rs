@@ -1,0 +1,128 @@
+//! `DomainValidation`: proof that an organisation may get certificates for a domain.
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    Condition, DATE_MESSAGE, DATE_RULE, DNS_NAME_MESSAGE, DNS_NAME_RULE, ORG_NUMBER_MESSAGE,
+    ORG_NUMBER_RULE, Organization,
+};
+
+/// A domain validation approved by the SITHS policy authority: the owner organisation may
+/// get certificates for the domain through the issuing organisation. No certificate is
+/// issued for a name that no `Validated` DomainValidation covers.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "siths-operator.io",
+    version = "v1alpha1",
+    kind = "DomainValidation",
+    shortname = "dv",
+    category = "siths",
+    status = "DomainValidationStatus",
+    printcolumn(json_path = ".spec.domain", name = "Domain", type_ = "string"),
+    printcolumn(
+        json_path = ".spec.includeSubdomains",
+        name = "Subdomains",
+        type_ = "boolean"
+    ),
+    printcolumn(json_path = ".spec.owner.name", name = "Owner", type_ = "string"),
+    printcolumn(json_path = ".spec.validUntil", name = "Valid Until", type_ = "string"),
+    printcolumn(
+        json_path = ".status.conditions[?(@.type==\"Validated\")].reason",
+        name = "Status",
+        type_ = "string"
+    )
+)]
+#[x_kube(validation = Rule::new("self.domain == oldSelf.domain").message("domain cannot be changed; create a new DomainValidation for the other domain"))]
+#[serde(rename_all = "camelCase")]
+pub struct DomainValidationSpec {
+    /// The validated domain: a lowercase DNS name without a wildcard, for example
+    /// `region.se`.
+    #[validate(length(min = 3, max = 253))]
+    #[x_kube(validation = Rule::new(DNS_NAME_RULE).message(DNS_NAME_MESSAGE))]
+    #[x_kube(validation = Rule::new("!self.startsWith('*')").message("domain must not be a wildcard; set includeSubdomains: true instead"))]
+    pub domain: String,
+    /// Whether names below the domain (and wildcards such as `*.region.se`) are covered too.
+    #[serde(default)]
+    pub include_subdomains: bool,
+    /// The organisation that owns the domain.
+    pub owner: Organization,
+    /// Organisation number of the issuing organisation the validation was made for (the
+    /// `SithsIssuer` organisation). When it differs from the owner, a power of attorney is
+    /// required.
+    #[validate(length(min = 11, max = 11))]
+    #[x_kube(validation = Rule::new(ORG_NUMBER_RULE).message(ORG_NUMBER_MESSAGE))]
+    pub validated_for: String,
+    /// What proves the validation.
+    pub evidence: Evidence,
+    /// Last day (YYYY-MM-DD, inclusive) the validation is valid.
+    #[validate(length(min = 10, max = 10))]
+    #[x_kube(validation = Rule::new(DATE_RULE).message(DATE_MESSAGE))]
+    pub valid_until: String,
+    /// Power of attorney (fullmakt) from the owner, required when the owner is not the
+    /// issuing organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_of_attorney: Option<PowerOfAttorney>,
+}
+
+/// Evidence of the domain validation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    /// Reference of the domain validation form (blankett) sent to the SITHS policy
+    /// authority group.
+    #[validate(length(min = 1, max = 128))]
+    pub form_reference: String,
+    /// Who submitted the form (the responsible issuer, ansvarig utgivare).
+    #[validate(length(min = 1, max = 128))]
+    pub submitted_by: String,
+    /// Date (YYYY-MM-DD) the policy authority approved the validation.
+    #[validate(length(min = 10, max = 10))]
+    #[x_kube(validation = Rule::new(DATE_RULE).message(DATE_MESSAGE))]
+    pub approved_on: String,
+    /// Optional DNS TXT record the operator checks live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_txt_record: Option<DnsTxtRecord>,
+}
+
+/// A DNS TXT record that must hold a given value.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsTxtRecord {
+    /// Fully qualified record name, for example `_siths-validation.region.se`.
+    #[validate(length(min = 1, max = 253))]
+    pub name: String,
+    /// Expected value of one of the record's TXT strings.
+    #[validate(length(min = 1, max = 255))]
+    pub value: String,
+}
+
+/// Power of attorney (fullmakt) from the domain owner.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PowerOfAttorney {
+    /// Reference of the power of attorney document.
+    #[validate(length(min = 1, max = 128))]
+    pub reference: String,
+    /// Organisation number of the organisation granting it (the domain owner).
+    #[validate(length(min = 11, max = 11))]
+    #[x_kube(validation = Rule::new(ORG_NUMBER_RULE).message(ORG_NUMBER_MESSAGE))]
+    pub granted_by: String,
+    /// Last day (YYYY-MM-DD, inclusive) the power of attorney is valid.
+    #[validate(length(min = 10, max = 10))]
+    #[x_kube(validation = Rule::new(DATE_RULE).message(DATE_MESSAGE))]
+    pub valid_until: String,
+}
+
+/// Observed state of a DomainValidation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainValidationStatus {
+    /// `Validated` with reason `Valid`, `Expired`, `PowerOfAttorneyMissing`,
+    /// `PowerOfAttorneyExpired`, `InvalidOrganizationNumber` or `DnsRecordMismatch`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

@@ -1,0 +1,189 @@
+//! `ServiceCertificate`: the certificate a team asks for.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{Condition, HSA_ID_MESSAGE, HSA_ID_RULE};
+
+/// A certificate a team needs, by purpose: `ServerToServer` certificates (mutual TLS
+/// between systems) stay on SITHS; `UserFacing` certificates (browsers) must be publicly
+/// trusted. The operator writes the certificate and key into `secretName`.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "siths-operator.io",
+    version = "v1alpha1",
+    kind = "ServiceCertificate",
+    namespaced,
+    shortname = "scert",
+    category = "siths",
+    status = "ServiceCertificateStatus",
+    printcolumn(json_path = ".spec.purpose", name = "Purpose", type_ = "string"),
+    printcolumn(json_path = ".status.route", name = "Route", type_ = "string"),
+    printcolumn(
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        name = "Ready",
+        type_ = "string"
+    ),
+    printcolumn(
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        name = "Reason",
+        type_ = "string",
+        priority = 1
+    ),
+    printcolumn(json_path = ".spec.secretName", name = "Secret", type_ = "string"),
+    printcolumn(json_path = ".status.notAfter", name = "Expires", type_ = "date"),
+    printcolumn(json_path = ".status.renewalTime", name = "Renewal", type_ = "date"),
+    printcolumn(
+        json_path = ".status.revision",
+        name = "Revision",
+        type_ = "integer",
+        priority = 1
+    )
+)]
+#[x_kube(validation = Rule::new("self.purpose != 'ServerToServer' || has(self.hsaId)").message("hsaId is required for purpose ServerToServer: national platforms read the caller's HSA-id from the client certificate (for example hsaId: SE2321000016-ABC1)"))]
+#[x_kube(validation = Rule::new("self.purpose != 'UserFacing' || self.issuerRef.kind == 'PublicIssuer'").message("a UserFacing certificate must use a PublicIssuer: browsers stop trusting SITHS, so user-facing endpoints need a publicly trusted certificate"))]
+#[x_kube(validation = Rule::new("self.purpose != 'ServerToServer' || self.issuerRef.kind == 'SithsIssuer'").message("a ServerToServer certificate must use a SithsIssuer: public TLS certificates no longer carry clientAuth, so mutual TLS between systems must stay on SITHS"))]
+#[x_kube(validation = Rule::new("self.purpose == oldSelf.purpose").message("purpose cannot be changed; create a new ServiceCertificate for the other purpose"))]
+#[x_kube(validation = Rule::new("!has(self.privateKey) || !has(self.privateKey.size) || (self.privateKey.algorithm == 'RSA' ? self.privateKey.size in [2048, 3072] : self.privateKey.size in [256, 384])").message("privateKey.size must be 2048 or 3072 for RSA, 256 or 384 for ECDSA"))]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceCertificateSpec {
+    /// `ServerToServer` (mutual TLS between systems: SITHS, serverAuth + clientAuth) or
+    /// `UserFacing` (browsers: a publicly trusted certificate, serverAuth only). Cannot be
+    /// changed.
+    pub purpose: Purpose,
+    /// DNS names of the certificate (1 to 100). The first is also the subject CN. Every name
+    /// must be covered by a validated DomainValidation.
+    #[schemars(schema_with = "super::common::dns_names_schema")]
+    pub dns_names: Vec<String>,
+    /// Name of the Secret (type kubernetes.io/tls) the certificate and key are written to,
+    /// in the same namespace.
+    #[validate(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message("secretName must be a valid Secret name: lowercase letters, digits, '-' and '.'"))]
+    pub secret_name: String,
+    /// HSA-id of the function (written to the subject serialNumber). Required for
+    /// `ServerToServer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 1, max = 31))]
+    #[x_kube(validation = Rule::new(HSA_ID_RULE).message(HSA_ID_MESSAGE))]
+    pub hsa_id: Option<String>,
+    /// The issuer: a `SithsIssuer` for `ServerToServer`, a `PublicIssuer` for `UserFacing`.
+    pub issuer_ref: IssuerRef,
+    /// The private key. Defaults: RSA 2048 for SITHS, ECDSA P-256 for public certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<PrivateKeySpec>,
+    /// How long before expiry renewal starts, as days (`30d`) or hours (`720h`). The operator
+    /// starts at least the issuer's lead time plus a margin before expiry anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 2, max = 8))]
+    #[x_kube(validation = Rule::new("self.matches('^[1-9][0-9]{0,4}(d|h)$')").message("renewBefore must be a number of days or hours, for example 30d or 720h"))]
+    pub renew_before: Option<String>,
+}
+
+/// Purpose of a certificate.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum Purpose {
+    /// Mutual TLS between systems; stays on SITHS.
+    ServerToServer,
+    /// Browsers and other user agents; must be publicly trusted.
+    UserFacing,
+}
+
+/// Reference to a cluster-scoped issuer.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[x_kube(validation = Rule::new("self == oldSelf || self.kind == oldSelf.kind").message("issuerRef.kind cannot be changed; create a new ServiceCertificate"))]
+#[serde(rename_all = "camelCase")]
+pub struct IssuerRef {
+    /// `SithsIssuer` or `PublicIssuer`.
+    pub kind: IssuerKind,
+    /// Name of the issuer (cluster-scoped).
+    #[validate(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Kind of issuer.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum IssuerKind {
+    /// A SITHS connection.
+    SithsIssuer,
+    /// A publicly trusted CA (ACME, cert-manager, manual).
+    PublicIssuer,
+}
+
+/// Private key parameters.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateKeySpec {
+    /// `RSA` or `ECDSA`.
+    pub algorithm: KeyAlgorithm,
+    /// Key size: 2048 or 3072 for RSA; 256 or 384 for ECDSA. Defaults to 2048 / 256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+    /// `Always` makes a new key for every revision (the default); `Never` reuses the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_policy: Option<RotationPolicy>,
+}
+
+/// Key algorithm.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum KeyAlgorithm {
+    /// RSA.
+    #[serde(rename = "RSA")]
+    Rsa,
+    /// ECDSA on a NIST curve.
+    #[serde(rename = "ECDSA")]
+    Ecdsa,
+}
+
+/// Key rotation policy.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum RotationPolicy {
+    /// A new key for every revision.
+    Always,
+    /// Keep the key across revisions.
+    Never,
+}
+
+/// Observed state of a ServiceCertificate.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceCertificateStatus {
+    /// `Ready`, `DomainValidated` and `Issuing`, each with a reason and a message that says
+    /// what to do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Where the certificate comes from: `SITHS` or `Public`; `Refused` when the purpose
+    /// and issuer do not match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Start of validity of the current certificate (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    /// End of validity of the current certificate (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// When renewal of the current certificate starts (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_time: Option<String>,
+    /// Serial number of the current certificate (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    /// Issuer distinguished name of the current certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Revision of the current certificate; increases with every issuance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u32>,
+    /// Name of the CertificateOrder in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_order: Option<String>,
+    /// Failed issuance attempts since the last success (drives exponential backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_attempts: Option<u32>,
+    /// Time of the last failed attempt (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_time: Option<String>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

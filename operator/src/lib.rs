@@ -1,0 +1,9 @@
+//! siths-operator: SITHS function certificates for server-to-server traffic, publicly
+//! trusted certificates for user-facing endpoints, and the policy between them.
+
+#[allow(clippy::duplicated_attributes)] // kube-derive repeats `printcolumn`, as intended
+pub mod api;
+pub mod pki;
+pub mod policy;
+pub mod run;
+pub mod telemetry;

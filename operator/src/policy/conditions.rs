@@ -1,0 +1,240 @@
+//! Conditions computed from the old ones, so `lastTransitionTime` moves only on a real
+//! transition and controllers can skip the status write when nothing changed.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::api::Condition;
+
+/// Longest condition message the apiserver accepts.
+pub const MAX_MESSAGE_LEN: usize = 32_768;
+
+/// The condition a controller wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DesiredCondition<'a> {
+    /// Condition type, for example `Ready`.
+    pub type_: &'a str,
+    /// `True`, `False` or `Unknown` (see `crate::api::status`).
+    pub status: &'a str,
+    /// CamelCase reason.
+    pub reason: &'a str,
+    /// What holds or what to do; cut to [`MAX_MESSAGE_LEN`] bytes.
+    pub message: &'a str,
+    /// The generation the condition was computed from.
+    pub observed_generation: Option<i64>,
+}
+
+/// Sets `desired` in `conditions` and returns whether anything changed.
+///
+/// An existing condition of the type keeps its `lastTransitionTime` unless its status
+/// changes; a new one gets `now`. Other conditions and their order are kept; duplicates of
+/// the type (which the apiserver should not allow) are dropped.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    desired: &DesiredCondition<'_>,
+    now: Timestamp,
+) -> bool {
+    let message = truncate(desired.message, MAX_MESSAGE_LEN);
+    let before = conditions.len();
+    let mut seen = false;
+    conditions.retain(|c| {
+        let keep = c.type_ != desired.type_ || !seen;
+        seen |= c.type_ == desired.type_;
+        keep
+    });
+    let mut changed = conditions.len() != before;
+
+    match conditions.iter_mut().find(|c| c.type_ == desired.type_) {
+        Some(c) => {
+            if c.status != desired.status {
+                c.status = desired.status.to_string();
+                c.last_transition_time = Time(now);
+                changed = true;
+            }
+            if c.reason != desired.reason {
+                c.reason = desired.reason.to_string();
+                changed = true;
+            }
+            if c.message != message {
+                c.message = message.to_string();
+                changed = true;
+            }
+            if c.observed_generation != desired.observed_generation {
+                c.observed_generation = desired.observed_generation;
+                changed = true;
+            }
+        }
+        None => {
+            conditions.push(Condition {
+                type_: desired.type_.to_string(),
+                status: desired.status.to_string(),
+                reason: desired.reason.to_string(),
+                message: message.to_string(),
+                observed_generation: desired.observed_generation,
+                last_transition_time: Time(now),
+            });
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// [`set_condition`] on a copy of `old`: the new conditions and whether they differ.
+pub fn with_condition(
+    old: &[Condition],
+    desired: &DesiredCondition<'_>,
+    now: Timestamp,
+) -> (Vec<Condition>, bool) {
+    let mut conditions = old.to_vec();
+    let changed = set_condition(&mut conditions, desired, now);
+    (conditions, changed)
+}
+
+/// The condition of the given type, if any.
+pub fn find_condition<'c>(conditions: &'c [Condition], type_: &str) -> Option<&'c Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether the condition of the given type is `True`.
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    find_condition(conditions, type_).is_some_and(|c| c.status == crate::api::status::TRUE)
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::status::{FALSE, TRUE};
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn ready<'a>(status: &'a str, reason: &'a str, message: &'a str) -> DesiredCondition<'a> {
+        DesiredCondition {
+            type_: "Ready",
+            status,
+            reason,
+            message,
+            observed_generation: Some(1),
+        }
+    }
+
+    #[test]
+    fn new_condition_gets_now() {
+        let t0 = ts("2026-01-01T00:00:00Z");
+        let (c, changed) = with_condition(&[], &ready(FALSE, "Pending", "waiting"), t0);
+        assert!(changed);
+        assert_eq!(
+            c,
+            vec![Condition {
+                type_: "Ready".into(),
+                status: "False".into(),
+                reason: "Pending".into(),
+                message: "waiting".into(),
+                observed_generation: Some(1),
+                last_transition_time: Time(t0),
+            }]
+        );
+    }
+
+    #[test]
+    fn same_condition_is_no_change() {
+        let t0 = ts("2026-01-01T00:00:00Z");
+        let (c, _) = with_condition(&[], &ready(TRUE, "Issued", "ok"), t0);
+        let (c2, changed) =
+            with_condition(&c, &ready(TRUE, "Issued", "ok"), ts("2026-01-02T00:00:00Z"));
+        assert!(!changed);
+        assert_eq!(c2, c);
+    }
+
+    #[test]
+    fn reason_or_message_change_keeps_transition_time() {
+        let t0 = ts("2026-01-01T00:00:00Z");
+        let t1 = ts("2026-01-02T00:00:00Z");
+        let (c, _) = with_condition(&[], &ready(FALSE, "Pending", "waiting"), t0);
+        let (c, changed) = with_condition(
+            &c,
+            &ready(FALSE, "AwaitingCertificate", "submit the CSR"),
+            t1,
+        );
+        assert!(changed);
+        assert_eq!(c[0].reason, "AwaitingCertificate");
+        assert_eq!(c[0].message, "submit the CSR");
+        assert_eq!(c[0].last_transition_time, Time(t0));
+
+        let mut newer = ready(FALSE, "AwaitingCertificate", "submit the CSR");
+        newer.observed_generation = Some(2);
+        let (c, changed) = with_condition(&c, &newer, t1);
+        assert!(changed);
+        assert_eq!(c[0].observed_generation, Some(2));
+        assert_eq!(c[0].last_transition_time, Time(t0));
+    }
+
+    #[test]
+    fn status_change_moves_transition_time() {
+        let t0 = ts("2026-01-01T00:00:00Z");
+        let t1 = ts("2026-01-02T00:00:00Z");
+        let (c, _) = with_condition(&[], &ready(FALSE, "Pending", "waiting"), t0);
+        let (c, changed) = with_condition(&c, &ready(TRUE, "Issued", "ok"), t1);
+        assert!(changed);
+        assert_eq!(c[0].status, "True");
+        assert_eq!(c[0].last_transition_time, Time(t1));
+        assert!(is_true(&c, "Ready"));
+        assert!(!is_true(&c, "Issuing"));
+    }
+
+    #[test]
+    fn other_conditions_and_order_are_kept() {
+        let t0 = ts("2026-01-01T00:00:00Z");
+        let t1 = ts("2026-01-02T00:00:00Z");
+        let mut c = Vec::new();
+        set_condition(&mut c, &ready(FALSE, "Pending", "waiting"), t0);
+        let issuing = DesiredCondition {
+            type_: "Issuing",
+            status: TRUE,
+            reason: "Renewing",
+            message: "renewal due",
+            observed_generation: Some(1),
+        };
+        assert!(set_condition(&mut c, &issuing, t0));
+        assert!(set_condition(&mut c, &ready(TRUE, "Issued", "ok"), t1));
+        let types: Vec<&str> = c.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["Ready", "Issuing"]);
+        assert_eq!(
+            find_condition(&c, "Issuing").unwrap().last_transition_time,
+            Time(t0)
+        );
+    }
+
+    #[test]
+    fn duplicates_are_dropped() {
+        let t0 = ts("2026-01-01T00:00:00Z");
+        let (one, _) = with_condition(&[], &ready(TRUE, "Issued", "ok"), t0);
+        let doubled = [one[0].clone(), one[0].clone()];
+        let (c, changed) = with_condition(&doubled, &ready(TRUE, "Issued", "ok"), t0);
+        assert!(changed);
+        assert_eq!(c, one);
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let t0 = ts("2026-01-01T00:00:00Z");
+        let long = "å".repeat(MAX_MESSAGE_LEN); // two bytes each
+        let (c, _) = with_condition(&[], &ready(FALSE, "Failed", &long), t0);
+        assert_eq!(c[0].message.len(), MAX_MESSAGE_LEN);
+        // Setting the same long message again is no change.
+        let (_, changed) = with_condition(&c, &ready(FALSE, "Failed", &long), t0);
+        assert!(!changed);
+    }
+}

@@ -1,0 +1,336 @@
+//! Project tasks: `cargo xtask test | demo | cluster up|down | crdgen [--check]`.
+
+use std::{
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use e2e::controlplane::{self, ControlPlane, Options};
+
+#[derive(Debug, Parser)]
+#[command(about = "siths-operator project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Every check: rustfmt, clippy, CRD drift, unit tests, e2e tests on a real control plane.
+    Test {
+        /// Arguments passed to the e2e test binaries (a test name filter, for example).
+        #[arg(trailing_var_arg = true)]
+        filter: Vec<String>,
+    },
+    /// Start a local control plane, the operator and the examples; print what happened.
+    Demo {
+        /// Leave the control plane and operator running and print the KUBECONFIG export.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Start or stop a local control plane in the background.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+    /// Write the CRD YAML under crds/ from the Rust types (or check it is current).
+    Crdgen {
+        /// Fail if the committed YAML differs from what the types generate.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Build (or find in the cache) the control-plane binaries.
+    Controlplane,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterAction {
+    /// Start etcd, kube-apiserver and kube-controller-manager in the background.
+    Up,
+    /// Stop the background control plane.
+    Down,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Test { filter } => test(&filter),
+        Task::Demo { keep } => demo(keep),
+        Task::Cluster {
+            action: ClusterAction::Up,
+        } => cluster_up(),
+        Task::Cluster {
+            action: ClusterAction::Down,
+        } => cluster_down(),
+        Task::Crdgen { check } => crdgen(check),
+        Task::Controlplane => controlplane::ensure_binaries().map(|d| {
+            println!("{}", d.display());
+        }),
+    }
+}
+
+fn root() -> PathBuf {
+    controlplane::workspace_root()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(step: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("==> {step}");
+    let started = Instant::now();
+    let status = cmd.status().with_context(|| format!("running {step}"))?;
+    if !status.success() {
+        bail!("{step} failed ({status})");
+    }
+    eprintln!("    {step}: ok in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn test(filter: &[String]) -> Result<()> {
+    run("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
+    run(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    eprintln!("==> CRD drift check");
+    crdgen(true)?;
+    eprintln!("==> control-plane binaries");
+    let dir = controlplane::ensure_binaries()?;
+    eprintln!("    cached in {}", dir.display());
+    run(
+        "unit tests",
+        cargo().args(["test", "--workspace", "--exclude", "e2e", "--all-targets"]),
+    )?;
+    // Binaries the e2e tests run as separate processes.
+    run(
+        "build operator binaries",
+        cargo().args(["build", "--quiet", "-p", "siths-operator", "--bins"]),
+    )?;
+    let mut e2e = cargo();
+    e2e.args(["test", "-p", "e2e", "--tests", "--"])
+        .args(filter);
+    let result = run("e2e tests (real kube-apiserver)", &mut e2e);
+    let leftovers = wait_for_no_leftovers(Duration::from_secs(10));
+    result?;
+    leftovers?;
+    eprintln!("==> all checks passed");
+    Ok(())
+}
+
+/// Processes started from the control-plane cache or the operator binary that are still
+/// running: after a test run there must be none.
+fn leftover_processes() -> Vec<String> {
+    let bin_dir = controlplane::bin_dir();
+    let target = e2e::operator::target_dir()
+        .join("debug")
+        .join("siths-operator");
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else {
+            continue;
+        };
+        if exe.starts_with(&bin_dir) || exe == target {
+            found.push(format!(
+                "{} ({})",
+                entry.file_name().to_string_lossy(),
+                exe.display()
+            ));
+        }
+    }
+    found
+}
+
+fn wait_for_no_leftovers(timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = leftover_processes();
+        if left.is_empty() {
+            eprintln!("    no etcd, kube-apiserver, controller-manager or operator left running");
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("processes left running after the tests: {left:?}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn crdgen(check: bool) -> Result<()> {
+    let dir = root().join("crds");
+    std::fs::create_dir_all(&dir)?;
+    let mut stale = Vec::new();
+    let mut expected_files = Vec::new();
+    for (file, crd) in siths_operator::api::all_crds() {
+        let yaml = siths_operator::api::crd_yaml(&crd)?;
+        let path = dir.join(file);
+        expected_files.push(file.to_string());
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current != yaml {
+            if check {
+                stale.push(file.to_string());
+            } else {
+                std::fs::write(&path, yaml)?;
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    for entry in std::fs::read_dir(&dir)? {
+        let name = entry?.file_name().to_string_lossy().to_string();
+        if name.ends_with(".yaml") && !expected_files.contains(&name) {
+            if check {
+                stale.push(format!("{name} (no longer generated)"));
+            } else {
+                std::fs::remove_file(dir.join(&name))?;
+                println!("removed {name}");
+            }
+        }
+    }
+    if !stale.is_empty() {
+        bail!(
+            "crds/ differs from the Rust types in operator/src/api: {stale:?}; run `cargo xtask crdgen` and commit"
+        );
+    }
+    if check {
+        eprintln!("    crds/ matches the Rust types");
+    }
+    Ok(())
+}
+
+fn cluster_dir() -> PathBuf {
+    controlplane::cache_root().join("cluster")
+}
+
+fn pid_file() -> PathBuf {
+    controlplane::cache_root().join("cluster.pids")
+}
+
+fn operator_pid_file() -> PathBuf {
+    controlplane::cache_root().join("operator.pid")
+}
+
+fn cluster_up() -> Result<()> {
+    if pid_file().exists() {
+        cluster_down()?;
+    }
+    let cp = ControlPlane::start(Options {
+        dir: Some(cluster_dir()),
+        detached: true,
+        without_controller_manager: false,
+    })?;
+    let kubeconfig = controlplane::cache_root().join("kubeconfig");
+    std::fs::copy(&cp.kubeconfig, &kubeconfig)?;
+    let pids: Vec<String> = cp.pids().iter().map(|(_, p)| p.to_string()).collect();
+    std::fs::write(pid_file(), pids.join("\n"))?;
+    cp.detach();
+    println!("control plane running; stop it with `cargo xtask cluster down`");
+    println!("export KUBECONFIG={}", kubeconfig.display());
+    Ok(())
+}
+
+fn cluster_down() -> Result<()> {
+    if let Ok(pid) = std::fs::read_to_string(operator_pid_file()) {
+        let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
+        let _ = std::fs::remove_file(operator_pid_file());
+    }
+    let Ok(pids) = std::fs::read_to_string(pid_file()) else {
+        println!("no control plane is running");
+        return Ok(());
+    };
+    for pid in pids.lines().rev() {
+        let _ = Command::new("kill").args(["-TERM", pid]).status();
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    for pid in pids.lines() {
+        let _ = Command::new("kill")
+            .args(["-KILL", pid])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    std::fs::remove_file(pid_file())?;
+    println!("control plane stopped");
+    Ok(())
+}
+
+fn demo(keep: bool) -> Result<()> {
+    let cp = if keep {
+        ControlPlane::start(Options {
+            dir: Some(cluster_dir()),
+            detached: true,
+            without_controller_manager: false,
+        })?
+    } else {
+        ControlPlane::start(Options::default())?
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(demo_steps(&cp, keep))?;
+    if keep {
+        let kubeconfig = controlplane::cache_root().join("kubeconfig");
+        std::fs::copy(&cp.kubeconfig, &kubeconfig)?;
+        let pids: Vec<String> = cp.pids().iter().map(|(_, p)| p.to_string()).collect();
+        std::fs::write(pid_file(), pids.join("\n"))?;
+        cp.detach();
+        println!("\nleft running; stop it with `cargo xtask cluster down`");
+        println!("export KUBECONFIG={}", kubeconfig.display());
+    }
+    Ok(())
+}
+
+async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
+    let mut operator = if keep {
+        e2e::operator::OperatorProcess::start_detached(cp, &cp.kubeconfig, &[])?
+    } else {
+        e2e::operator::OperatorProcess::start(cp, &cp.kubeconfig, &[])?
+    };
+    operator
+        .wait_for_log("watching", Duration::from_secs(60))
+        .await?;
+    println!("\n==> operator started and watching");
+    let examples = root().join("examples");
+    kubectl(cp, &["apply", "-R", "-f", &examples.to_string_lossy()])?;
+    e2e::demo::settle(cp).await?;
+    println!("\n==> what the operator did");
+    for kind in e2e::demo::KINDS {
+        println!("\n$ kubectl get {kind} -A");
+        kubectl(cp, &["get", kind, "-A"])?;
+    }
+    if keep {
+        // The operator keeps running with the control plane; `cluster down` stops both.
+        std::fs::write(operator_pid_file(), operator.pid().to_string())?;
+        std::mem::forget(operator);
+    } else {
+        let status = operator.terminate(Duration::from_secs(20)).await?;
+        println!("\n==> operator stopped on SIGTERM ({status})");
+    }
+    Ok(())
+}
+
+fn kubectl(cp: &ControlPlane, args: &[&str]) -> Result<()> {
+    let status = Command::new("kubectl")
+        .env("KUBECONFIG", &cp.kubeconfig)
+        .args(args)
+        .status()
+        .context("running kubectl")?;
+    if !status.success() {
+        bail!("kubectl {} failed", args.join(" "));
+    }
+    Ok(())
+}
