@@ -3,6 +3,7 @@
 
 pub mod controlplane;
 pub mod demo;
+pub mod k8s;
 pub mod operator;
 
 use std::{

@@ -3,6 +3,8 @@
 
 #[allow(clippy::duplicated_attributes)] // kube-derive repeats `printcolumn`, as intended
 pub mod api;
+pub mod cli;
+pub mod controllers;
 pub mod pki;
 pub mod policy;
 pub mod run;

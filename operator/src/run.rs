@@ -1,17 +1,19 @@
-//! Wiring of the operator process: client, controllers, shutdown.
+//! Wiring of the operator process: client, caches, controllers, shutdown.
 
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use futures::StreamExt;
 use kube::{
     Api, Client,
-    runtime::{Controller, controller::Action, watcher},
+    runtime::{Controller, WatchStreamExt, reflector, watcher},
 };
-use tracing::{info, warn};
+use tokio::sync::watch;
+use tracing::info;
 
 use crate::{
     api::{DomainValidation, ServiceCertificate},
+    controllers::{self, Context, Settings},
     telemetry::LogFormat,
 };
 
@@ -25,19 +27,10 @@ pub struct Args {
     /// Log format.
     #[arg(long, env = "SITHS_LOG_FORMAT", value_enum, default_value = "auto")]
     pub log_format: LogFormat,
-}
-
-/// Shared state of the controllers.
-#[derive(Clone)]
-pub struct Context {
-    /// Kubernetes client.
-    pub client: Client,
-}
-
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").finish_non_exhaustive()
-    }
+    /// PEM file with the SITHS CA certificates; each is checked against the pinned
+    /// fingerprints before use. Used by issuers without trustAnchors.
+    #[arg(long, env = "SITHS_CA_FILE")]
+    pub siths_ca_file: Option<PathBuf>,
 }
 
 /// Runs the operator until SIGTERM or SIGINT.
@@ -49,57 +42,67 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .apiserver_version()
         .await
         .context("cannot reach the Kubernetes API")?;
-    info!(server_version = %version.git_version, ?args, "siths-operator starting");
-    let ctx = Arc::new(Context {
-        client: client.clone(),
+    info!(server_version = %version.git_version, "siths-operator starting");
+
+    // One signal, many listeners.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
     });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+
+    let (validations, writer) = reflector::store();
+    let dv_stream = reflector(
+        writer,
+        watcher(
+            Api::<DomainValidation>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+        ),
+    )
+    .applied_objects()
+    .for_each(|_| async {});
+    let dv_task = tokio::spawn({
+        let stopped = stopped();
+        async move {
+            tokio::select! {
+                _ = dv_stream => {},
+                _ = stopped => {},
+            }
+        }
+    });
+    validations
+        .wait_until_ready()
+        .await
+        .context("DomainValidation cache")?;
 
     let certificates = Controller::new(
         Api::<ServiceCertificate>::all(client.clone()),
         watcher::Config::default().any_semantic(),
     )
-    .graceful_shutdown_on(shutdown_signal())
-    .run(reconcile_certificate, error_policy, ctx.clone())
-    .for_each(|res| async move {
-        if let Err(e) = res {
-            warn!(error = %e, "reconcile failed");
-        }
-    });
-    let validations = Controller::new(
-        Api::<DomainValidation>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    )
-    .graceful_shutdown_on(shutdown_signal())
-    .run(reconcile_validation, error_policy, ctx)
-    .for_each(|res| async move {
-        if let Err(e) = res {
-            warn!(error = %e, "reconcile failed");
-        }
-    });
-    info!("watching ServiceCertificates and DomainValidations");
-    tokio::join!(certificates, validations);
+    .graceful_shutdown_on(stopped());
+    let ctx = Context::new(
+        client.clone(),
+        Settings {
+            siths_ca_file: args.siths_ca_file.clone(),
+        },
+        validations,
+        certificates.store(),
+    );
+    info!("watching ServiceCertificates, SithsIssuers and DomainValidations");
+    tokio::join!(
+        controllers::service_certificate::run(ctx.clone(), certificates),
+        controllers::siths_issuer::run(ctx.clone(), stopped()),
+        controllers::domain_validation::run(ctx, stopped()),
+    );
+    dv_task.abort();
     info!("siths-operator stopped");
     Ok(())
-}
-
-async fn reconcile_certificate(
-    obj: Arc<ServiceCertificate>,
-    _ctx: Arc<Context>,
-) -> Result<Action, kube::Error> {
-    info!(name = ?obj.metadata.name, namespace = ?obj.metadata.namespace, "ServiceCertificate seen");
-    Ok(Action::await_change())
-}
-
-async fn reconcile_validation(
-    obj: Arc<DomainValidation>,
-    _ctx: Arc<Context>,
-) -> Result<Action, kube::Error> {
-    info!(name = ?obj.metadata.name, "DomainValidation seen");
-    Ok(Action::await_change())
-}
-
-fn error_policy<K>(_obj: Arc<K>, _err: &kube::Error, _ctx: Arc<Context>) -> Action {
-    Action::requeue(std::time::Duration::from_secs(30))
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

@@ -142,4 +142,11 @@ pub struct CertificateOrderStatus {
     /// End of validity of the issued certificate (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
+    /// SHA-256 of the imported certificate last checked, so a rejected import is not
+    /// checked again until a person imports another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_certificate_sha256: Option<String>,
+    /// When the order was approved (RFC 3339) and by whom, copied from the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<String>,
 }

@@ -119,7 +119,8 @@ pub struct PowerOfAttorney {
 #[serde(rename_all = "camelCase")]
 pub struct DomainValidationStatus {
     /// `Validated` with reason `Valid`, `Expired`, `PowerOfAttorneyMissing`,
-    /// `PowerOfAttorneyExpired`, `InvalidOrganizationNumber` or `DnsRecordMismatch`.
+    /// `PowerOfAttorneyExpired`, `PowerOfAttorneyWrongGrantor`, `InvalidOrganizationNumber`,
+    /// `InvalidDate` or `DnsRecordMismatch`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The generation the status describes.

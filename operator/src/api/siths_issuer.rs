@@ -73,7 +73,7 @@ pub struct SithsIssuerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
     /// Price of one certificate in SEK, used for spend estimates. Defaults to the SITHS price
-    /// list: 3500 for Production, 150 for Test.
+    /// list: 3500 for Production; for Test 750 for the first and 150 for each following.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(range(min = 0, max = 1000000))]
     pub price_per_certificate_sek: Option<u32>,
@@ -150,9 +150,19 @@ pub struct ManualBackend {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalCaBackend {
-    /// Secret of type `kubernetes.io/tls` holding the CA certificate (`tls.crt`) and its key
-    /// (`tls.key`); `ca.crt` may hold the root when the CA is an intermediate.
+    /// Secret of type `kubernetes.io/tls` holding the CA certificate (`tls.crt`, followed by
+    /// any intermediates up to the root) and its key (`tls.key`).
     pub secret_ref: NamespacedSecretRef,
+    /// Create a self-signed test CA in `secretRef` when the Secret does not exist (for
+    /// development clusters and demos). Never replaces an existing Secret.
+    #[serde(default)]
+    pub generate: bool,
+    /// Lifetime of the certificates it signs, in days (`365d`), hours (`24h`) or minutes
+    /// (`10m`). Defaults to 365 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 2, max = 8))]
+    #[x_kube(validation = Rule::new("self.matches('^[1-9][0-9]{0,5}(d|h|m)$')").message("certificateLifetime must be a number of days, hours or minutes, for example 365d, 24h or 10m"))]
+    pub certificate_lifetime: Option<String>,
 }
 
 /// Trust anchors for verifying returned certificates.

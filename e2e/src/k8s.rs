@@ -1,0 +1,146 @@
+//! Small helpers for tests: apply YAML, wait for conditions, run `sithsctl`.
+
+use std::{path::Path, process::Command, sync::OnceLock, time::Duration};
+
+use anyhow::{Context as _, Result, bail};
+use kube::{
+    Api, Resource,
+    api::{Patch, PatchParams},
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::controlplane::ControlPlane;
+
+/// Server-side applies `yaml` (one object) through `api`.
+pub async fn apply<K>(api: &Api<K>, yaml: &str) -> Result<K>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let obj: K = serde_yaml::from_str(yaml).with_context(|| format!("parsing\n{yaml}"))?;
+    let name = obj
+        .meta()
+        .name
+        .clone()
+        .context("object without metadata.name")?;
+    api.patch(
+        &name,
+        &PatchParams::apply("e2e").force(),
+        &Patch::Apply(&obj),
+    )
+    .await
+    .with_context(|| format!("applying {name}"))
+}
+
+/// The condition `type_` of an object's `status.conditions`, as `(status, reason, message)`.
+pub fn condition<K: Serialize>(obj: &K, type_: &str) -> Option<(String, String, String)> {
+    let v = serde_json::to_value(obj).ok()?;
+    v.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_string(),
+                c["reason"].as_str().unwrap_or_default().to_string(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+}
+
+/// Waits until `name` has condition `type_` with `status` (and `reason`, when given).
+pub async fn wait_condition<K>(
+    api: &Api<K>,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: Option<&str>,
+    timeout: Duration,
+) -> Result<K>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let what = format!("{name} to have {type_}={status} {reason:?}");
+    let last = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let res = crate::eventually(timeout, &what, || {
+        let api = api.clone();
+        let name = name.to_string();
+        let last = last.clone();
+        async move {
+            let obj = api.get(&name).await?;
+            let c = condition(&obj, type_);
+            let ok = c
+                .as_ref()
+                .is_some_and(|(s, r, _)| s == status && reason.is_none_or(|want| want == r));
+            *last.lock().expect("lock") = c;
+            Ok(ok.then_some(obj))
+        }
+    })
+    .await;
+    res.map_err(|e| anyhow::anyhow!("{e:#}; last condition: {:?}", last.lock().expect("lock")))
+}
+
+/// Path of the `sithsctl` binary, built once per test binary.
+pub fn sithsctl_binary() -> Result<std::path::PathBuf> {
+    static BUILT: OnceLock<std::result::Result<std::path::PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| crate::operator::build("sithsctl").map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// Runs `sithsctl` with `args` against `kubeconfig`; returns stdout, fails on a non-zero exit.
+pub fn sithsctl(kubeconfig: &Path, args: &[&str]) -> Result<String> {
+    let out = sithsctl_output(kubeconfig, args)?;
+    if !out.status.success() {
+        bail!(
+            "sithsctl {} failed: {}\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Runs `sithsctl` and returns its whole output, whatever the exit code.
+pub fn sithsctl_output(kubeconfig: &Path, args: &[&str]) -> Result<std::process::Output> {
+    Ok(Command::new(sithsctl_binary()?)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()?)
+}
+
+/// The real SITHS CA certificates from `../shared/siths-ca/` as one PEM bundle in the
+/// control plane's folder (the project pins them and never carries a copy).
+pub fn siths_ca_bundle(cp: &ControlPlane) -> Result<std::path::PathBuf> {
+    let dir = crate::controlplane::workspace_root().join("../shared/siths-ca");
+    let mut bundle = String::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.path());
+    for e in entries {
+        if e.path().extension().is_some_and(|x| x == "pem") {
+            bundle.push_str(&std::fs::read_to_string(e.path())?);
+        }
+    }
+    let path = cp.dir.join("siths-ca.pem");
+    std::fs::write(&path, bundle)?;
+    Ok(path)
+}
+
+/// The operator shared by the tests of one test binary.
+pub fn shared_operator() -> &'static std::sync::Mutex<crate::operator::OperatorProcess> {
+    static OP: OnceLock<std::sync::Mutex<crate::operator::OperatorProcess>> = OnceLock::new();
+    OP.get_or_init(|| {
+        let cp = crate::shared();
+        let ca = siths_ca_bundle(cp).expect("SITHS CA bundle");
+        let op = crate::operator::OperatorProcess::start(
+            cp,
+            &cp.kubeconfig,
+            &["--siths-ca-file", &ca.to_string_lossy()],
+        )
+        .expect("operator");
+        std::sync::Mutex::new(op)
+    })
+}

@@ -1,0 +1,40 @@
+//! `sithsctl` subcommands.
+
+pub mod orders;
+
+use anyhow::Context as _;
+use kube::{Api, Client, api::PostParams};
+
+/// Who the current kubeconfig authenticates as (from a SelfSubjectReview).
+pub async fn whoami(client: &Client) -> anyhow::Result<String> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let api: Api<SelfSubjectReview> = Api::all(client.clone());
+    let review: SelfSubjectReview = serde_json::from_value(serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "SelfSubjectReview",
+        "metadata": {},
+    }))?;
+    let got = api
+        .create(&PostParams::default(), &review)
+        .await
+        .context("asking the API server who I am (SelfSubjectReview)")?;
+    Ok(got
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .unwrap_or_else(|| "unknown".into()))
+}
+
+/// A client from `--kubeconfig` or the usual places (KUBECONFIG, ~/.kube/config, in-cluster).
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(Client::try_from(config)?)
+}

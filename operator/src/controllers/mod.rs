@@ -1,0 +1,203 @@
+//! Controllers: one module per reconciled kind. They gather inputs, ask `policy` and `pki`,
+//! and apply the outcome; decisions live in those pure modules.
+
+pub mod domain_validation;
+pub mod service_certificate;
+pub mod siths_issuer;
+
+use std::{fmt::Debug, path::PathBuf, sync::Arc};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::{
+    Client, Resource, ResourceExt,
+    api::{Api, Patch, PatchParams},
+    runtime::{
+        events::{Event, EventType, Recorder, Reporter},
+        reflector::Store,
+    },
+};
+
+use crate::api::{DomainValidation, ServiceCertificate};
+use serde::{Serialize, de::DeserializeOwned};
+use tracing::warn;
+
+/// Field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "siths-operator";
+/// Label on every object the operator creates.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "siths-operator");
+/// Label naming the ServiceCertificate an object belongs to.
+pub const CERTIFICATE_LABEL: &str = "siths-operator.io/certificate";
+/// Label naming the SithsIssuer of an order.
+pub const ISSUER_LABEL: &str = "siths-operator.io/issuer";
+/// Label or annotation with the certificate revision.
+pub const REVISION_KEY: &str = "siths-operator.io/revision";
+/// Label marking a staged private key Secret.
+pub const ROLE_LABEL: &str = "siths-operator.io/role";
+/// Value of [`ROLE_LABEL`] on staged private key Secrets.
+pub const ROLE_STAGED_KEY: &str = "staged-key";
+/// Value of [`ROLE_LABEL`] on certificate Secrets.
+pub const ROLE_CERTIFICATE: &str = "certificate";
+
+/// Operator-wide settings.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// PEM file with the SITHS CA certificates (checked against the pinned fingerprints).
+    pub siths_ca_file: Option<PathBuf>,
+}
+
+/// Shared state of the controllers.
+#[derive(Clone)]
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Settings from flags.
+    pub settings: Settings,
+    validations: Store<DomainValidation>,
+    certificates: Store<ServiceCertificate>,
+}
+
+impl Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context for `client` with the caches of validations and certificates.
+    pub fn new(
+        client: Client,
+        settings: Settings,
+        validations: Store<DomainValidation>,
+        certificates: Store<ServiceCertificate>,
+    ) -> Arc<Self> {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "siths-operator".into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Arc::new(Self {
+            client,
+            recorder,
+            settings,
+            validations,
+            certificates,
+        })
+    }
+
+    /// Every DomainValidation (a watch cache; they are few).
+    pub fn validations(&self) -> &Store<DomainValidation> {
+        &self.validations
+    }
+
+    /// Every ServiceCertificate (the controller's own cache).
+    pub fn certificates(&self) -> &Store<ServiceCertificate> {
+        &self.certificates
+    }
+
+    /// Publishes an event on `obj`. Failing to publish is logged, never fatal: an event is
+    /// a courtesy to people, not state.
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let reference: ObjectReference = obj.object_ref(&());
+        let ev = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(truncate(note, 1000)),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &reference).await {
+            warn!(error = %e, reason, "could not publish event");
+        }
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// Errors of a reconcile. Each has a stable label for metrics and logs.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Kubernetes API failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// Serialising an object failed.
+    #[error("serialisation: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A certificate or key operation failed.
+    #[error("PKI: {0}")]
+    Pki(#[from] crate::pki::PkiError),
+    /// An object lacks a field the API server always sets.
+    #[error("object without {0}")]
+    Incomplete(&'static str),
+}
+
+impl Error {
+    /// Label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Json(_) => "json",
+            Error::Pki(_) => "pki",
+            Error::Incomplete(_) => "incomplete",
+        }
+    }
+}
+
+/// Server-side applies `status` to the status subresource of `obj` when it differs from
+/// `current`. Returns whether a write happened.
+pub async fn apply_status<K, S>(
+    api: &Api<K>,
+    obj: &K,
+    current: Option<&S>,
+    status: &S,
+) -> Result<bool, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: Serialize + PartialEq,
+{
+    if current == Some(status) {
+        return Ok(false);
+    }
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The current time. Controllers read the clock here and pass it to pure decisions.
+pub fn now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+}

@@ -1,0 +1,1069 @@
+//! `ServiceCertificate`: routing, the domain-validation gate, exactly-once orders, the
+//! manual and local-CA backends, the Secret, adoption and renewal.
+//!
+//! The flow for a `ServerToServer` certificate on a `SithsIssuer`:
+//! 1. gates: route, issuer, namespace, HSA-id, domain validation, Secret conflict;
+//! 2. the Secret's certificate is checked against the spec; if it is current and not due
+//!    for renewal, nothing is written;
+//! 3. otherwise revision `r + 1` is issued: the key is stored in a staged Secret before the
+//!    CSR exists, then the `CertificateOrder` named after certificate and revision is
+//!    created create-only, so no restart, retry or second replica can order twice;
+//! 4. the order moves through approval and the backend; a returned certificate is checked
+//!    (chain, key, names, HSA-id, validity) before it replaces key and certificate together.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::{Namespace, Secret},
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
+    core::{Selector, SelectorExt},
+    runtime::{
+        Controller,
+        controller::Action,
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
+};
+use tracing::{info, warn};
+
+use super::{
+    CERTIFICATE_LABEL, Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, REVISION_KEY,
+    ROLE_CERTIFICATE, ROLE_LABEL, ROLE_STAGED_KEY, apply_status,
+    domain_validation::{grants_for, today},
+    now,
+    siths_issuer::{ResolvedBackend, ResolvedIssuer, resolve},
+};
+use crate::{
+    api::{
+        ApprovalDecision, CertificateOrder, CertificateOrderSpec, CertificateOrderStatus,
+        DomainValidation, IssuerKind, KeyAlgorithm, OrderPhase, RotationPolicy, ServiceCertificate,
+        ServiceCertificateStatus, SithsIssuer, status,
+    },
+    pki::{
+        self, CertificateProfile, Expected, KeySpec, PrivateKey, Usage, build_csr, check_issued,
+        parse_csr, sha256_fingerprint,
+    },
+    policy::{
+        self,
+        backoff::BackoffPolicy,
+        conditions::{DesiredCondition, find_condition, set_condition},
+        coverage::uncovered_names,
+        names::{key_secret_name, order_name},
+        renewal::{
+            RenewalInput, parse_renew_before, renewal_due, renewal_time, time_until_renewal,
+        },
+        routing::Route,
+    },
+};
+
+/// Longest a healthy certificate waits before it is looked at again: domain validations
+/// expire by the day and tampering is caught by the Secret watch anyway.
+const MAX_REQUEUE: Duration = Duration::from_secs(6 * 3600);
+
+/// Conditions of a ServiceCertificate.
+const READY: &str = "Ready";
+const DOMAIN_VALIDATED: &str = "DomainValidated";
+const ISSUING: &str = "Issuing";
+
+struct Status<'a> {
+    st: ServiceCertificateStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+    _cert: &'a ServiceCertificate,
+}
+
+impl Status<'_> {
+    fn set(&mut self, type_: &str, ok: bool, reason: &str, message: &str) {
+        set_condition(
+            &mut self.st.conditions,
+            &DesiredCondition {
+                type_,
+                status: if ok { status::TRUE } else { status::FALSE },
+                reason,
+                message,
+                observed_generation: self.generation,
+            },
+            self.now,
+        );
+    }
+
+    fn not_ready(&mut self, reason: &str, message: &str) {
+        self.set(READY, false, reason, message);
+        self.set(ISSUING, false, reason, message);
+    }
+}
+
+/// Reconciles one ServiceCertificate.
+pub async fn reconcile(cert: Arc<ServiceCertificate>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = cert.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let mut s = Status {
+        st: cert.status.clone().unwrap_or_default(),
+        generation: cert.metadata.generation,
+        now: now(),
+        _cert: &cert,
+    };
+    s.st.observed_generation = cert.metadata.generation;
+    let action = process(&cert, &ns, &ctx, &mut s).await;
+    let api: Api<ServiceCertificate> = Api::namespaced(ctx.client.clone(), &ns);
+    apply_status(&api, cert.as_ref(), cert.status.as_ref(), &s.st).await?;
+    action
+}
+
+async fn process(
+    cert: &ServiceCertificate,
+    ns: &str,
+    ctx: &Context,
+    s: &mut Status<'_>,
+) -> Result<Action, Error> {
+    let spec = &cert.spec;
+    // 1. Route.
+    match policy::routing::route(spec.purpose, spec.issuer_ref.kind) {
+        Err(refusal) => {
+            s.st.route = Some(policy::routing::REFUSED.into());
+            s.not_ready(refusal.reason, &refusal.message);
+            return Ok(Action::await_change());
+        }
+        Ok(Route::Public) => {
+            s.st.route = Some(Route::Public.as_str().into());
+            s.not_ready(
+                "PublicRouteUnavailable",
+                "this version of siths-operator does not issue through a PublicIssuer yet; the certificate waits",
+            );
+            return Ok(Action::await_change());
+        }
+        Ok(Route::Siths) => s.st.route = Some(Route::Siths.as_str().into()),
+    }
+    debug_assert_eq!(spec.issuer_ref.kind, IssuerKind::SithsIssuer);
+
+    // 2. Issuer.
+    let issuers: Api<SithsIssuer> = Api::all(ctx.client.clone());
+    let Some(issuer_obj) = issuers.get_opt(&spec.issuer_ref.name).await? else {
+        s.not_ready(
+            "IssuerNotFound",
+            &format!(
+                "SithsIssuer {:?} does not exist; create it or correct issuerRef.name",
+                spec.issuer_ref.name
+            ),
+        );
+        return Ok(Action::requeue(Duration::from_secs(300)));
+    };
+    let issuer = match resolve(ctx, &issuer_obj).await? {
+        Ok(i) => i,
+        Err(p) => {
+            s.not_ready(
+                "IssuerNotReady",
+                &format!(
+                    "SithsIssuer {:?} cannot issue: {}",
+                    spec.issuer_ref.name, p.message
+                ),
+            );
+            return Ok(Action::requeue(Duration::from_secs(120)));
+        }
+    };
+
+    // 3. Namespace allowed by the issuer.
+    if let Some(selector) = &issuer_obj.spec.allowed_namespaces {
+        let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+        let labels = namespaces
+            .get_opt(ns)
+            .await?
+            .map(|n| n.labels().clone())
+            .unwrap_or_default();
+        let allowed = Selector::try_from(selector.clone())
+            .map(|sel| sel.matches(&labels))
+            .unwrap_or(false);
+        if !allowed {
+            s.not_ready(
+                "NamespaceNotAllowed",
+                &format!(
+                    "SithsIssuer {:?} does not allow namespace {ns:?} (spec.allowedNamespaces); ask the responsible issuer to allow it",
+                    spec.issuer_ref.name
+                ),
+            );
+            return Ok(Action::await_change());
+        }
+    }
+
+    // 4. Identifiers the schema cannot fully check.
+    let hsa_id = spec.hsa_id.clone();
+    if let Some(id) = &hsa_id
+        && let Err(e) = policy::identifiers::validate_hsa_id(id)
+    {
+        s.not_ready("InvalidHsaId", &format!("hsaId: {e}"));
+        return Ok(Action::await_change());
+    }
+    for n in &spec.dns_names {
+        if let Err(e) = policy::identifiers::validate_dns_name(n) {
+            s.not_ready("InvalidDnsName", &format!("dnsNames: {e}"));
+            return Ok(Action::await_change());
+        }
+    }
+
+    // 5. Domain validation gate: nothing is made before every name is covered.
+    let grants = grants_for(
+        ctx.validations().state().iter().map(|a| a.as_ref()),
+        &issuer.organization_number,
+        today(s.now),
+    );
+    let uncovered = uncovered_names(&spec.dns_names, &grants);
+    if !uncovered.is_empty() {
+        let message = format!(
+            "no Validated DomainValidation for organisation {} covers {}; register the domain validation (or correct dnsNames). Nothing is ordered until then.",
+            issuer.organization_number,
+            uncovered.join(", ")
+        );
+        let was = find_condition(&s.st.conditions, DOMAIN_VALIDATED).map(|c| c.status.clone());
+        s.set(DOMAIN_VALIDATED, false, "NotCovered", &message);
+        s.not_ready("DomainNotValidated", &message);
+        if was.as_deref() != Some(status::FALSE) {
+            ctx.event(cert, true, "DomainNotValidated", "Gate", message)
+                .await;
+        }
+        return Ok(Action::requeue(MAX_REQUEUE));
+    }
+    s.set(
+        DOMAIN_VALIDATED,
+        true,
+        "Covered",
+        &format!(
+            "every name is covered by a Validated DomainValidation for organisation {}",
+            issuer.organization_number
+        ),
+    );
+
+    // 6. One Secret, one owner: the oldest certificate naming it.
+    if let Some(owner) = secret_owner(ctx.certificates(), ns, &spec.secret_name)
+        && owner != cert.name_any()
+    {
+        s.not_ready(
+            "SecretConflict",
+            &format!(
+                "Secret {:?} is already managed by ServiceCertificate {owner:?}, which is older; choose another secretName",
+                spec.secret_name
+            ),
+        );
+        return Ok(Action::await_change());
+    }
+
+    // 7. What the Secret holds now.
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let secret = secrets.get_opt(&spec.secret_name).await?;
+    let current = current_certificate(cert, secret.as_ref(), &issuer, s.now);
+    let secret_revision = secret.as_ref().and_then(|sec| {
+        sec.annotations()
+            .get(REVISION_KEY)
+            .and_then(|v| v.parse::<u32>().ok())
+    });
+    let uid = cert.uid().ok_or(Error::Incomplete("uid"))?;
+
+    let renew_before = spec
+        .renew_before
+        .as_deref()
+        .and_then(|v| parse_renew_before(v).ok());
+    if let Ok(accepted) = &current {
+        let leaf = &accepted.leaf;
+        let mut revision = secret_revision.or(s.st.revision);
+        if revision.is_none() {
+            // Adoption: a matching certificate is already there; it costs nothing.
+            adopt(&secrets, &spec.secret_name, &cert.name_any()).await?;
+            revision = Some(1);
+            ctx.event(
+                cert,
+                false,
+                "Adopted",
+                "Adopt",
+                format!(
+                    "adopted the certificate already in Secret {} (serial {}, valid until {}); no order placed",
+                    spec.secret_name, leaf.serial_hex, leaf.not_after
+                ),
+            )
+            .await;
+        }
+        let renew_at = renewal_time(&RenewalInput {
+            not_before: leaf.not_before,
+            not_after: leaf.not_after,
+            renew_before,
+            lead_time: issuer.lead_time,
+            kind: Route::Siths,
+            uid: &uid,
+        });
+        s.st.revision = revision;
+        s.st.not_before = Some(leaf.not_before.to_string());
+        s.st.not_after = Some(leaf.not_after.to_string());
+        s.st.serial_number = Some(leaf.serial_hex.clone());
+        s.st.issuer = Some(leaf.issuer.clone());
+        s.st.renewal_time = Some(renew_at.to_string());
+        let ready_reason = find_condition(&s.st.conditions, READY)
+            .filter(|c| c.status == status::TRUE)
+            .map(|c| c.reason.clone())
+            .unwrap_or_else(|| {
+                if secret_revision.is_none() {
+                    "Adopted".into()
+                } else {
+                    "Issued".into()
+                }
+            });
+        s.set(
+            READY,
+            true,
+            &ready_reason,
+            &format!(
+                "certificate revision {} in Secret {} is valid until {}",
+                revision.unwrap_or(1),
+                spec.secret_name,
+                leaf.not_after
+            ),
+        );
+        if !renewal_due(s.now, renew_at) {
+            s.set(ISSUING, false, "UpToDate", "no issuance needed");
+            s.st.current_order = None;
+            s.st.failed_attempts = None;
+            s.st.last_failure_time = None;
+            cleanup_staged_keys(&secrets, &cert.name_any(), revision.unwrap_or(1)).await?;
+            return Ok(Action::requeue(
+                time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
+            ));
+        }
+        let was = find_condition(&s.st.conditions, ISSUING).map(|c| c.reason.clone());
+        if was.as_deref() != Some("Renewing") {
+            ctx.event(
+                cert,
+                false,
+                "RenewalDue",
+                "Renew",
+                format!(
+                    "renewal of revision {} is due (renewal time {renew_at}); the current certificate stays in place until the new one is accepted",
+                    revision.unwrap_or(1)
+                ),
+            )
+            .await;
+        }
+        s.set(
+            ISSUING,
+            true,
+            "Renewing",
+            "renewal is due; a new revision is being issued",
+        );
+    } else {
+        let (reason, message) = match (&secret, &current) {
+            (None, _) => (
+                "Issuing".to_string(),
+                format!("Secret {} does not exist yet; issuing", spec.secret_name),
+            ),
+            (Some(_), Err(why)) => (
+                "SecretMismatch".to_string(),
+                format!(
+                    "Secret {} does not hold a certificate for this spec ({why}); issuing a new one",
+                    spec.secret_name
+                ),
+            ),
+            _ => unreachable!("current is Err here"),
+        };
+        s.set(READY, false, &reason, &message);
+    }
+
+    // 8. Issue revision r + 1.
+    let revision = secret_revision.or(s.st.revision).unwrap_or(0) + 1;
+    issue(cert, ns, ctx, s, &issuer, revision, &uid, &issuer_obj).await
+}
+
+/// The ServiceCertificate that owns Secret `secret_name` in `ns`: the oldest naming it.
+fn secret_owner(store: &Store<ServiceCertificate>, ns: &str, secret_name: &str) -> Option<String> {
+    store
+        .state()
+        .iter()
+        .filter(|c| c.namespace().as_deref() == Some(ns) && c.spec.secret_name == secret_name)
+        .min_by_key(|c| {
+            (
+                c.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                c.name_any(),
+            )
+        })
+        .map(|c| c.name_any())
+}
+
+fn secret_text(secret: &Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .and_then(|b| String::from_utf8(b.0.clone()).ok())
+}
+
+/// Checks the Secret's certificate and key against the spec and the issuer's anchors.
+fn current_certificate(
+    cert: &ServiceCertificate,
+    secret: Option<&Secret>,
+    issuer: &ResolvedIssuer,
+    now: Timestamp,
+) -> Result<pki::Accepted, String> {
+    let secret = secret.ok_or_else(|| "no Secret".to_string())?;
+    let crt = secret_text(secret, "tls.crt").ok_or("tls.crt missing or not text")?;
+    let key = secret_text(secret, "tls.key").ok_or("tls.key missing or not text")?;
+    let key = PrivateKey::from_pem(&key).map_err(|e| format!("tls.key: {e}"))?;
+    check_issued(
+        &crt,
+        &Expected {
+            dns_names: cert.spec.dns_names.clone(),
+            hsa_id: cert.spec.hsa_id.clone(),
+            public_key_der: key.public_key_der(),
+            usage: Usage::ServerToServer,
+        },
+        &issuer.anchors,
+        now,
+    )
+    .map_err(|r| format!("{}: {}", r.reason(), r.message()))
+}
+
+fn labels(cert_name: &str, role: &str) -> BTreeMap<String, String> {
+    [
+        (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+        (CERTIFICATE_LABEL.to_string(), cert_name.to_string()),
+        (ROLE_LABEL.to_string(), role.to_string()),
+    ]
+    .into()
+}
+
+async fn adopt(secrets: &Api<Secret>, secret_name: &str, cert_name: &str) -> Result<(), Error> {
+    let patch = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "labels": labels(cert_name, ROLE_CERTIFICATE),
+            "annotations": { REVISION_KEY: "1" },
+        },
+    });
+    secrets
+        .patch(
+            secret_name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+fn key_spec(cert: &ServiceCertificate) -> KeySpec {
+    match &cert.spec.private_key {
+        Some(pk) => match (pk.algorithm, pk.size) {
+            (KeyAlgorithm::Rsa, Some(3072)) => KeySpec::RSA_3072,
+            (KeyAlgorithm::Rsa, _) => KeySpec::RSA_2048,
+            (KeyAlgorithm::Ecdsa, Some(384)) => KeySpec::ECDSA_P384,
+            (KeyAlgorithm::Ecdsa, _) => KeySpec::ECDSA_P256,
+        },
+        None => KeySpec::RSA_2048,
+    }
+}
+
+fn owner_reference(
+    cert: &ServiceCertificate,
+) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+    cert.controller_owner_ref(&()).into_iter().collect()
+}
+
+fn create_params() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
+
+/// The staged private key of `revision`, created before any CSR exists. Create-only: a
+/// second replica or a restart finds and uses the key already stored.
+async fn staged_key(
+    cert: &ServiceCertificate,
+    secrets: &Api<Secret>,
+    revision: u32,
+) -> Result<PrivateKey, Error> {
+    let name = key_secret_name(&cert.name_any(), revision);
+    if let Some(existing) = secrets.get_opt(&name).await?
+        && let Some(pem) = secret_text(&existing, "tls.key")
+    {
+        return Ok(PrivateKey::from_pem(&pem)?);
+    }
+    // Keep the key across revisions when asked to.
+    let reuse = cert
+        .spec
+        .private_key
+        .as_ref()
+        .and_then(|p| p.rotation_policy)
+        == Some(RotationPolicy::Never);
+    let mut key = None;
+    if reuse
+        && let Some(current) = secrets.get_opt(&cert.spec.secret_name).await?
+        && let Some(pem) = secret_text(&current, "tls.key")
+        && let Ok(k) = PrivateKey::from_pem(&pem)
+        && k.spec() == key_spec(cert)
+    {
+        key = Some(k);
+    }
+    let key = match key {
+        Some(k) => k,
+        None => key_spec(cert).generate()?,
+    };
+    let mut meta_labels = labels(&cert.name_any(), ROLE_STAGED_KEY);
+    meta_labels.insert(REVISION_KEY.into(), revision.to_string());
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(meta_labels),
+            owner_references: Some(owner_reference(cert)),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some([("tls.key".to_string(), ByteString(key.to_pem().into_bytes()))].into()),
+        ..Default::default()
+    };
+    match secrets.create(&create_params(), &secret).await {
+        Ok(_) => Ok(key),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            // Lost a race: the stored key is the one.
+            let existing = secrets.get(&name).await?;
+            let pem = secret_text(&existing, "tls.key").ok_or(Error::Incomplete("tls.key"))?;
+            Ok(PrivateKey::from_pem(&pem)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes staged key Secrets of this certificate up to `revision` (their key is in the
+/// certificate Secret now, or belongs to an abandoned revision).
+async fn cleanup_staged_keys(
+    secrets: &Api<Secret>,
+    cert_name: &str,
+    revision: u32,
+) -> Result<(), Error> {
+    let list = secrets
+        .list_metadata(&ListParams::default().labels(&format!(
+            "{CERTIFICATE_LABEL}={cert_name},{ROLE_LABEL}={ROLE_STAGED_KEY}"
+        )))
+        .await?;
+    for item in list.items {
+        let rev = item
+            .labels()
+            .get(REVISION_KEY)
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0);
+        if rev <= revision {
+            match secrets
+                .delete(&item.name_any(), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn issue(
+    cert: &ServiceCertificate,
+    ns: &str,
+    ctx: &Context,
+    s: &mut Status<'_>,
+    issuer: &ResolvedIssuer,
+    revision: u32,
+    uid: &str,
+    issuer_obj: &SithsIssuer,
+) -> Result<Action, Error> {
+    let name = cert.name_any();
+    let orders: Api<CertificateOrder> = Api::namespaced(ctx.client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let backoff = BackoffPolicy::for_siths(issuer.environment);
+    let failed = s.st.failed_attempts.unwrap_or(0);
+    // Backoff applies to automatic signing; a person importing again is never made to wait.
+    if failed > 0
+        && matches!(issuer.backend, ResolvedBackend::LocalCa { .. })
+        && let Some(last) =
+            s.st.last_failure_time
+                .as_deref()
+                .and_then(|t| t.parse::<Timestamp>().ok())
+    {
+        let retry = backoff.retry_at(last, failed, uid);
+        if s.now < retry {
+            return Ok(Action::requeue(
+                retry
+                    .duration_since(s.now)
+                    .unsigned_abs()
+                    .max(Duration::from_secs(1)),
+            ));
+        }
+    }
+    let order_name = order_name(&name, revision);
+    s.st.current_order = Some(order_name.clone());
+    let order = match orders.get_opt(&order_name).await? {
+        Some(o) => o,
+        None => {
+            // The key is stored before the CSR exists.
+            let key = staged_key(cert, &secrets, revision).await?;
+            let profile = CertificateProfile {
+                dns_names: cert.spec.dns_names.clone(),
+                hsa_id: cert.spec.hsa_id.clone(),
+                organization: issuer.organization.clone(),
+                locality: issuer.locality.clone(),
+                usage: Usage::ServerToServer,
+            };
+            let csr = build_csr(&profile, &key)?;
+            let subject = parse_csr(&csr)?.subject;
+            let placed = orders_placed_on(ctx, &issuer_obj.name_any()).await?;
+            let cost = policy::cost::order_cost(
+                issuer_obj.spec.environment,
+                issuer_obj.spec.price_per_certificate_sek,
+                placed,
+            );
+            let mut meta_labels = labels(&name, "order");
+            meta_labels.remove(ROLE_LABEL);
+            meta_labels.insert(ISSUER_LABEL.into(), issuer_obj.name_any());
+            meta_labels.insert(REVISION_KEY.into(), revision.to_string());
+            let order = CertificateOrder {
+                metadata: ObjectMeta {
+                    name: Some(order_name.clone()),
+                    namespace: Some(ns.into()),
+                    labels: Some(meta_labels),
+                    owner_references: Some(owner_reference(cert)),
+                    ..Default::default()
+                },
+                spec: CertificateOrderSpec {
+                    certificate_name: name.clone(),
+                    revision,
+                    issuer_name: issuer_obj.name_any(),
+                    dns_names: cert.spec.dns_names.clone(),
+                    hsa_id: cert.spec.hsa_id.clone(),
+                    subject,
+                    csr,
+                    estimated_cost_sek: cost,
+                    approval: None,
+                    certificate: None,
+                },
+                status: None,
+            };
+            match orders.create(&create_params(), &order).await {
+                Ok(o) => {
+                    info!(order = %order_name, revision, cost, "order created");
+                    ctx.event(
+                        cert,
+                        false,
+                        "OrderCreated",
+                        "Order",
+                        format!(
+                            "CertificateOrder {order_name} created for revision {revision} (estimated cost {cost} SEK)"
+                        ),
+                    )
+                    .await;
+                    o
+                }
+                // Another replica or an earlier run created it: the same order.
+                Err(kube::Error::Api(e)) if e.code == 409 => orders.get(&order_name).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    advance_order(cert, ctx, s, issuer, order, &orders, &secrets, revision).await
+}
+
+async fn orders_placed_on(ctx: &Context, issuer: &str) -> Result<u32, Error> {
+    let all: Api<CertificateOrder> = Api::all(ctx.client.clone());
+    let list = all
+        .list_metadata(&ListParams::default().labels(&format!("{ISSUER_LABEL}={issuer}")))
+        .await?;
+    Ok(u32::try_from(list.items.len()).unwrap_or(u32::MAX))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn advance_order(
+    cert: &ServiceCertificate,
+    ctx: &Context,
+    s: &mut Status<'_>,
+    issuer: &ResolvedIssuer,
+    order: CertificateOrder,
+    orders: &Api<CertificateOrder>,
+    secrets: &Api<Secret>,
+    revision: u32,
+) -> Result<Action, Error> {
+    let mut ost: CertificateOrderStatus = order.status.clone().unwrap_or_default();
+    let decision = order.spec.approval.as_ref().map(|a| a.decision);
+    let mut phase = ost.phase;
+    if phase.is_none() {
+        phase = Some(if issuer.approval_required {
+            OrderPhase::PendingApproval
+        } else {
+            OrderPhase::Approved
+        });
+        if issuer.approval_required {
+            let msg = format!(
+                "CertificateOrder {} waits for approval (estimated cost {} SEK): sithsctl orders approve -n {} {}",
+                order.name_any(),
+                order.spec.estimated_cost_sek,
+                order.namespace().unwrap_or_default(),
+                order.name_any()
+            );
+            ctx.event(&order, false, "WaitingForApproval", "Approve", msg.clone())
+                .await;
+            ctx.event(cert, false, "WaitingForApproval", "Approve", msg)
+                .await;
+        }
+    }
+    if decision == Some(ApprovalDecision::Denied)
+        && !matches!(phase, Some(OrderPhase::Issued) | Some(OrderPhase::Denied))
+    {
+        phase = Some(OrderPhase::Denied);
+        let by = order
+            .spec
+            .approval
+            .as_ref()
+            .map(|a| a.by.clone())
+            .unwrap_or_default();
+        ost.reason = Some("Denied".into());
+        ost.message = Some(format!("denied by {by}"));
+        ctx.event(
+            cert,
+            true,
+            "OrderDenied",
+            "Approve",
+            format!("CertificateOrder {} was denied by {by}", order.name_any()),
+        )
+        .await;
+    }
+    if phase == Some(OrderPhase::PendingApproval) && decision == Some(ApprovalDecision::Approved) {
+        let a = order.spec.approval.as_ref();
+        ost.approved = a.map(|a| format!("{} by {}", a.at, a.by));
+        phase = Some(OrderPhase::Approved);
+        ctx.event(
+            cert,
+            false,
+            "OrderApproved",
+            "Approve",
+            format!(
+                "CertificateOrder {} approved by {}",
+                order.name_any(),
+                a.map(|a| a.by.as_str()).unwrap_or("?")
+            ),
+        )
+        .await;
+    }
+
+    let mut action = Action::await_change();
+    match phase {
+        Some(OrderPhase::PendingApproval) => {
+            ost.reason = Some("WaitingForApproval".into());
+            ost.message = Some(format!(
+                "approve with: sithsctl orders approve -n {} {}",
+                order.namespace().unwrap_or_default(),
+                order.name_any()
+            ));
+            s.set(
+                ISSUING,
+                true,
+                "WaitingForApproval",
+                &format!("CertificateOrder {} waits for approval", order.name_any()),
+            );
+        }
+        Some(OrderPhase::Denied) => {
+            s.set(ISSUING, false, "OrderDenied", &format!("CertificateOrder {} was denied; no certificate is issued for revision {revision}", order.name_any()));
+        }
+        Some(OrderPhase::Issued) => {
+            // The Secret was written before the order was marked; a later reconcile sees
+            // the certificate in the Secret. Nothing to do here.
+        }
+        Some(OrderPhase::Approved)
+        | Some(OrderPhase::AwaitingCertificate)
+        | Some(OrderPhase::Failed) => {
+            let key = staged_key(cert, secrets, revision).await?;
+            let expected = Expected {
+                dns_names: order.spec.dns_names.clone(),
+                hsa_id: order.spec.hsa_id.clone(),
+                public_key_der: key.public_key_der(),
+                usage: Usage::ServerToServer,
+            };
+            let candidate: Option<String> = match &issuer.backend {
+                ResolvedBackend::LocalCa { ca, lifetime } => {
+                    let csr = parse_csr(&order.spec.csr)?;
+                    let serial = pki::random_serial()?;
+                    let chain = ca.sign_csr(&csr, s.now, *lifetime, &serial)?;
+                    Some(pki::chain_to_pem(&chain))
+                }
+                ResolvedBackend::Manual => order.spec.certificate.clone().filter(|pem| {
+                    ost.checked_certificate_sha256.as_deref()
+                        != Some(sha256_fingerprint(pem.as_bytes()).as_str())
+                        || ost.phase != Some(OrderPhase::Failed)
+                }),
+            };
+            match candidate {
+                None => {
+                    if phase != Some(OrderPhase::Failed) {
+                        phase = Some(OrderPhase::AwaitingCertificate);
+                        ost.reason = Some("AwaitingCertificate".into());
+                        ost.message = Some(format!(
+                            "submit the CSR (sithsctl orders export-csr -n {ns} {o}) through Inera's portal, then import the signed certificate (sithsctl orders import -n {ns} {o} -f cert.pem)",
+                            ns = order.namespace().unwrap_or_default(),
+                            o = order.name_any()
+                        ));
+                        s.set(
+                            ISSUING,
+                            true,
+                            "AwaitingCertificate",
+                            ost.message.as_deref().unwrap_or_default(),
+                        );
+                    }
+                }
+                Some(pem) => {
+                    ost.checked_certificate_sha256 = Some(sha256_fingerprint(pem.as_bytes()));
+                    match check_issued(&pem, &expected, &issuer.anchors, s.now) {
+                        Ok(accepted) => {
+                            write_secret(cert, secrets, &accepted, &key, revision).await?;
+                            phase = Some(OrderPhase::Issued);
+                            ost.reason = Some("Issued".into());
+                            ost.message = Some(format!(
+                                "certificate serial {} accepted and written to Secret {}",
+                                accepted.leaf.serial_hex, cert.spec.secret_name
+                            ));
+                            ost.serial_number = Some(accepted.leaf.serial_hex.clone());
+                            ost.not_after = Some(accepted.leaf.not_after.to_string());
+                            let renew_at = renewal_time(&RenewalInput {
+                                not_before: accepted.leaf.not_before,
+                                not_after: accepted.leaf.not_after,
+                                renew_before: cert
+                                    .spec
+                                    .renew_before
+                                    .as_deref()
+                                    .and_then(|v| parse_renew_before(v).ok()),
+                                lead_time: issuer.lead_time,
+                                kind: Route::Siths,
+                                uid: cert.uid().as_deref().unwrap_or_default(),
+                            });
+                            s.st.revision = Some(revision);
+                            s.st.not_before = Some(accepted.leaf.not_before.to_string());
+                            s.st.not_after = Some(accepted.leaf.not_after.to_string());
+                            s.st.serial_number = Some(accepted.leaf.serial_hex.clone());
+                            s.st.issuer = Some(accepted.leaf.issuer.clone());
+                            s.st.renewal_time = Some(renew_at.to_string());
+                            s.st.failed_attempts = None;
+                            s.st.last_failure_time = None;
+                            s.st.current_order = None;
+                            let msg = format!(
+                                "revision {revision} issued (serial {}, valid until {}) and written to Secret {}",
+                                accepted.leaf.serial_hex,
+                                accepted.leaf.not_after,
+                                cert.spec.secret_name
+                            );
+                            s.set(READY, true, "Issued", &msg);
+                            s.set(ISSUING, false, "UpToDate", "no issuance needed");
+                            ctx.event(cert, false, "Issued", "Issue", msg).await;
+                            cleanup_staged_keys(secrets, &cert.name_any(), revision).await?;
+                            action = Action::requeue(
+                                time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
+                            );
+                        }
+                        Err(rejection) => {
+                            phase = Some(OrderPhase::Failed);
+                            ost.reason = Some(rejection.reason().into());
+                            ost.message = Some(rejection.message());
+                            let failed = s.st.failed_attempts.unwrap_or(0).saturating_add(1);
+                            s.st.failed_attempts = Some(failed);
+                            s.st.last_failure_time = Some(s.now.to_string());
+                            let msg = format!(
+                                "the certificate for CertificateOrder {} was rejected ({}): {}; the Secret is unchanged",
+                                order.name_any(),
+                                rejection.reason(),
+                                rejection.message()
+                            );
+                            s.set(ISSUING, false, rejection.reason(), &msg);
+                            ctx.event(&order, true, "CertificateRejected", "Import", msg.clone())
+                                .await;
+                            ctx.event(cert, true, "CertificateRejected", "Import", msg)
+                                .await;
+                            if matches!(issuer.backend, ResolvedBackend::LocalCa { .. }) {
+                                let uid = cert.uid().unwrap_or_default();
+                                let delay = BackoffPolicy::for_siths(issuer.environment)
+                                    .delay(failed, &uid);
+                                action = Action::requeue(delay.max(Duration::from_secs(1)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        None => {}
+    }
+    ost.phase = phase;
+    apply_status(orders, &order, order.status.as_ref(), &ost).await?;
+    Ok(action)
+}
+
+async fn write_secret(
+    cert: &ServiceCertificate,
+    secrets: &Api<Secret>,
+    accepted: &pki::Accepted,
+    key: &PrivateKey,
+    revision: u32,
+) -> Result<(), Error> {
+    let data: BTreeMap<String, ByteString> = [
+        (
+            "tls.crt".to_string(),
+            ByteString(accepted.chain_pem().into_bytes()),
+        ),
+        ("tls.key".to_string(), ByteString(key.to_pem().into_bytes())),
+        (
+            "ca.crt".to_string(),
+            ByteString(accepted.root_pem().into_bytes()),
+        ),
+    ]
+    .into();
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(cert.spec.secret_name.clone()),
+            labels: Some(labels(&cert.name_any(), ROLE_CERTIFICATE)),
+            annotations: Some([(REVISION_KEY.to_string(), revision.to_string())].into()),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(data),
+        ..Default::default()
+    };
+    let mut value = serde_json::to_value(&secret)?;
+    value["apiVersion"] = "v1".into();
+    value["kind"] = "Secret".into();
+    match secrets
+        .patch(
+            &cert.spec.secret_name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&value),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // A Secret of another type cannot change type in place: replace it.
+        Err(kube::Error::Api(e)) if e.code == 422 => {
+            secrets
+                .delete(&cert.spec.secret_name, &DeleteParams::default())
+                .await?;
+            secrets.create(&create_params(), &secret).await?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs the ServiceCertificate controller until `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) {
+    let client = ctx.client.clone();
+    let store = controller.store();
+    let by_issuer = store.clone();
+    let by_validation = store.clone();
+    controller
+        .owns(
+            Api::<CertificateOrder>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+        )
+        .watches(
+            Api::<Secret>::all(client.clone()),
+            watcher::Config::default()
+                .labels(&format!("{}={},{ROLE_LABEL}={ROLE_CERTIFICATE}", MANAGED_BY.0, MANAGED_BY.1))
+                .any_semantic(),
+            |secret| {
+                let ns = secret.namespace()?;
+                let name = secret.labels().get(CERTIFICATE_LABEL)?;
+                Some(ObjectRef::new(name).within(&ns))
+            },
+        )
+        .watches(
+            Api::<SithsIssuer>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+            move |issuer| {
+                let name = issuer.name_any();
+                by_issuer
+                    .state()
+                    .iter()
+                    .filter(|c| c.spec.issuer_ref.kind == IssuerKind::SithsIssuer && c.spec.issuer_ref.name == name)
+                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches(
+            Api::<DomainValidation>::all(client),
+            watcher::Config::default().any_semantic(),
+            move |_dv| {
+                // A validation can unblock any certificate waiting at the gate.
+                by_validation
+                    .state()
+                    .iter()
+                    .filter(|c| {
+                        c.status.as_ref().is_none_or(|s| {
+                            find_condition(&s.conditions, DOMAIN_VALIDATED)
+                                .is_none_or(|c| c.status != status::TRUE)
+                        })
+                    })
+                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .run(
+            reconcile,
+            |cert, e, _| {
+                warn!(error = %e, label = e.metric_label(), name = %cert.name_any(), "ServiceCertificate reconcile failed");
+                Action::requeue(Duration::from_secs(5))
+            },
+            ctx,
+        )
+        .for_each(|_| async {})
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{IssuerRef, Purpose, ServiceCertificateSpec};
+    use kube::runtime::{reflector, watcher::Event};
+
+    fn cert(name: &str, secret: &str, created: i64) -> ServiceCertificate {
+        let mut c = ServiceCertificate::new(
+            name,
+            ServiceCertificateSpec {
+                purpose: Purpose::ServerToServer,
+                dns_names: vec!["a.region.se".into()],
+                secret_name: secret.into(),
+                hsa_id: Some("SE2321000016-A1".into()),
+                issuer_ref: IssuerRef {
+                    kind: IssuerKind::SithsIssuer,
+                    name: "i".into(),
+                },
+                private_key: None,
+                renew_before: None,
+            },
+        );
+        c.metadata.namespace = Some("ns".into());
+        c.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            Timestamp::from_second(created).unwrap(),
+        ));
+        c
+    }
+
+    #[test]
+    fn the_oldest_certificate_owns_a_shared_secret() {
+        let (reader, mut writer) = reflector::store();
+        writer.apply_watcher_event(&Event::Apply(cert("newer", "shared", 200)));
+        writer.apply_watcher_event(&Event::Apply(cert("older", "shared", 100)));
+        writer.apply_watcher_event(&Event::Apply(cert("other", "own", 50)));
+        assert_eq!(
+            secret_owner(&reader, "ns", "shared").as_deref(),
+            Some("older")
+        );
+        assert_eq!(secret_owner(&reader, "ns", "own").as_deref(), Some("other"));
+        assert_eq!(secret_owner(&reader, "elsewhere", "shared"), None);
+    }
+
+    #[test]
+    fn key_defaults_to_rsa_2048_for_siths() {
+        let c = cert("c", "s", 1);
+        assert_eq!(key_spec(&c), KeySpec::RSA_2048);
+    }
+}

@@ -1,0 +1,455 @@
+//! `SithsIssuer`: resolves the connection (backend, trust anchors, prices) and reports
+//! whether it can issue.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::{ConfigMap, Secret},
+};
+use kube::{
+    Api, ResourceExt,
+    api::{ListParams, PostParams},
+    runtime::{Controller, controller::Action, watcher},
+};
+use tracing::{info, warn};
+
+use super::{Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, apply_status, now};
+use crate::{
+    api::{
+        CertificateOrder, ConfigMapKeyRef, Environment, OrderPhase, SithsIssuer, SithsIssuerStatus,
+        status,
+    },
+    pki::{self, KeySpec, LocalCa, LocalCaOptions, SithsAnchors, TrustAnchors},
+    policy::{
+        self,
+        conditions::{DesiredCondition, set_condition},
+    },
+};
+
+/// How certificates are obtained.
+#[derive(Debug)]
+pub enum ResolvedBackend {
+    /// A person submits the CSR and imports the certificate.
+    Manual,
+    /// Signed at once by a local CA.
+    LocalCa {
+        /// The CA.
+        ca: Box<LocalCa>,
+        /// Lifetime of the leaves it signs.
+        lifetime: Duration,
+    },
+}
+
+/// Everything the certificate controller needs to know about an issuer.
+#[derive(Debug)]
+pub struct ResolvedIssuer {
+    /// Organisation name (subject O).
+    pub organization: String,
+    /// Organisation number; domain validations must be made for it.
+    pub organization_number: String,
+    /// Subject L.
+    pub locality: Option<String>,
+    /// Environment.
+    pub environment: Environment,
+    /// Backend.
+    pub backend: ResolvedBackend,
+    /// Anchors returned certificates must chain to.
+    pub anchors: TrustAnchors,
+    /// Whether orders wait for a person's approval.
+    pub approval_required: bool,
+    /// Lead time of an order.
+    pub lead_time: jiff::SignedDuration,
+}
+
+/// Why an issuer cannot issue: the reason and message of its `Ready=False` condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerProblem {
+    /// CamelCase reason.
+    pub reason: &'static str,
+    /// What to fix.
+    pub message: String,
+}
+
+fn problem(reason: &'static str, message: impl Into<String>) -> IssuerProblem {
+    IssuerProblem {
+        reason,
+        message: message.into(),
+    }
+}
+
+/// Default lifetime of local-CA leaves.
+const DEFAULT_LOCAL_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses `365d`, `24h` or `10m`.
+pub fn parse_lifetime(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    let secs = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        _ => return None,
+    };
+    (n > 0).then(|| Duration::from_secs(secs))
+}
+
+/// Resolves `issuer`: checks identifiers, loads the local CA (creating it when asked) and the
+/// trust anchors. Errors of the API are `Err(Error)`; problems a person must fix are
+/// `Ok(Err(IssuerProblem))`.
+pub async fn resolve(
+    ctx: &Context,
+    issuer: &SithsIssuer,
+) -> Result<Result<ResolvedIssuer, IssuerProblem>, Error> {
+    let spec = &issuer.spec;
+    if let Err(e) =
+        policy::identifiers::validate_organization_number(&spec.organization.organization_number)
+    {
+        return Ok(Err(problem(
+            "InvalidOrganizationNumber",
+            format!("organization.organizationNumber: {e}"),
+        )));
+    }
+    if let Some(agent) = &spec.connection.agent
+        && let Err(e) =
+            policy::identifiers::validate_organization_number(&agent.organization_number)
+    {
+        return Ok(Err(problem(
+            "InvalidOrganizationNumber",
+            format!("connection.agent.organizationNumber: {e}"),
+        )));
+    }
+    let manual = spec.backend.manual.is_some();
+    let backend = match &spec.backend.local_ca {
+        Some(local) => {
+            let lifetime = match &local.certificate_lifetime {
+                Some(v) => match parse_lifetime(v) {
+                    Some(d) => d,
+                    None => {
+                        return Ok(Err(problem(
+                            "InvalidLifetime",
+                            format!(
+                                "backend.localCA.certificateLifetime {v:?} is not like 365d, 24h or 10m"
+                            ),
+                        )));
+                    }
+                },
+                None => DEFAULT_LOCAL_LIFETIME,
+            };
+            let secrets: Api<Secret> =
+                Api::namespaced(ctx.client.clone(), &local.secret_ref.namespace);
+            let secret = match secrets.get_opt(&local.secret_ref.name).await? {
+                Some(s) => s,
+                None if local.generate => {
+                    generate_local_ca(&secrets, &local.secret_ref.name, issuer).await?
+                }
+                None => {
+                    return Ok(Err(problem(
+                        "LocalCaSecretNotFound",
+                        format!(
+                            "Secret {}/{} with the CA (tls.crt, tls.key) does not exist; create it or set backend.localCA.generate: true",
+                            local.secret_ref.namespace, local.secret_ref.name
+                        ),
+                    )));
+                }
+            };
+            let text = |key: &str| {
+                secret
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get(key))
+                    .and_then(|b| String::from_utf8(b.0.clone()).ok())
+            };
+            let (Some(crt), Some(key)) = (text("tls.crt"), text("tls.key")) else {
+                return Ok(Err(problem(
+                    "LocalCaSecretInvalid",
+                    format!(
+                        "Secret {}/{} must hold tls.crt and tls.key as PEM",
+                        local.secret_ref.namespace, local.secret_ref.name
+                    ),
+                )));
+            };
+            match LocalCa::from_pem(&crt, &key) {
+                Ok(ca) => ResolvedBackend::LocalCa {
+                    ca: Box::new(ca),
+                    lifetime,
+                },
+                Err(e) => {
+                    return Ok(Err(problem(
+                        "LocalCaSecretInvalid",
+                        format!(
+                            "Secret {}/{} does not hold a usable CA: {e}",
+                            local.secret_ref.namespace, local.secret_ref.name
+                        ),
+                    )));
+                }
+            }
+        }
+        None => ResolvedBackend::Manual,
+    };
+    let anchors = match load_anchors(ctx, issuer, &backend).await? {
+        Ok(a) => a,
+        Err(p) => return Ok(Err(p)),
+    };
+    Ok(Ok(ResolvedIssuer {
+        organization: spec.organization.name.clone(),
+        organization_number: spec.organization.organization_number.clone(),
+        locality: spec.organization.locality.clone(),
+        environment: spec.environment,
+        backend,
+        anchors,
+        approval_required: policy::cost::approval_required(spec.environment, spec.approval),
+        lead_time: policy::cost::lead_time(spec.lead_time_days, manual),
+    }))
+}
+
+async fn read_config_map(ctx: &Context, r: &ConfigMapKeyRef) -> Result<Option<String>, Error> {
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    Ok(api
+        .get_opt(&r.name)
+        .await?
+        .and_then(|cm| cm.data)
+        .and_then(|d| d.get(&r.key).cloned()))
+}
+
+async fn load_anchors(
+    ctx: &Context,
+    issuer: &SithsIssuer,
+    backend: &ResolvedBackend,
+) -> Result<Result<TrustAnchors, IssuerProblem>, Error> {
+    let env = match issuer.spec.environment {
+        Environment::Production => pki::Environment::Production,
+        Environment::Test => pki::Environment::Test,
+    };
+    let explicit = issuer
+        .spec
+        .trust_anchors
+        .as_ref()
+        .and_then(|t| t.config_map.as_ref());
+    if let Some(r) = explicit {
+        let Some(pem) = read_config_map(ctx, r).await? else {
+            return Ok(Err(problem(
+                "TrustAnchorsNotFound",
+                format!(
+                    "ConfigMap {}/{} key {} with the trust anchors does not exist",
+                    r.namespace, r.name, r.key
+                ),
+            )));
+        };
+        return Ok(TrustAnchors::from_pem(&pem).map_err(|e| {
+            problem(
+                "TrustAnchorsInvalid",
+                format!("ConfigMap {}/{}: {e}", r.namespace, r.name),
+            )
+        }));
+    }
+    let pinned_source = issuer
+        .spec
+        .trust_anchors
+        .as_ref()
+        .and_then(|t| t.pinned.as_ref())
+        .and_then(|p| p.config_map.as_ref());
+    // Without explicit anchors a local CA verifies against its own root.
+    if pinned_source.is_none()
+        && let ResolvedBackend::LocalCa { ca, .. } = backend
+    {
+        return Ok(Ok(ca.trust_anchors().clone()));
+    }
+    let pem = match pinned_source {
+        Some(r) => read_config_map(ctx, r).await?,
+        None => match &ctx.settings.siths_ca_file {
+            Some(path) => std::fs::read_to_string(path).ok(),
+            None => None,
+        },
+    };
+    let Some(pem) = pem else {
+        return Ok(Err(problem(
+            "SithsCaNotConfigured",
+            "the SITHS CA certificates are not available: set trustAnchors.pinned.configMap or start the operator with --siths-ca-file",
+        )));
+    };
+    Ok(SithsAnchors::from_pem(&pem, env)
+        .map(|a| a.trust_anchors().clone())
+        .map_err(|e| problem("TrustAnchorsRejected", e.to_string())))
+}
+
+async fn generate_local_ca(
+    secrets: &Api<Secret>,
+    name: &str,
+    issuer: &SithsIssuer,
+) -> Result<Secret, Error> {
+    let ca = LocalCa::generate(&LocalCaOptions {
+        common_name: format!("{} test CA", issuer.spec.organization.name),
+        organization: issuer.spec.organization.name.clone(),
+        key: KeySpec::ECDSA_P256,
+        intermediate_common_name: None,
+        not_before: now(),
+        validity: Duration::from_secs(10 * 365 * 24 * 3600),
+    })?;
+    let mut data = std::collections::BTreeMap::new();
+    data.insert("tls.crt".into(), ByteString(ca.cert_pem().into_bytes()));
+    data.insert("tls.key".into(), ByteString(ca.key_pem().into_bytes()));
+    data.insert("ca.crt".into(), ByteString(ca.root_pem().into_bytes()));
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(
+                [
+                    (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+                    (ISSUER_LABEL.to_string(), issuer.name_any()),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(data),
+        ..Default::default()
+    };
+    // Create-only: if another replica won the race, use its CA.
+    match secrets
+        .create(
+            &PostParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            &secret,
+        )
+        .await
+    {
+        Ok(s) => {
+            info!(issuer = %issuer.name_any(), "generated a local test CA");
+            Ok(s)
+        }
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(secrets.get(name).await?),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reconciles one SithsIssuer: the `Ready` condition, orders pending and estimated spend.
+pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let resolved = resolve(&ctx, &issuer).await?;
+    let orders: Api<CertificateOrder> = Api::all(ctx.client.clone());
+    let mine = orders
+        .list(&ListParams::default().labels(&format!("{ISSUER_LABEL}={}", issuer.name_any())))
+        .await?;
+    let mut pending = 0u32;
+    let mut spend = 0u64;
+    for o in &mine.items {
+        let phase = o.status.as_ref().and_then(|s| s.phase);
+        if !matches!(phase, Some(OrderPhase::Denied) | Some(OrderPhase::Failed)) {
+            spend += u64::from(o.spec.estimated_cost_sek);
+        }
+        if matches!(
+            phase,
+            None | Some(OrderPhase::PendingApproval)
+                | Some(OrderPhase::Approved)
+                | Some(OrderPhase::AwaitingCertificate)
+        ) {
+            pending += 1;
+        }
+    }
+    let mut st: SithsIssuerStatus = issuer.status.clone().unwrap_or_default();
+    st.backend = Some(
+        if issuer.spec.backend.local_ca.is_some() {
+            "LocalCA"
+        } else {
+            "Manual"
+        }
+        .into(),
+    );
+    st.orders_pending = pending;
+    st.estimated_spend_sek = spend;
+    st.observed_generation = issuer.metadata.generation;
+    let (cond_status, reason, message) = match &resolved {
+        Ok(r) => (
+            status::TRUE,
+            "Ready",
+            format!(
+                "{} issuer for {} ({}); approval {}",
+                match r.environment {
+                    Environment::Production => "Production",
+                    Environment::Test => "Test",
+                },
+                r.organization,
+                r.organization_number,
+                if r.approval_required {
+                    "required"
+                } else {
+                    "not required"
+                }
+            ),
+        ),
+        Err(p) => (status::FALSE, p.reason, p.message.clone()),
+    };
+    set_condition(
+        &mut st.conditions,
+        &DesiredCondition {
+            type_: "Ready",
+            status: cond_status,
+            reason,
+            message: &message,
+            observed_generation: issuer.metadata.generation,
+        },
+        now(),
+    );
+    let api: Api<SithsIssuer> = Api::all(ctx.client.clone());
+    apply_status(&api, issuer.as_ref(), issuer.status.as_ref(), &st).await?;
+    if let Err(p) = &resolved {
+        ctx.event(
+            issuer.as_ref(),
+            true,
+            p.reason,
+            "Resolve",
+            p.message.clone(),
+        )
+        .await;
+        return Ok(Action::requeue(Duration::from_secs(60)));
+    }
+    Ok(Action::requeue(Duration::from_secs(600)))
+}
+
+/// Runs the SithsIssuer controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let issuers: Api<SithsIssuer> = Api::all(ctx.client.clone());
+    let orders: Api<CertificateOrder> = Api::all(ctx.client.clone());
+    Controller::new(issuers, watcher::Config::default().any_semantic())
+        .watches(orders, watcher::Config::default().any_semantic(), |o| {
+            o.labels()
+                .get(ISSUER_LABEL)
+                .map(|n| kube::runtime::reflector::ObjectRef::new(n))
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(
+            reconcile,
+            |_, e, _| {
+                warn!(error = %e, label = e.metric_label(), "SithsIssuer reconcile failed");
+                Action::requeue(Duration::from_secs(15))
+            },
+            ctx,
+        )
+        .for_each(|_| async {})
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_parse_in_days_hours_and_minutes() {
+        assert_eq!(
+            parse_lifetime("365d"),
+            Some(Duration::from_secs(365 * 86_400))
+        );
+        assert_eq!(parse_lifetime("24h"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_lifetime("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_lifetime("0m"), None);
+        assert_eq!(parse_lifetime("10s"), None);
+        assert_eq!(parse_lifetime(""), None);
+    }
+}

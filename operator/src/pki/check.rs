@@ -1,0 +1,593 @@
+//! The acceptance check run on every certificate that comes back: imported by a person or
+//! returned by a CA. It must be for our key, our names and our HSA-id, valid now, fit for
+//! the use, and chain to a trusted root.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use jiff::Timestamp;
+use rustls_pki_types::CertificateDer;
+
+use super::cert::{CertInfo, chain_to_pem, parse_pem_chain, same_public_key, sha256_fingerprint};
+use super::keys::spec_of_spki;
+use super::profile::Usage;
+use super::verify::{TrustAnchors, verify_chain};
+
+/// What the certificate must match: taken from the request the operator made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// The DNS names requested; the certificate must carry exactly these (in any order,
+    /// case-insensitively).
+    pub dns_names: Vec<String>,
+    /// The HSA-id requested (subject serialNumber); `None` means the certificate must not
+    /// carry one.
+    pub hsa_id: Option<String>,
+    /// DER SubjectPublicKeyInfo of the key held in the cluster.
+    pub public_key_der: Vec<u8>,
+    /// Intended use, which decides the required EKUs.
+    pub usage: Usage,
+}
+
+/// A certificate that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The leaf's fields.
+    pub leaf: CertInfo,
+    /// The leaf followed by the intermediates used, towards the root (root excluded).
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The root the chain verified to.
+    pub root: CertificateDer<'static>,
+}
+
+impl Accepted {
+    /// Leaf and intermediates as PEM: the content of `tls.crt`.
+    pub fn chain_pem(&self) -> String {
+        chain_to_pem(&self.chain)
+    }
+
+    /// The root as PEM: the content of `ca.crt`.
+    pub fn root_pem(&self) -> String {
+        chain_to_pem(std::slice::from_ref(&self.root))
+    }
+}
+
+/// Why a certificate was not accepted. [`Rejection::reason`] is a stable machine-readable
+/// reason (for a condition); [`Rejection::message`] tells a person what was expected and
+/// what was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The input is not a PEM certificate chain.
+    Unparseable {
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The chain does not verify to a trusted root.
+    UntrustedChain {
+        /// Subject of the leaf.
+        subject: String,
+        /// Issuer of the leaf.
+        issuer: String,
+        /// Why verification failed.
+        detail: String,
+        /// Subjects of the trusted roots.
+        trusted_roots: Vec<String>,
+    },
+    /// No certificate in the input is for the key held in the cluster.
+    KeyMismatch {
+        /// The key the request was made with (algorithm and SPKI fingerprint).
+        expected_key: String,
+        /// The key of the certificate (algorithm and SPKI fingerprint).
+        found_key: String,
+    },
+    /// The SAN DNS names differ from those requested.
+    DnsNamesMismatch {
+        /// Requested names.
+        expected: Vec<String>,
+        /// Names in the certificate.
+        found: Vec<String>,
+    },
+    /// The subject serialNumber differs from the HSA-id requested.
+    HsaIdMismatch {
+        /// Requested HSA-id.
+        expected: Option<String>,
+        /// HSA-id in the certificate.
+        found: Option<String>,
+    },
+    /// The certificate's validity has not started.
+    NotYetValid {
+        /// Start of validity.
+        not_before: Timestamp,
+        /// The time of the check.
+        now: Timestamp,
+    },
+    /// The certificate has expired.
+    Expired {
+        /// End of validity.
+        not_after: Timestamp,
+        /// The time of the check.
+        now: Timestamp,
+    },
+    /// The certificate lacks an EKU the use needs.
+    MissingExtendedKeyUsage {
+        /// The intended use.
+        usage: Usage,
+        /// The EKUs found, in words.
+        found: String,
+    },
+}
+
+impl Rejection {
+    /// A stable reason, suitable for a Kubernetes condition `reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Unparseable { .. } => "Unparseable",
+            Rejection::UntrustedChain { .. } => "UntrustedChain",
+            Rejection::KeyMismatch { .. } => "KeyMismatch",
+            Rejection::DnsNamesMismatch { .. } => "DnsNamesMismatch",
+            Rejection::HsaIdMismatch { .. } => "HsaIdMismatch",
+            Rejection::NotYetValid { .. } => "NotYetValid",
+            Rejection::Expired { .. } => "Expired",
+            Rejection::MissingExtendedKeyUsage { .. } => "MissingExtendedKeyUsage",
+        }
+    }
+
+    /// What was expected and what was found, for a person.
+    pub fn message(&self) -> String {
+        match self {
+            Rejection::Unparseable { detail } => format!(
+                "the certificate could not be read: {detail}; paste the PEM certificate chain (-----BEGIN CERTIFICATE-----), leaf first"
+            ),
+            Rejection::UntrustedChain {
+                subject,
+                issuer,
+                detail,
+                trusted_roots,
+            } => format!(
+                "the certificate {subject} issued by {issuer} does not chain to a trusted root ({detail}); trusted roots: {}",
+                if trusted_roots.is_empty() {
+                    "none".to_string()
+                } else {
+                    trusted_roots.join("; ")
+                }
+            ),
+            Rejection::KeyMismatch {
+                expected_key,
+                found_key,
+            } => format!(
+                "the certificate is for a different key: expected {expected_key}, found {found_key}; was it issued for another CSR?"
+            ),
+            Rejection::DnsNamesMismatch { expected, found } => {
+                let expected_set = lower_set(expected);
+                let found_set = lower_set(found);
+                let missing: Vec<_> = expected_set.difference(&found_set).cloned().collect();
+                let extra: Vec<_> = found_set.difference(&expected_set).cloned().collect();
+                let mut msg = format!(
+                    "expected DNS names [{}], the certificate has [{}]",
+                    expected.join(", "),
+                    found.join(", ")
+                );
+                if !missing.is_empty() {
+                    msg.push_str(&format!("; missing: {}", missing.join(", ")));
+                }
+                if !extra.is_empty() {
+                    msg.push_str(&format!("; not requested: {}", extra.join(", ")));
+                }
+                msg
+            }
+            Rejection::HsaIdMismatch { expected, found } => format!(
+                "expected HSA-id {} in the subject serialNumber, the certificate has {}",
+                expected.as_deref().unwrap_or("(none)"),
+                found.as_deref().unwrap_or("none")
+            ),
+            Rejection::NotYetValid { not_before, now } => format!(
+                "the certificate is not valid until {not_before} (now {now}); check the clocks or wait"
+            ),
+            Rejection::Expired { not_after, now } => {
+                format!("the certificate expired at {not_after} (now {now})")
+            }
+            Rejection::MissingExtendedKeyUsage { usage, found } => format!(
+                "{} use needs extended key usage {}; the certificate has {found}",
+                match usage {
+                    Usage::ServerToServer => "server-to-server",
+                    Usage::UserFacing => "user-facing",
+                },
+                usage.required_eku()
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason(), self.message())
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// Checks a PEM certificate chain against what was requested, at time `now`. The leaf is
+/// the certificate for the expected key, wherever it is in the input; the others are
+/// offered as intermediates. Checks run in this order: readable, key, DNS names,
+/// HSA-id, validity, EKU, chain.
+pub fn check_issued(
+    chain_pem: &str,
+    expected: &Expected,
+    anchors: &TrustAnchors,
+    now: Timestamp,
+) -> Result<Accepted, Rejection> {
+    let unparseable = |e: super::PkiError| Rejection::Unparseable {
+        detail: e.to_string(),
+    };
+    let certs = parse_pem_chain(chain_pem).map_err(unparseable)?;
+    let infos = certs
+        .iter()
+        .map(|der| CertInfo::parse(der))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unparseable)?;
+
+    let Some(leaf_index) = infos
+        .iter()
+        .position(|i| same_public_key(&i.public_key_der, &expected.public_key_der))
+    else {
+        let shown = infos.iter().find(|i| !i.is_ca).unwrap_or(&infos[0]);
+        return Err(Rejection::KeyMismatch {
+            expected_key: describe_key(&expected.public_key_der),
+            found_key: describe_key(&shown.public_key_der),
+        });
+    };
+    let leaf = &infos[leaf_index];
+
+    if lower_set(&expected.dns_names) != lower_set(&leaf.dns_names) {
+        return Err(Rejection::DnsNamesMismatch {
+            expected: expected.dns_names.clone(),
+            found: leaf.dns_names.clone(),
+        });
+    }
+    let hsa_matches = match (&expected.hsa_id, &leaf.hsa_id) {
+        (Some(e), Some(f)) => e.eq_ignore_ascii_case(f),
+        (None, None) => true,
+        _ => false,
+    };
+    if !hsa_matches {
+        return Err(Rejection::HsaIdMismatch {
+            expected: expected.hsa_id.clone(),
+            found: leaf.hsa_id.clone(),
+        });
+    }
+    if now < leaf.not_before {
+        return Err(Rejection::NotYetValid {
+            not_before: leaf.not_before,
+            now,
+        });
+    }
+    if now > leaf.not_after {
+        return Err(Rejection::Expired {
+            not_after: leaf.not_after,
+            now,
+        });
+    }
+    let eku_ok = leaf.has_extended_key_usage
+        && leaf.server_auth
+        && (leaf.client_auth || !expected.usage.needs_client_auth());
+    if !eku_ok {
+        return Err(Rejection::MissingExtendedKeyUsage {
+            usage: expected.usage,
+            found: leaf.eku_description(),
+        });
+    }
+
+    let mut ordered = vec![certs[leaf_index].clone()];
+    ordered.extend(
+        certs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != leaf_index)
+            .map(|(_, c)| c.clone()),
+    );
+    let verified = verify_chain(&ordered, anchors, now, expected.usage).map_err(|e| {
+        Rejection::UntrustedChain {
+            subject: leaf.subject.clone(),
+            issuer: leaf.issuer.clone(),
+            detail: match e {
+                super::PkiError::UntrustedChain(d) => d,
+                other => other.to_string(),
+            },
+            trusted_roots: anchors
+                .roots()
+                .iter()
+                .filter_map(|r| CertInfo::parse(r).ok())
+                .map(|i| i.subject)
+                .collect(),
+        }
+    })?;
+    Ok(Accepted {
+        leaf: leaf.clone(),
+        chain: verified.chain,
+        root: verified.root,
+    })
+}
+
+fn lower_set(names: &[String]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_ascii_lowercase()).collect()
+}
+
+/// `RSA 2048 key (SPKI SHA-256 0123456789ABCDEF…)`: enough to tell keys apart, never
+/// secret.
+fn describe_key(spki_der: &[u8]) -> String {
+    let fingerprint = sha256_fingerprint(spki_der);
+    let algorithm = match spec_of_spki(spki_der) {
+        Ok(spec) => spec.to_string(),
+        Err(_) => "unsupported".to_string(),
+    };
+    format!("{algorithm} key (SPKI SHA-256 {}…)", &fingerprint[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::profile::CertificateProfile;
+    use crate::pki::testutil;
+    use crate::pki::{KeySpec, LocalCa, PrivateKey};
+    use jiff::SignedDuration;
+
+    struct Fixture {
+        ca: LocalCa,
+        key: PrivateKey,
+        now: Timestamp,
+        expected: Expected,
+    }
+
+    fn fixture() -> Fixture {
+        let key = KeySpec::ECDSA_P256.generate().unwrap();
+        let profile = testutil::profile();
+        Fixture {
+            ca: testutil::ca(),
+            now: testutil::now(),
+            expected: Expected {
+                dns_names: profile.dns_names.clone(),
+                hsa_id: profile.hsa_id.clone(),
+                public_key_der: key.public_key_der(),
+                usage: profile.usage,
+            },
+            key,
+        }
+    }
+
+    impl Fixture {
+        fn issue(&self, profile: &CertificateProfile) -> String {
+            chain_to_pem(&testutil::issue(&self.ca, profile, &self.key, self.now))
+        }
+
+        fn check(&self, pem_text: &str) -> Result<Accepted, Rejection> {
+            check_issued(pem_text, &self.expected, self.ca.trust_anchors(), self.now)
+        }
+    }
+
+    #[test]
+    fn a_matching_certificate_is_accepted() {
+        let f = fixture();
+        let chain_pem = f.issue(&testutil::profile());
+        let accepted = f.check(&chain_pem).unwrap();
+        assert_eq!(accepted.leaf.common_name.as_deref(), Some("api.region.se"));
+        assert_eq!(accepted.chain.len(), 2);
+        assert_eq!(accepted.root, f.ca.root_der());
+        assert_eq!(accepted.chain_pem(), chain_pem);
+        assert_eq!(accepted.root_pem(), f.ca.root_pem());
+    }
+
+    #[test]
+    fn chain_order_does_not_matter_and_names_are_case_insensitive() {
+        let mut f = fixture();
+        let chain = testutil::issue(&f.ca, &testutil::profile(), &f.key, f.now);
+        let reversed = chain_to_pem(&[chain[1].clone(), chain[0].clone()]);
+        f.expected.dns_names = vec!["API2.region.se".into(), "api.REGION.se".into()];
+        let accepted = f.check(&reversed).unwrap();
+        assert_eq!(accepted.chain, chain, "leaf first in the result");
+    }
+
+    #[test]
+    fn unparseable() {
+        let f = fixture();
+        let r = f.check("hello").unwrap_err();
+        assert_eq!(r.reason(), "Unparseable");
+        assert!(
+            r.message().contains("no PEM block found"),
+            "{}",
+            r.message()
+        );
+        let r = f.check(&f.key.to_pem()).unwrap_err();
+        assert_eq!(r.reason(), "Unparseable");
+        assert!(!r.message().contains(f.key.to_pem().lines().nth(1).unwrap()));
+    }
+
+    #[test]
+    fn key_mismatch() {
+        let f = fixture();
+        let other = KeySpec::ECDSA_P256.generate().unwrap();
+        let pem_text = chain_to_pem(&testutil::issue(&f.ca, &testutil::profile(), &other, f.now));
+        let r = f.check(&pem_text).unwrap_err();
+        assert_eq!(r.reason(), "KeyMismatch");
+        let expected_fp = &sha256_fingerprint(&f.key.public_key_der())[..16];
+        let found_fp = &sha256_fingerprint(&other.public_key_der())[..16];
+        assert_eq!(
+            r,
+            Rejection::KeyMismatch {
+                expected_key: format!("ECDSA P-256 key (SPKI SHA-256 {expected_fp}…)"),
+                found_key: format!("ECDSA P-256 key (SPKI SHA-256 {found_fp}…)"),
+            }
+        );
+        assert!(r.message().contains(expected_fp) && r.message().contains(found_fp));
+    }
+
+    #[test]
+    fn dns_names_mismatch() {
+        let f = fixture();
+        let fewer = CertificateProfile {
+            dns_names: vec!["api.region.se".into(), "evil.region.se".into()],
+            ..testutil::profile()
+        };
+        let r = f.check(&f.issue(&fewer)).unwrap_err();
+        assert_eq!(r.reason(), "DnsNamesMismatch");
+        assert_eq!(
+            r.message(),
+            "expected DNS names [api.region.se, api2.region.se], the certificate has [api.region.se, evil.region.se]; missing: api2.region.se; not requested: evil.region.se"
+        );
+    }
+
+    #[test]
+    fn hsa_id_mismatch() {
+        let f = fixture();
+        let other = CertificateProfile {
+            hsa_id: Some("SE2321000016-XYZ9".into()),
+            ..testutil::profile()
+        };
+        let r = f.check(&f.issue(&other)).unwrap_err();
+        assert_eq!(r.reason(), "HsaIdMismatch");
+        assert_eq!(
+            r.message(),
+            "expected HSA-id SE2321000016-ABC1 in the subject serialNumber, the certificate has SE2321000016-XYZ9"
+        );
+        let none = CertificateProfile {
+            hsa_id: None,
+            ..testutil::profile()
+        };
+        let r = f.check(&f.issue(&none)).unwrap_err();
+        assert_eq!(
+            r,
+            Rejection::HsaIdMismatch {
+                expected: Some("SE2321000016-ABC1".into()),
+                found: None
+            }
+        );
+    }
+
+    #[test]
+    fn not_yet_valid_and_expired() {
+        let f = fixture();
+        let pem_text = f.issue(&testutil::profile());
+        let leaf = CertInfo::parse(&parse_pem_chain(&pem_text).unwrap()[0]).unwrap();
+        let early = leaf.not_before - SignedDuration::from_secs(1);
+        let r = check_issued(&pem_text, &f.expected, f.ca.trust_anchors(), early).unwrap_err();
+        assert_eq!(
+            r,
+            Rejection::NotYetValid {
+                not_before: leaf.not_before,
+                now: early
+            }
+        );
+        assert_eq!(r.reason(), "NotYetValid");
+        let late = leaf.not_after + SignedDuration::from_secs(1);
+        let r = check_issued(&pem_text, &f.expected, f.ca.trust_anchors(), late).unwrap_err();
+        assert_eq!(r.reason(), "Expired");
+        assert!(r.message().contains(&leaf.not_after.to_string()));
+        // The edges themselves are inside the validity period.
+        check_issued(&pem_text, &f.expected, f.ca.trust_anchors(), leaf.not_after).unwrap();
+    }
+
+    #[test]
+    fn missing_extended_key_usage() {
+        let f = fixture();
+        let user_facing = CertificateProfile {
+            usage: Usage::UserFacing,
+            ..testutil::profile()
+        };
+        let r = f.check(&f.issue(&user_facing)).unwrap_err();
+        assert_eq!(
+            r,
+            Rejection::MissingExtendedKeyUsage {
+                usage: Usage::ServerToServer,
+                found: "serverAuth only".into()
+            }
+        );
+        assert_eq!(
+            r.message(),
+            "server-to-server use needs extended key usage serverAuth and clientAuth; the certificate has serverAuth only"
+        );
+        let no_eku = chain_to_pem(&testutil::issue_custom(&f.ca, &f.key, f.now, |p| {
+            p.extended_key_usages.clear()
+        }));
+        let r = f.check(&no_eku).unwrap_err();
+        assert_eq!(r.reason(), "MissingExtendedKeyUsage");
+        assert!(r.message().contains("no extendedKeyUsage extension"));
+    }
+
+    #[test]
+    fn untrusted_chain() {
+        let f = fixture();
+        // Same names and key, but from a CA that is not trusted.
+        let rogue = testutil::ca();
+        let pem_text = chain_to_pem(&testutil::issue(
+            &rogue,
+            &testutil::profile(),
+            &f.key,
+            f.now,
+        ));
+        let r = f.check(&pem_text).unwrap_err();
+        assert_eq!(r.reason(), "UntrustedChain");
+        let Rejection::UntrustedChain {
+            subject,
+            issuer,
+            trusted_roots,
+            ..
+        } = &r
+        else {
+            panic!("{r:?}")
+        };
+        assert!(subject.contains("CN=api.region.se"));
+        assert_eq!(issuer, "CN=Test Issuing CA, O=Test Org, C=SE");
+        assert_eq!(
+            trusted_roots,
+            &vec!["CN=Test Root CA, O=Test Org, C=SE".to_string()]
+        );
+        // A leaf without its intermediate does not chain to a root-only anchor set.
+        let leaf_only =
+            chain_to_pem(&testutil::issue(&f.ca, &testutil::profile(), &f.key, f.now)[..1]);
+        let root_only = TrustAnchors::new(vec![f.ca.root_der()], vec![]).unwrap();
+        let r = check_issued(&leaf_only, &f.expected, &root_only, f.now).unwrap_err();
+        assert_eq!(r.reason(), "UntrustedChain");
+        assert!(r.message().contains("unknown issuer"), "{}", r.message());
+    }
+
+    #[test]
+    fn reasons_are_distinct() {
+        let now = testutil::now();
+        let all = [
+            Rejection::Unparseable {
+                detail: String::new(),
+            },
+            Rejection::UntrustedChain {
+                subject: String::new(),
+                issuer: String::new(),
+                detail: String::new(),
+                trusted_roots: vec![],
+            },
+            Rejection::KeyMismatch {
+                expected_key: String::new(),
+                found_key: String::new(),
+            },
+            Rejection::DnsNamesMismatch {
+                expected: vec![],
+                found: vec![],
+            },
+            Rejection::HsaIdMismatch {
+                expected: None,
+                found: None,
+            },
+            Rejection::NotYetValid {
+                not_before: now,
+                now,
+            },
+            Rejection::Expired {
+                not_after: now,
+                now,
+            },
+            Rejection::MissingExtendedKeyUsage {
+                usage: Usage::UserFacing,
+                found: String::new(),
+            },
+        ];
+        let reasons: BTreeSet<_> = all.iter().map(Rejection::reason).collect();
+        assert_eq!(reasons.len(), all.len());
+        assert!(all[0].to_string().starts_with("Unparseable: "));
+    }
+}
