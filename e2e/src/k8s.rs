@@ -7,7 +7,7 @@ use kube::{
     Api, Resource,
     api::{Patch, PatchParams},
 };
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::controlplane::ControlPlane;
 
@@ -143,4 +143,64 @@ pub fn shared_operator() -> &'static std::sync::Mutex<crate::operator::OperatorP
         .expect("operator");
         std::sync::Mutex::new(op)
     })
+}
+
+/// Server-side applies every object of every `.yaml` file below `dir` (multi-document
+/// files included), in path order. Returns `(kind, namespace, name)` of each.
+pub async fn apply_manifests(
+    client: &kube::Client,
+    dir: &Path,
+) -> Result<Vec<(String, Option<String>, String)>> {
+    use kube::{
+        api::DynamicObject,
+        core::GroupVersionKind,
+        discovery::{Scope, pinned_kind},
+    };
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let p = entry?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut applied = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value = serde_yaml::Value::deserialize(doc)?;
+            if value.is_null() {
+                continue;
+            }
+            let obj: DynamicObject = serde_yaml::from_value(value)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let types = obj
+                .types
+                .clone()
+                .context("object without apiVersion/kind")?;
+            let gvk = GroupVersionKind::try_from(&types)?;
+            let (ar, caps) = pinned_kind(client, &gvk).await?;
+            let name = obj.metadata.name.clone().context("object without name")?;
+            let ns = obj.metadata.namespace.clone();
+            let api: Api<DynamicObject> = match (&caps.scope, &ns) {
+                (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
+                (Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &ar),
+                (Scope::Cluster, _) => Api::all_with(client.clone(), &ar),
+            };
+            api.patch(
+                &name,
+                &PatchParams::apply("examples").force(),
+                &Patch::Apply(&obj),
+            )
+            .await
+            .with_context(|| format!("applying {} {name} from {}", types.kind, file.display()))?;
+            applied.push((types.kind.clone(), ns, name));
+        }
+    }
+    Ok(applied)
 }

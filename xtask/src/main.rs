@@ -295,22 +295,42 @@ fn demo(keep: bool) -> Result<()> {
 }
 
 async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
+    // The real SITHS CA certificates sit beside the project (../shared/siths-ca); the
+    // operator checks them against its pinned fingerprints. Without them the Production
+    // example says so in its issuer's Ready condition.
+    let mut args = Vec::new();
+    if let Ok(bundle) = e2e::k8s::siths_ca_bundle(cp) {
+        args.push("--siths-ca-file".to_string());
+        args.push(bundle.to_string_lossy().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut operator = if keep {
-        e2e::operator::OperatorProcess::start_detached(cp, &cp.kubeconfig, &[])?
+        e2e::operator::OperatorProcess::start_detached(cp, &cp.kubeconfig, &args)?
     } else {
-        e2e::operator::OperatorProcess::start(cp, &cp.kubeconfig, &[])?
+        e2e::operator::OperatorProcess::start(cp, &cp.kubeconfig, &args)?
     };
     operator
         .wait_for_log("watching", Duration::from_secs(60))
         .await?;
     println!("\n==> operator started and watching");
-    let examples = root().join("examples");
-    kubectl(cp, &["apply", "-R", "-f", &examples.to_string_lossy()])?;
+    let client = cp.client().await?;
+    let applied = e2e::k8s::apply_manifests(&client, &root().join("examples")).await?;
+    println!("==> applied {} objects from examples/", applied.len());
     e2e::demo::settle(cp).await?;
     println!("\n==> what the operator did");
     for kind in e2e::demo::KINDS {
         println!("\n$ kubectl get {kind} -A");
         kubectl(cp, &["get", kind, "-A"])?;
+    }
+    println!("\n==> orders for the human step");
+    println!("$ sithsctl orders list -A");
+    let sithsctl = e2e::k8s::sithsctl_binary()?;
+    let status = Command::new(sithsctl)
+        .env("KUBECONFIG", &cp.kubeconfig)
+        .args(["orders", "list", "-A"])
+        .status()?;
+    if !status.success() {
+        bail!("sithsctl orders list failed");
     }
     if keep {
         // The operator keeps running with the control plane; `cluster down` stops both.

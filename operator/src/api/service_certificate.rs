@@ -32,8 +32,8 @@ use super::common::{Condition, HSA_ID_MESSAGE, HSA_ID_RULE};
         priority = 1
     ),
     printcolumn(json_path = ".spec.secretName", name = "Secret", type_ = "string"),
-    printcolumn(json_path = ".status.notAfter", name = "Expires", type_ = "date"),
-    printcolumn(json_path = ".status.renewalTime", name = "Renewal", type_ = "date"),
+    printcolumn(json_path = ".status.notAfter", name = "Expires", type_ = "string"),
+    printcolumn(json_path = ".status.renewalTime", name = "Renewal", type_ = "string"),
     printcolumn(
         json_path = ".status.revision",
         name = "Revision",

@@ -197,6 +197,11 @@ where
     Ok(true)
 }
 
+/// RFC 3339 in whole seconds, as written to status fields.
+pub fn rfc3339(ts: jiff::Timestamp) -> String {
+    ts.round(jiff::Unit::Second).unwrap_or(ts).to_string()
+}
+
 /// The current time. Controllers read the clock here and pass it to pure decisions.
 pub fn now() -> jiff::Timestamp {
     jiff::Timestamp::now()

@@ -36,7 +36,7 @@ use super::{
     CERTIFICATE_LABEL, Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, REVISION_KEY,
     ROLE_CERTIFICATE, ROLE_LABEL, ROLE_STAGED_KEY, apply_status,
     domain_validation::{grants_for, today},
-    now,
+    now, rfc3339,
     siths_issuer::{ResolvedBackend, ResolvedIssuer, resolve},
 };
 use crate::{
@@ -91,6 +91,16 @@ impl Status<'_> {
             },
             self.now,
         );
+    }
+
+    /// Records the certificate now in the Secret.
+    fn record(&mut self, leaf: &pki::CertInfo, renew_at: Timestamp, revision: u32) {
+        self.st.revision = Some(revision);
+        self.st.not_before = Some(rfc3339(leaf.not_before));
+        self.st.not_after = Some(rfc3339(leaf.not_after));
+        self.st.serial_number = Some(leaf.serial_hex.clone());
+        self.st.issuer = Some(leaf.issuer.clone());
+        self.st.renewal_time = Some(rfc3339(renew_at));
     }
 
     fn not_ready(&mut self, reason: &str, message: &str) {
@@ -293,12 +303,7 @@ async fn process(
             kind: Route::Siths,
             uid: &uid,
         });
-        s.st.revision = revision;
-        s.st.not_before = Some(leaf.not_before.to_string());
-        s.st.not_after = Some(leaf.not_after.to_string());
-        s.st.serial_number = Some(leaf.serial_hex.clone());
-        s.st.issuer = Some(leaf.issuer.clone());
-        s.st.renewal_time = Some(renew_at.to_string());
+        s.record(leaf, renew_at, revision.unwrap_or(1));
         let ready_reason = find_condition(&s.st.conditions, READY)
             .filter(|c| c.status == status::TRUE)
             .map(|c| c.reason.clone())
@@ -615,7 +620,8 @@ async fn issue(
             let csr = build_csr(&profile, &key)?;
             let subject = parse_csr(&csr)?.subject;
             let placed = orders_placed_on(ctx, &issuer_obj.name_any()).await?;
-            let cost = policy::cost::order_cost(
+            let cost = policy::cost::order_cost_for_backend(
+                matches!(issuer.backend, ResolvedBackend::Manual),
                 issuer_obj.spec.environment,
                 issuer_obj.spec.price_per_certificate_sek,
                 placed,
@@ -827,7 +833,7 @@ async fn advance_order(
                                 accepted.leaf.serial_hex, cert.spec.secret_name
                             ));
                             ost.serial_number = Some(accepted.leaf.serial_hex.clone());
-                            ost.not_after = Some(accepted.leaf.not_after.to_string());
+                            ost.not_after = Some(rfc3339(accepted.leaf.not_after));
                             let renew_at = renewal_time(&RenewalInput {
                                 not_before: accepted.leaf.not_before,
                                 not_after: accepted.leaf.not_after,
@@ -840,12 +846,7 @@ async fn advance_order(
                                 kind: Route::Siths,
                                 uid: cert.uid().as_deref().unwrap_or_default(),
                             });
-                            s.st.revision = Some(revision);
-                            s.st.not_before = Some(accepted.leaf.not_before.to_string());
-                            s.st.not_after = Some(accepted.leaf.not_after.to_string());
-                            s.st.serial_number = Some(accepted.leaf.serial_hex.clone());
-                            s.st.issuer = Some(accepted.leaf.issuer.clone());
-                            s.st.renewal_time = Some(renew_at.to_string());
+                            s.record(&accepted.leaf, renew_at, revision);
                             s.st.failed_attempts = None;
                             s.st.last_failure_time = None;
                             s.st.current_order = None;
@@ -869,7 +870,7 @@ async fn advance_order(
                             ost.message = Some(rejection.message());
                             let failed = s.st.failed_attempts.unwrap_or(0).saturating_add(1);
                             s.st.failed_attempts = Some(failed);
-                            s.st.last_failure_time = Some(s.now.to_string());
+                            s.st.last_failure_time = Some(rfc3339(s.now));
                             let msg = format!(
                                 "the certificate for CertificateOrder {} was rejected ({}): {}; the Secret is unchanged",
                                 order.name_any(),

@@ -32,6 +32,21 @@ pub fn order_cost(
     }
 }
 
+/// Cost of the next order on an issuer: a local CA signs for free (a price override still
+/// applies, for organisations that charge internally); the manual backend pays the SITHS
+/// price list, see [`order_cost`].
+pub fn order_cost_for_backend(
+    backend_is_manual: bool,
+    environment: Environment,
+    price_override: Option<u32>,
+    orders_already_placed_on_issuer: u32,
+) -> u32 {
+    match (backend_is_manual, price_override) {
+        (false, None) => 0,
+        _ => order_cost(environment, price_override, orders_already_placed_on_issuer),
+    }
+}
+
 /// Lead time when the issuer does not set `leadTimeDays`: 28 days for the manual CSR
 /// backend, none for a local CA.
 pub fn default_lead_time(backend_is_manual: bool) -> SignedDuration {
@@ -138,5 +153,22 @@ mod tests {
         ];
         assert_eq!(estimated_spend_next_12_months(&certs, now), 3 * 3_500 + 150);
         assert_eq!(estimated_spend_next_12_months(&[], now), 0);
+    }
+
+    #[test]
+    fn a_local_ca_is_free_unless_a_price_is_set() {
+        assert_eq!(order_cost_for_backend(false, Environment::Test, None, 0), 0);
+        assert_eq!(
+            order_cost_for_backend(false, Environment::Test, Some(10), 0),
+            10
+        );
+        assert_eq!(
+            order_cost_for_backend(true, Environment::Test, None, 0),
+            750
+        );
+        assert_eq!(
+            order_cost_for_backend(true, Environment::Production, None, 5),
+            3500
+        );
     }
 }

@@ -1,0 +1,189 @@
+//! Killing the operator (SIGKILL) at random moments during issuance never produces a second
+//! order for a revision, and every Secret's key matches its certificate.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use e2e::{
+    k8s::{apply, siths_ca_bundle, wait_condition},
+    operator::OperatorProcess,
+};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, api::ListParams};
+use siths_operator::{
+    api::{CertificateOrder, ServiceCertificate, SithsIssuer},
+    pki::{CertInfo, PrivateKey, key_matches, parse_pem_chain},
+};
+
+const CERTIFICATES: usize = 40;
+const KILLS: usize = 10;
+
+/// A small deterministic pseudo-random sequence (xorshift), seeded from the clock and
+/// printed so a failing run can be repeated.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn sigkill_during_issuance_never_orders_twice() -> Result<()> {
+    let cp = e2e::shared();
+    let client = cp.client().await?;
+    let ns = e2e::test_namespace(&client, "crash").await?;
+    let ca = siths_ca_bundle(cp)?;
+    let args = ["--siths-ca-file", &ca.to_string_lossy()].map(String::from);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64 | 1)
+                .unwrap_or(88172645463325252)
+        });
+    eprintln!("crash test seed: CRASH_SEED={seed}");
+    let mut rng = Rng(seed);
+
+    let issuers: Api<SithsIssuer> = Api::all(client.clone());
+    apply(
+        &issuers,
+        &format!(
+            r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: SithsIssuer
+metadata: {{ name: {ns} }}
+spec:
+  organization: {{ name: Region Exempel, organizationNumber: "232100-0016", locality: Stockholm }}
+  connection: {{ type: Direct }}
+  environment: Test
+  backend: {{ localCA: {{ secretRef: {{ name: ca, namespace: {ns} }}, generate: true }} }}
+"#
+        ),
+    )
+    .await?;
+    apply(
+        &Api::all(client.clone()),
+        &format!(
+            r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: DomainValidation
+metadata: {{ name: {ns} }}
+spec:
+  domain: {ns}.region.se
+  includeSubdomains: true
+  owner: {{ name: Region Exempel, organizationNumber: "232100-0016" }}
+  validatedFor: "232100-0016"
+  evidence: {{ formReference: DV-9, submittedBy: Anna, approvedOn: "2026-01-10" }}
+  validUntil: "2030-12-31"
+"#
+        ),
+    )
+    .await
+    .map(|_: siths_operator::api::DomainValidation| ())?;
+    let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), &ns);
+    // New certificates arrive before every restart, so each kill lands mid-issuance.
+    let per_round = CERTIFICATES / KILLS;
+    let mut interrupted = 0;
+    for round in 0..KILLS {
+        for i in round * per_round..(round + 1) * per_round {
+            apply(
+                &certs,
+                &format!(
+                    r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: ServiceCertificate
+metadata: {{ name: svc-{i} }}
+spec:
+  purpose: ServerToServer
+  hsaId: SE2321000016-C{i}
+  dnsNames: [svc-{i}.{ns}.region.se]
+  secretName: svc-{i}-tls
+  issuerRef: {{ kind: SithsIssuer, name: {ns} }}
+"#
+                ),
+            )
+            .await?;
+        }
+        let mut op = OperatorProcess::start(cp, &cp.kubeconfig, &args)?;
+        let after = Duration::from_millis(150 + rng.next() % 700);
+        tokio::time::sleep(after).await;
+        op.kill();
+        let ready = certs
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|c| e2e::k8s::condition(*c, "Ready").is_some_and(|(s, _, _)| s == "True"))
+            .count();
+        let created = (round + 1) * per_round;
+        if ready < created {
+            interrupted += 1;
+        }
+        eprintln!(
+            "round {round}: SIGKILL after {after:?}; {ready} of {created} certificates Ready"
+        );
+    }
+    assert!(
+        interrupted > 0,
+        "no kill landed during issuance; the test proved nothing"
+    );
+
+    let _op = OperatorProcess::start(cp, &cp.kubeconfig, &args)?;
+    for i in 0..CERTIFICATES {
+        wait_condition(
+            &certs,
+            &format!("svc-{i}"),
+            "Ready",
+            "True",
+            None,
+            Duration::from_secs(120),
+        )
+        .await?;
+    }
+
+    let orders: Api<CertificateOrder> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let all_orders = orders.list(&ListParams::default()).await?.items;
+    for i in 0..CERTIFICATES {
+        let name = format!("svc-{i}");
+        let cert = certs.get(&name).await?;
+        let revision = cert.status.and_then(|s| s.revision).unwrap_or(0);
+        let mut mine: Vec<(u32, String)> = all_orders
+            .iter()
+            .filter(|o| o.spec.certificate_name == name)
+            .map(|o| (o.spec.revision, o.metadata.name.clone().unwrap_or_default()))
+            .collect();
+        mine.sort();
+        let expected: Vec<(u32, String)> =
+            (1..=revision).map(|r| (r, format!("{name}-{r}"))).collect();
+        assert_eq!(mine, expected, "orders of {name} at revision {revision}");
+        let secret = secrets.get(&format!("{name}-tls")).await?;
+        let data = secret.data.unwrap_or_default();
+        let crt = String::from_utf8(data["tls.crt"].0.clone())?;
+        let key = PrivateKey::from_pem(&String::from_utf8(data["tls.key"].0.clone())?)?;
+        let leaf = CertInfo::parse(&parse_pem_chain(&crt)?[0])?;
+        assert!(
+            key_matches(&leaf, &key),
+            "{name}: key does not match certificate"
+        );
+    }
+    let staged = secrets
+        .list_metadata(&ListParams::default().labels("siths-operator.io/role=staged-key"))
+        .await?;
+    assert!(
+        staged.items.is_empty(),
+        "orphaned staged keys: {:?}",
+        staged
+            .items
+            .iter()
+            .map(|s| s.metadata.name.clone())
+            .collect::<Vec<_>>()
+    );
+    Ok(())
+}
