@@ -23,16 +23,31 @@ pub fn binary() -> Result<PathBuf> {
 
 /// Builds one binary of the operator package with the cargo running the tests.
 pub fn build(bin: &str) -> Result<PathBuf> {
+    build_profile(bin, false)
+}
+
+/// Builds one binary of the operator package, optimised when `release`.
+pub fn build_profile(bin: &str, release: bool) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let status = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args(["build", "--quiet", "-p", "siths-operator", "--bin", bin])
-        .status()
-        .context("running cargo build")?;
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root()).args([
+        "build",
+        "--quiet",
+        "-p",
+        "siths-operator",
+        "--bin",
+        bin,
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("running cargo build")?;
     if !status.success() {
         bail!("cargo build of {bin} failed: {status}");
     }
-    let path = target_dir().join("debug").join(bin);
+    let path = target_dir()
+        .join(if release { "release" } else { "debug" })
+        .join(bin);
     if !path.is_file() {
         bail!("{} missing after build", path.display());
     }
@@ -64,7 +79,36 @@ impl OperatorProcess {
 
     /// Starts the operator so that it outlives this process (`cargo xtask demo --keep`).
     pub fn start_detached(cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Result<Self> {
-        let bin = binary()?;
+        Self::spawn(
+            cp,
+            &binary()?,
+            kubeconfig,
+            args,
+            "info,siths_operator=debug",
+        )
+    }
+
+    /// Starts a given operator binary (a release build, for benchmarks) with `rust_log`;
+    /// it dies with this process.
+    pub fn start_with(
+        cp: &ControlPlane,
+        bin: &Path,
+        kubeconfig: &Path,
+        args: &[&str],
+        rust_log: &str,
+    ) -> Result<Self> {
+        let me = Self::spawn(cp, bin, kubeconfig, args, rust_log)?;
+        watchdog(&[me.child.id()], None)?;
+        Ok(me)
+    }
+
+    fn spawn(
+        cp: &ControlPlane,
+        bin: &Path,
+        kubeconfig: &Path,
+        args: &[&str],
+        rust_log: &str,
+    ) -> Result<Self> {
         let log = cp.dir.join(format!(
             "operator-{}.log",
             std::time::SystemTime::now()
@@ -75,7 +119,7 @@ impl OperatorProcess {
         let child = Command::new(bin)
             .args(args)
             .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info,siths_operator=debug")
+            .env("RUST_LOG", rust_log)
             .env("SITHS_LOG_FORMAT", "json")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)

@@ -44,6 +44,12 @@ enum Task {
     },
     /// Build (or find in the cache) the control-plane binaries.
     Controlplane,
+    /// Benchmarks at scale (B0-B5) against the real control plane; writes BENCHMARKS.md.
+    Bench {
+        /// Scenarios to run (B0 ... B5; default all) and `--runs N`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +71,12 @@ fn main() -> Result<()> {
             action: ClusterAction::Down,
         } => cluster_down(),
         Task::Crdgen { check } => crdgen(check),
+        Task::Bench { args } => run(
+            "benchmarks",
+            cargo()
+                .args(["bench", "-p", "e2e", "--bench", "scale", "--"])
+                .args(args),
+        ),
         Task::Controlplane => controlplane::ensure_binaries().map(|d| {
             println!("{}", d.display());
         }),
@@ -123,7 +135,13 @@ fn test(filter: &[String]) -> Result<()> {
     let mut e2e = cargo();
     e2e.args(["test", "-p", "e2e", "--tests", "--"])
         .args(filter);
-    let result = run("e2e tests (real kube-apiserver)", &mut e2e);
+    let mut result = run("e2e tests (real kube-apiserver)", &mut e2e);
+    if result.is_ok() && filter.is_empty() {
+        result = run(
+            "benchmark smoke run (small sizes; `cargo xtask bench` for figures)",
+            cargo().args(["test", "-p", "e2e", "--bench", "scale", "--", "--smoke"]),
+        );
+    }
     let leftovers = wait_for_no_leftovers(Duration::from_secs(10));
     result?;
     leftovers?;

@@ -46,7 +46,6 @@ pub struct Settings {
 }
 
 /// Shared state of the controllers.
-#[derive(Clone)]
 pub struct Context {
     /// Kubernetes client.
     pub client: Client,
@@ -56,7 +55,24 @@ pub struct Context {
     pub settings: Settings,
     validations: Store<DomainValidation>,
     certificates: Store<ServiceCertificate>,
+    issuers: IssuerCache,
 }
+
+/// Resolved issuers by name, valid for one resourceVersion and at most [`ISSUER_TTL`], so
+/// a thousand certificates on one issuer do not read its CA Secret a thousand times.
+type IssuerCache = std::sync::Mutex<
+    std::collections::HashMap<
+        String,
+        (
+            String,
+            std::time::Instant,
+            Arc<siths_issuer::ResolvedIssuer>,
+        ),
+    >,
+>;
+
+/// How long a resolved issuer is reused before its Secrets and ConfigMaps are read again.
+const ISSUER_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,6 +103,40 @@ impl Context {
             settings,
             validations,
             certificates,
+            issuers: Default::default(),
+        })
+    }
+
+    /// The resolved issuer, from the cache when it is fresh. Problems are not cached, so a
+    /// fix is seen at the next reconcile.
+    pub async fn resolved_issuer(
+        &self,
+        issuer: &crate::api::SithsIssuer,
+    ) -> Result<Result<Arc<siths_issuer::ResolvedIssuer>, siths_issuer::IssuerProblem>, Error> {
+        let name = issuer.name_any();
+        let version = issuer.resource_version().unwrap_or_default();
+        {
+            let cache = self
+                .issuers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((v, at, resolved)) = cache.get(&name)
+                && *v == version
+                && at.elapsed() < ISSUER_TTL
+            {
+                return Ok(Ok(resolved.clone()));
+            }
+        }
+        Ok(match siths_issuer::resolve(self, issuer).await? {
+            Ok(r) => {
+                let r = Arc::new(r);
+                self.issuers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(name, (version, std::time::Instant::now(), r.clone()));
+                Ok(r)
+            }
+            Err(p) => Err(p),
         })
     }
 

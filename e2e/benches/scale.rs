@@ -1,0 +1,703 @@
+//! Benchmarks at scale against the real control plane, with the operator as a separate
+//! (release) process so its memory is its own. `cargo xtask bench` runs the full size and
+//! writes BENCHMARKS.md; `cargo xtask test` runs `--smoke` (small sizes, nothing written).
+//!
+//! B0 key generation + signing floor, B1 throughput, B2 latency, B3 memory under unrelated
+//! Secrets, B4 idle writes (audit log), B5 renewal spread.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use e2e::{ControlPlane, k8s::apply, operator::OperatorProcess};
+use futures::{StreamExt, TryStreamExt};
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use kube::{
+    Api, Client,
+    api::{ListParams, PostParams},
+};
+use siths_operator::{
+    api::{DomainValidation, ServiceCertificate, SithsIssuer},
+    pki::{CertificateProfile, KeySpec, LocalCa, LocalCaOptions, Usage},
+    policy::{
+        renewal::{RenewalInput, renewal_time},
+        routing::Route,
+    },
+};
+
+/// Sizes of one run.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    runs: usize,
+    b1_certificates: usize,
+    b2_samples: usize,
+    b3_certificates: usize,
+    b3_secrets: usize,
+    b3_namespaces: usize,
+    b3_configmaps: usize,
+    b4_idle: Duration,
+    b5_certificates: usize,
+}
+
+const FULL: Sizes = Sizes {
+    runs: 3,
+    b1_certificates: 1000,
+    b2_samples: 50,
+    b3_certificates: 10_000,
+    b3_secrets: 50_000,
+    b3_namespaces: 500,
+    b3_configmaps: 2000,
+    b4_idle: Duration::from_secs(600),
+    b5_certificates: 1000,
+};
+
+const SMOKE: Sizes = Sizes {
+    runs: 1,
+    b1_certificates: 20,
+    b2_samples: 5,
+    b3_certificates: 30,
+    b3_secrets: 200,
+    b3_namespaces: 10,
+    b3_configmaps: 20,
+    b4_idle: Duration::from_secs(5),
+    b5_certificates: 1000,
+};
+
+const OPERATOR_USER: &str = "siths-operator";
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let idx = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[idx.min(v.len() - 1)]
+}
+
+struct Report {
+    lines: Vec<String>,
+}
+
+impl Report {
+    fn say(&mut self, line: String) {
+        println!("{line}");
+        self.lines.push(line);
+    }
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let mut sizes = if smoke { SMOKE } else { FULL };
+    if let Some(r) = args.iter().position(|a| a == "--runs") {
+        sizes.runs = args.get(r + 1).context("--runs N")?.parse()?;
+    }
+    let only: Vec<String> = args
+        .iter()
+        .filter(|a| a.starts_with('B') || a.starts_with('b'))
+        .map(|a| a.to_uppercase())
+        .collect();
+    let want = |b: &str| only.is_empty() || only.iter().any(|o| o == b);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut report = Report { lines: Vec::new() };
+    report.say(format!(
+        "siths-operator benchmarks ({}), {} run(s) each unless noted",
+        if smoke { "smoke sizes" } else { "full sizes" },
+        sizes.runs
+    ));
+    let mut results = BTreeMap::new();
+    if want("B0") {
+        b0_floor(&mut report, sizes, &mut results)?;
+    }
+    if want("B5") {
+        b5_renewal_spread(&mut report, sizes, &mut results)?;
+    }
+    let needs_cluster = ["B1", "B2", "B3", "B4"].iter().any(|b| want(b));
+    if needs_cluster {
+        let cp = ControlPlane::start(e2e::Options::default())?;
+        rt.block_on(cluster_benches(
+            &cp,
+            &mut report,
+            sizes,
+            smoke,
+            &want,
+            &mut results,
+        ))?;
+    }
+    if !smoke {
+        write_benchmarks_md(&report, sizes, &results)?;
+    }
+    Ok(())
+}
+
+/// B0: single-core key generation + CSR + signing rate, the physical floor of issuance.
+fn b0_floor(report: &mut Report, sizes: Sizes, results: &mut BTreeMap<String, f64>) -> Result<()> {
+    let ca = LocalCa::generate(&LocalCaOptions {
+        common_name: "bench root".into(),
+        organization: "bench".into(),
+        key: KeySpec::ECDSA_P256,
+        intermediate_common_name: None,
+        not_before: Timestamp::now(),
+        validity: Duration::from_secs(10 * 365 * 86_400),
+    })?;
+    let profile = CertificateProfile {
+        dns_names: vec!["bench.region.se".into()],
+        hsa_id: Some("SE2321000016-B0".into()),
+        organization: "Region".into(),
+        locality: None,
+        usage: Usage::ServerToServer,
+    };
+    for (label, spec, n) in [
+        ("RSA-2048", KeySpec::RSA_2048, 30usize),
+        ("RSA-3072", KeySpec::RSA_3072, 8),
+        ("ECDSA-P256", KeySpec::ECDSA_P256, 300),
+    ] {
+        let mut rates = Vec::new();
+        for _ in 0..sizes.runs.max(1) {
+            let start = Instant::now();
+            for _ in 0..n {
+                let key = spec.generate()?;
+                let csr = siths_operator::pki::build_csr(&profile, &key)?;
+                let parsed = siths_operator::pki::parse_csr(&csr)?;
+                ca.sign_csr(
+                    &parsed,
+                    Timestamp::now(),
+                    Duration::from_secs(86_400),
+                    &siths_operator::pki::random_serial()?,
+                )?;
+            }
+            rates.push(n as f64 / start.elapsed().as_secs_f64());
+        }
+        let rate = median(rates);
+        results.insert(format!("B0 {label} per core/s"), rate);
+        report.say(format!(
+            "B0 floor {label}: {rate:.1} key+CSR+certificate per second on one core ({:.1}/s on 2 cores)",
+            rate * 2.0
+        ));
+    }
+    Ok(())
+}
+
+/// B5: the computed renewal times of certificates sharing one notAfter.
+fn b5_renewal_spread(
+    report: &mut Report,
+    sizes: Sizes,
+    results: &mut BTreeMap<String, f64>,
+) -> Result<()> {
+    let not_before: Timestamp = "2026-12-01T00:00:00Z".parse()?;
+    for (label, lifetime_days, kind, lead) in [
+        ("SITHS 2-year, 28-day lead", 730, Route::Siths, 28),
+        ("public 90-day", 90, Route::Public, 0),
+    ] {
+        let not_after = not_before + SignedDuration::from_hours(24 * lifetime_days);
+        let mut per_minute: BTreeMap<i64, usize> = BTreeMap::new();
+        for i in 0..sizes.b5_certificates {
+            // UIDs shaped like the apiserver's (v4 UUIDs); deterministic for repeatability.
+            let uid = format!(
+                "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+                (i as u64).wrapping_mul(2654435761) & 0xffff_ffff,
+                i % 0xffff,
+                (i * 7) % 0xfff,
+                (i * 13) % 0xfff,
+                (i as u64).wrapping_mul(11400714819323198485) & 0xffff_ffff_ffff
+            );
+            let at = renewal_time(&RenewalInput {
+                not_before,
+                not_after,
+                renew_before: None,
+                lead_time: SignedDuration::from_hours(24 * lead),
+                kind,
+                uid: &uid,
+            });
+            *per_minute.entry(at.as_second() / 60).or_default() += 1;
+        }
+        let max = per_minute.values().copied().max().unwrap_or(0);
+        let share = 100.0 * max as f64 / sizes.b5_certificates as f64;
+        let first = per_minute.keys().next().copied().unwrap_or(0);
+        let last = per_minute.keys().last().copied().unwrap_or(0);
+        results.insert(format!("B5 {label} max share %"), share);
+        report.say(format!(
+            "B5 renewal spread ({label}, {} certificates, same notAfter): {} distinct minutes over {:.1} h; largest share in one minute {share:.1} % (target <= 2 %)",
+            sizes.b5_certificates,
+            per_minute.len(),
+            (last - first) as f64 / 60.0
+        ));
+        // A coarse histogram by hour, for the record.
+        let mut hours: BTreeMap<i64, usize> = BTreeMap::new();
+        for (m, c) in &per_minute {
+            *hours.entry((m - first) / 60).or_default() += c;
+        }
+        let hist: Vec<String> = hours.iter().map(|(h, c)| format!("h{h}:{c}")).collect();
+        report.say(format!(
+            "    by hour after the first renewal: {}",
+            hist.join(" ")
+        ));
+    }
+    Ok(())
+}
+
+struct Bench<'a> {
+    cp: &'a ControlPlane,
+    client: Client,
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Bench<'_> {
+    fn start_operator(&self) -> Result<OperatorProcess> {
+        OperatorProcess::start_with(self.cp, &self.bin, &self.kubeconfig, &[], "warn")
+    }
+
+    async fn setup_issuer(&self, ns: &str) -> Result<String> {
+        let issuer = format!("{ns}-ca");
+        apply(
+            &Api::<SithsIssuer>::all(self.client.clone()),
+            &format!(
+                r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: SithsIssuer
+metadata: {{ name: {issuer} }}
+spec:
+  organization: {{ name: Region Bench, organizationNumber: "232100-0016", locality: Stockholm }}
+  connection: {{ type: Direct }}
+  environment: Test
+  backend: {{ localCA: {{ secretRef: {{ name: ca, namespace: {ns} }}, generate: true }} }}
+"#
+            ),
+        )
+        .await?;
+        apply(
+            &Api::<DomainValidation>::all(self.client.clone()),
+            &format!(
+                r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: DomainValidation
+metadata: {{ name: {ns} }}
+spec:
+  domain: {ns}.bench.se
+  includeSubdomains: true
+  owner: {{ name: Region Bench, organizationNumber: "232100-0016" }}
+  validatedFor: "232100-0016"
+  evidence: {{ formReference: B-1, submittedBy: bench, approvedOn: "2026-01-01" }}
+  validUntil: "2030-12-31"
+"#
+            ),
+        )
+        .await?;
+        Ok(issuer)
+    }
+
+    async fn create_certificates(
+        &self,
+        ns: &str,
+        issuer: &str,
+        from: usize,
+        n: usize,
+    ) -> Result<()> {
+        let api: Api<ServiceCertificate> = Api::namespaced(self.client.clone(), ns);
+        futures::stream::iter(from..from + n)
+            .map(|i| {
+                let api = api.clone();
+                let yaml = format!(
+                    r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: ServiceCertificate
+metadata: {{ name: c{i} }}
+spec:
+  purpose: ServerToServer
+  hsaId: SE2321000016-B{i}
+  dnsNames: [c{i}.{ns}.bench.se]
+  secretName: c{i}-tls
+  issuerRef: {{ kind: SithsIssuer, name: {issuer} }}
+"#
+                );
+                async move {
+                    let obj: ServiceCertificate = serde_yaml::from_str(&yaml)?;
+                    api.create(&PostParams::default(), &obj).await?;
+                    anyhow::Ok(())
+                }
+            })
+            .buffer_unordered(32)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn count_ready(&self, ns: &str) -> Result<usize> {
+        let api: Api<ServiceCertificate> = Api::namespaced(self.client.clone(), ns);
+        let mut ready = 0;
+        let mut lp = ListParams::default().limit(2000);
+        loop {
+            let page = api.list(&lp).await?;
+            ready += page
+                .items
+                .iter()
+                .filter(|c| e2e::k8s::condition(*c, "Ready").is_some_and(|(s, _, _)| s == "True"))
+                .count();
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
+                _ => break,
+            }
+        }
+        Ok(ready)
+    }
+
+    async fn wait_ready(&self, ns: &str, n: usize, timeout: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        loop {
+            let ready = self.count_ready(ns).await?;
+            if ready >= n {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                bail!("only {ready} of {n} certificates Ready after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Write requests by the operator in the audit log after byte `offset`.
+    fn writes_since(&self, offset: u64) -> Result<(u64, BTreeMap<String, u64>)> {
+        let text = std::fs::read(&self.cp.audit_log).unwrap_or_default();
+        let tail = &text[(offset as usize).min(text.len())..];
+        let mut by_kind = BTreeMap::new();
+        let mut total = 0;
+        for line in String::from_utf8_lossy(tail).lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if v["user"]["username"] != OPERATOR_USER {
+                continue;
+            }
+            let verb = v["verb"].as_str().unwrap_or_default();
+            if !matches!(
+                verb,
+                "create" | "update" | "patch" | "delete" | "deletecollection"
+            ) {
+                continue;
+            }
+            let resource = v["objectRef"]["resource"].as_str().unwrap_or_default();
+            let sub = v["objectRef"]["subresource"].as_str().unwrap_or_default();
+            let key = if sub.is_empty() {
+                format!("{verb} {resource}")
+            } else {
+                format!("{verb} {resource}/{sub}")
+            };
+            *by_kind.entry(key).or_insert(0) += 1;
+            total += 1;
+        }
+        Ok((total, by_kind))
+    }
+
+    async fn audit_offset(&self) -> u64 {
+        // The audit backend flushes in batches of at most a second.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        std::fs::metadata(&self.cp.audit_log)
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+}
+
+fn rss_kib(pid: u32) -> Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((field("VmRSS:"), field("VmHWM:")))
+}
+
+async fn namespace(client: &Client, prefix: &str) -> Result<String> {
+    e2e::test_namespace(client, prefix).await
+}
+
+async fn cluster_benches(
+    cp: &ControlPlane,
+    report: &mut Report,
+    sizes: Sizes,
+    smoke: bool,
+    want: &dyn Fn(&str) -> bool,
+    results: &mut BTreeMap<String, f64>,
+) -> Result<()> {
+    // Figures come from an optimised build; the smoke run only checks the scenarios work.
+    let bin = e2e::operator::build_profile("siths-operator", !smoke)?;
+    let kubeconfig = cp.dir.join("operator.kubeconfig");
+    cp.write_kubeconfig(&kubeconfig, OPERATOR_USER, &["system:masters"])?;
+    let b = Bench {
+        cp,
+        client: cp.client().await?,
+        bin,
+        kubeconfig,
+    };
+
+    if want("B1") || want("B4") {
+        let mut rates = Vec::new();
+        let mut seconds = Vec::new();
+        for run in 0..sizes.runs.max(1) {
+            let ns = namespace(&b.client, "b1").await?;
+            let issuer = b.setup_issuer(&ns).await?;
+            let mut op = b.start_operator()?;
+            op.wait_for_log("", Duration::from_secs(1)).await.ok();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let start = Instant::now();
+            b.create_certificates(&ns, &issuer, 0, sizes.b1_certificates)
+                .await?;
+            let applied = start.elapsed();
+            b.wait_ready(&ns, sizes.b1_certificates, Duration::from_secs(1800))
+                .await?;
+            let total = start.elapsed().as_secs_f64();
+            let rate = sizes.b1_certificates as f64 / total;
+            report.say(format!(
+                "B1 run {}: {} certificates applied in {:.1} s, all Ready after {total:.1} s: {rate:.1} certificates/s",
+                run + 1,
+                sizes.b1_certificates,
+                applied.as_secs_f64()
+            ));
+            rates.push(rate);
+            seconds.push(total);
+
+            if run == 0 && want("B4") {
+                // B4: idle writes after B1 settles, then across a restart.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let offset = b.audit_offset().await;
+                tokio::time::sleep(sizes.b4_idle).await;
+                let end = b.audit_offset().await;
+                let (idle, kinds) = b.writes_since(offset)?;
+                let _ = end;
+                results.insert("B4 idle writes".into(), idle as f64);
+                report.say(format!(
+                    "B4 idle: {idle} write requests by the operator in {:.0} s with {} Ready certificates {kinds:?} (target 0)",
+                    sizes.b4_idle.as_secs_f64(),
+                    sizes.b1_certificates
+                ));
+                op.kill();
+                let offset = b.audit_offset().await;
+                let mut op2 = b.start_operator()?;
+                tokio::time::sleep(Duration::from_secs(20).min(sizes.b4_idle * 4)).await;
+                let (writes, kinds) = b.writes_since(offset)?;
+                let orders = kinds.get("create certificateorders").copied().unwrap_or(0);
+                let secret_writes: u64 = kinds
+                    .iter()
+                    .filter(|(k, _)| k.ends_with(" secrets"))
+                    .map(|(_, v)| *v)
+                    .sum();
+                results.insert("B4 restart writes".into(), writes as f64);
+                report.say(format!(
+                    "B4 restart: {writes} write requests in the first {:.0} s after a restart; orders created {orders}, Secret writes {secret_writes} {kinds:?} (target 0, 0)",
+                    Duration::from_secs(20).min(sizes.b4_idle * 4).as_secs_f64()
+                ));
+                op2.kill();
+            } else {
+                op.kill();
+            }
+        }
+        let rate = median(rates);
+        results.insert("B1 certificates/s".into(), rate);
+        report.say(format!(
+            "B1 throughput: median {rate:.1} certificates/s ({:.1} s for {}) (target >= 15/s)",
+            median(seconds),
+            sizes.b1_certificates
+        ));
+        if let Some(floor) = results.get("B0 RSA-2048 per core/s").copied() {
+            let ratio = 2.0 * floor / rate;
+            results.insert("B1 floor ratio".into(), ratio);
+            report.say(format!(
+                "B1 vs B0 floor: 2-core floor {:.1}/s is {ratio:.2}x the measured rate (target within 2x)",
+                2.0 * floor
+            ));
+        }
+    }
+
+    if want("B2") {
+        let mut p50s = Vec::new();
+        let mut p99s = Vec::new();
+        for _ in 0..sizes.runs.max(1) {
+            let ns = namespace(&b.client, "b2").await?;
+            let issuer = b.setup_issuer(&ns).await?;
+            let op = b.start_operator()?;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let api: Api<ServiceCertificate> = Api::namespaced(b.client.clone(), &ns);
+            let mut samples = Vec::new();
+            for i in 0..sizes.b2_samples {
+                let start = Instant::now();
+                b.create_certificates(&ns, &issuer, i, 1).await?;
+                loop {
+                    let c = api.get(&format!("c{i}")).await?;
+                    if e2e::k8s::condition(&c, "Ready").is_some_and(|(s, _, _)| s == "True") {
+                        break;
+                    }
+                    if start.elapsed() > Duration::from_secs(60) {
+                        bail!("c{i} not Ready after 60 s");
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                samples.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            p50s.push(percentile(samples.clone(), 0.5));
+            p99s.push(percentile(samples, 0.99));
+            drop(op);
+        }
+        let (p50, p99) = (median(p50s), median(p99s));
+        results.insert("B2 p50 ms".into(), p50);
+        results.insert("B2 p99 ms".into(), p99);
+        report.say(format!(
+            "B2 latency apply -> Ready, one at a time over {}: p50 {p50:.0} ms, p99 {p99:.0} ms (targets 300 ms, 1 s)",
+            sizes.b2_samples
+        ));
+    }
+
+    if want("B3") {
+        let ns = namespace(&b.client, "b3").await?;
+        let issuer = b.setup_issuer(&ns).await?;
+        let op = b.start_operator()?;
+        b.create_certificates(&ns, &issuer, 0, sizes.b3_certificates)
+            .await?;
+        b.wait_ready(&ns, sizes.b3_certificates, Duration::from_secs(3600))
+            .await?;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let (rss_before, hwm_before) = rss_kib(op.pid())?;
+        report.say(format!(
+            "B3 memory with {} Ready certificates: RSS {:.1} MiB (peak {:.1} MiB)",
+            sizes.b3_certificates,
+            rss_before as f64 / 1024.0,
+            hwm_before as f64 / 1024.0
+        ));
+        unrelated_objects(&b.client, sizes).await?;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let (rss_after, hwm_after) = rss_kib(op.pid())?;
+        let delta = (rss_after as f64 - rss_before as f64) / 1024.0;
+        results.insert("B3 RSS MiB".into(), rss_before as f64 / 1024.0);
+        results.insert("B3 delta MiB".into(), delta);
+        report.say(format!(
+            "B3 after {} unrelated Secrets (4 KiB, {} namespaces) and {} ConfigMaps: RSS {:.1} MiB (peak {:.1} MiB), difference {delta:+.1} MiB (targets < 100 MiB, < 5 MiB)",
+            sizes.b3_secrets,
+            sizes.b3_namespaces,
+            sizes.b3_configmaps,
+            rss_after as f64 / 1024.0,
+            hwm_after as f64 / 1024.0
+        ));
+    }
+    Ok(())
+}
+
+async fn unrelated_objects(client: &Client, sizes: Sizes) -> Result<()> {
+    let payload = "x".repeat(4096);
+    let mut namespaces = Vec::new();
+    for _ in 0..sizes.b3_namespaces {
+        namespaces.push(namespace(client, "noise").await?);
+    }
+    let nss = namespaces.clone();
+    futures::stream::iter(0..sizes.b3_secrets)
+        .map(|i| {
+            let ns = nss[i % nss.len()].clone();
+            let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+            let payload = payload.clone();
+            async move {
+                let s: Secret = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": format!("noise-{i}")},
+                    "stringData": {"blob": payload},
+                }))?;
+                api.create(&PostParams::default(), &s).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(48)
+        .try_collect::<Vec<_>>()
+        .await?;
+    futures::stream::iter(0..sizes.b3_configmaps)
+        .map(|i| {
+            let ns = namespaces[i % namespaces.len()].clone();
+            let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+            async move {
+                let c: ConfigMap = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": format!("noise-{i}")},
+                    "data": {"k": "v"},
+                }))?;
+                api.create(&PostParams::default(), &c).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(48)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let _ = Api::<Namespace>::all(client.clone());
+    Ok(())
+}
+
+fn write_benchmarks_md(
+    report: &Report,
+    sizes: Sizes,
+    results: &BTreeMap<String, f64>,
+) -> Result<()> {
+    let path = e2e::controlplane::workspace_root().join("BENCHMARKS.md");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    // Sections other benchmarks own (for example "## B6 audit") are kept as they are.
+    let kept: String = existing
+        .split("\n## ")
+        .skip(1)
+        .filter(|s| !s.starts_with("Scale benchmarks"))
+        .map(|s| format!("\n## {s}"))
+        .collect();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(|l| l.to_string()))
+        .unwrap_or_default();
+    let mut md = String::new();
+    writeln!(md, "# Benchmarks\n")?;
+    writeln!(md, "## Scale benchmarks (B0-B5)\n")?;
+    writeln!(
+        md,
+        "Reproduce with `cargo xtask bench` (all) or `cargo xtask bench -- B1 B2` (some)."
+    )?;
+    writeln!(
+        md,
+        "Measured {} on {} cores, {cpu}, {mem}.",
+        Timestamp::now().round(jiff::Unit::Second)?,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    )?;
+    writeln!(
+        md,
+        "The control plane is the real kube-apiserver {} + etcd on loopback on the same machine; the operator is a separate release-build process (its RSS is its own). Figures are medians of {} runs where a scenario ran several times (B3 and B4 run once: they take tens of minutes).\n",
+        e2e::controlplane::KUBERNETES_VERSION,
+        sizes.runs
+    )?;
+    writeln!(md, "| figure | value |\n| --- | --- |")?;
+    for (k, v) in results {
+        writeln!(md, "| {k} | {v:.2} |")?;
+    }
+    writeln!(md, "\nOutput of the run:\n\n```")?;
+    for l in &report.lines {
+        writeln!(md, "{l}")?;
+    }
+    writeln!(md, "```")?;
+    md.push_str(&kept);
+    std::fs::write(&path, md)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
