@@ -68,7 +68,7 @@ const SMOKE: Sizes = Sizes {
     b5_certificates: 1000,
 };
 
-const OPERATOR_USER: &str = "siths-operator";
+use e2e::k8s::OPERATOR_USER;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

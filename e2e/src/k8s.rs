@@ -129,15 +129,22 @@ pub fn siths_ca_bundle(cp: &ControlPlane) -> Result<std::path::PathBuf> {
     Ok(path)
 }
 
+/// The user the shared operator authenticates as (a client certificate).
+pub const OPERATOR_USER: &str = "siths-operator";
+
 /// The operator shared by the tests of one test binary.
 pub fn shared_operator() -> &'static std::sync::Mutex<crate::operator::OperatorProcess> {
     static OP: OnceLock<std::sync::Mutex<crate::operator::OperatorProcess>> = OnceLock::new();
     OP.get_or_init(|| {
         let cp = crate::shared();
         let ca = siths_ca_bundle(cp).expect("SITHS CA bundle");
+        // Its own identity, so the audit log tells its writes from the tests' writes.
+        let kubeconfig = cp.dir.join("operator.kubeconfig");
+        cp.write_kubeconfig(&kubeconfig, OPERATOR_USER, &["system:masters"])
+            .expect("operator kubeconfig");
         let op = crate::operator::OperatorProcess::start(
             cp,
-            &cp.kubeconfig,
+            &kubeconfig,
             &["--siths-ca-file", &ca.to_string_lossy()],
         )
         .expect("operator");

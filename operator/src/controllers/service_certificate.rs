@@ -335,8 +335,17 @@ async fn process(
             if finishing {
                 cleanup_staged_keys(&secrets, &cert.name_any(), revision.unwrap_or(1)).await?;
             }
-            s.st.failed_attempts = None;
-            s.st.last_failure_time = None;
+            // Failures are forgotten after an hour of health, so tampering that keeps
+            // coming back keeps backing off.
+            let quiet =
+                s.st.last_failure_time
+                    .as_deref()
+                    .and_then(|t| t.parse::<Timestamp>().ok())
+                    .is_none_or(|t| s.now.duration_since(t) > jiff::SignedDuration::from_hours(1));
+            if quiet {
+                s.st.failed_attempts = None;
+                s.st.last_failure_time = None;
+            }
             return Ok(Action::requeue(
                 time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
             ));
@@ -376,6 +385,27 @@ async fn process(
             ),
             _ => unreachable!("current is Err here"),
         };
+        // A certificate that was Ready and is now missing or wrong was tampered with (or
+        // deleted). Re-issuing counts as a failure, so repeated tampering backs off
+        // exponentially instead of turning into a write loop.
+        let was_ready =
+            find_condition(&s.st.conditions, READY).is_some_and(|c| c.status == status::TRUE);
+        if was_ready && secret_revision.or(s.st.revision).is_some() {
+            s.st.failed_attempts = Some(s.st.failed_attempts.unwrap_or(0).saturating_add(1));
+            s.st.last_failure_time = Some(rfc3339(s.now));
+            ctx.event(
+                cert,
+                true,
+                if secret.is_none() {
+                    "SecretDeleted"
+                } else {
+                    "SecretTampered"
+                },
+                "Verify",
+                message.clone(),
+            )
+            .await;
+        }
         s.set(READY, false, &reason, &message);
     }
 
@@ -597,9 +627,12 @@ async fn issue(
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let backoff = BackoffPolicy::for_siths(issuer.environment);
     let failed = s.st.failed_attempts.unwrap_or(0);
-    // Backoff applies to automatic signing; a person importing again is never made to wait.
+    let order_name = order_name(&name, revision);
+    let existing = orders.get_opt(&order_name).await?;
+    // Backoff applies to placing a new order and to automatic signing; a person importing
+    // again into an existing order is never made to wait.
     if failed > 0
-        && matches!(issuer.backend, ResolvedBackend::LocalCa { .. })
+        && (existing.is_none() || matches!(issuer.backend, ResolvedBackend::LocalCa { .. }))
         && let Some(last) =
             s.st.last_failure_time
                 .as_deref()
@@ -615,9 +648,8 @@ async fn issue(
             ));
         }
     }
-    let order_name = order_name(&name, revision);
     s.st.current_order = Some(order_name.clone());
-    let order = match orders.get_opt(&order_name).await? {
+    let order = match existing {
         Some(o) => o,
         None => {
             // The key is stored before the CSR exists.
@@ -868,8 +900,6 @@ async fn advance_order(
                                 uid: cert.uid().as_deref().unwrap_or_default(),
                             });
                             s.record(&accepted.leaf, renew_at, revision);
-                            s.st.failed_attempts = None;
-                            s.st.last_failure_time = None;
                             s.st.current_order = None;
                             let msg = format!(
                                 "revision {revision} issued (serial {}, valid until {}) and written to Secret {}",
@@ -981,6 +1011,7 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
     let store = controller.store();
     let by_issuer = store.clone();
     let by_validation = store.clone();
+    let by_secret = store.clone();
     controller
         .owns(
             Api::<CertificateOrder>::all(client.clone()),
@@ -991,10 +1022,22 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
             watcher::Config::default()
                 .labels(&format!("{}={},{ROLE_LABEL}={ROLE_CERTIFICATE}", MANAGED_BY.0, MANAGED_BY.1))
                 .any_semantic(),
-            |secret| {
-                let ns = secret.namespace()?;
-                let name = secret.labels().get(CERTIFICATE_LABEL)?;
-                Some(ObjectRef::new(name).within(&ns))
+            move |secret| {
+                // By label, and by name: a tampered Secret may have lost its labels (the
+                // watch then reports it as deleted).
+                let ns = secret.namespace().unwrap_or_default();
+                let by_label = secret
+                    .labels()
+                    .get(CERTIFICATE_LABEL)
+                    .map(|name| ObjectRef::new(name).within(&ns));
+                let name = secret.name_any();
+                let by_name = by_secret
+                    .state()
+                    .iter()
+                    .filter(|c| c.namespace().as_deref() == Some(ns.as_str()) && c.spec.secret_name == name)
+                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                    .collect::<Vec<_>>();
+                by_label.into_iter().chain(by_name)
             },
         )
         .watches(
