@@ -215,7 +215,10 @@ pub struct ControlPlane {
     pub startup_seconds: f64,
     pki: Pki,
     children: Mutex<Vec<(String, Child)>>,
+    commands:
+        Mutex<std::collections::HashMap<String, (std::ffi::OsString, Vec<std::ffi::OsString>)>>,
     remove_dir: bool,
+    detached: bool,
 }
 
 /// How to start a control plane.
@@ -289,7 +292,9 @@ impl ControlPlane {
             startup_seconds: 0.0,
             pki,
             children: Mutex::new(Vec::new()),
+            commands: Mutex::new(Default::default()),
             remove_dir,
+            detached: opts.detached,
         };
         let etcd_url = format!("http://127.0.0.1:{etcd_client}");
         let peer_url = format!("http://127.0.0.1:{etcd_peer}");
@@ -379,7 +384,20 @@ impl ControlPlane {
     }
 
     fn spawn(&self, name: &str, cmd: &mut Command) -> Result<()> {
-        let log = fs::File::create(self.dir.join(format!("{name}.log")))?;
+        self.commands
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                name.to_string(),
+                (
+                    cmd.get_program().to_owned(),
+                    cmd.get_args().map(ToOwned::to_owned).collect(),
+                ),
+            );
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{name}.log")))?;
         let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -387,6 +405,52 @@ impl ControlPlane {
             .spawn()
             .with_context(|| format!("starting {name}"))?;
         self.lock_children().push((name.to_string(), child));
+        Ok(())
+    }
+
+    /// Stops one component (`etcd`, `kube-apiserver`, `kube-controller-manager`) with
+    /// SIGTERM, to simulate an outage; [`ControlPlane::start_component`] brings it back.
+    pub fn stop_component(&self, name: &str) -> Result<()> {
+        let mut children = self.lock_children();
+        let idx = children
+            .iter()
+            .position(|(n, _)| n == name)
+            .with_context(|| format!("{name} is not running"))?;
+        let (_, mut child) = children.remove(idx);
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Ok(())
+    }
+
+    /// Starts a stopped component again with the arguments it had.
+    pub fn start_component(&self, name: &str) -> Result<()> {
+        let (program, args) = self
+            .commands
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+            .with_context(|| format!("{name} was never started"))?;
+        self.spawn(name, Command::new(program).args(args))?;
+        if !self.detached {
+            let pid = self
+                .pids()
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, p)| p)
+                .context("just started")?;
+            watchdog(&[pid], None)?;
+        }
         Ok(())
     }
 

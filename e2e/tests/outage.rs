@@ -1,0 +1,172 @@
+//! Control-plane outages in the middle of issuance: kube-apiserver, then etcd, stopped for
+//! a while and started again. The operator recovers by itself, orders once per revision,
+//! and every Secret's key matches its certificate.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use e2e::{
+    k8s::{OPERATOR_USER, apply, condition, siths_ca_bundle},
+    operator::OperatorProcess,
+};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Client, api::ListParams};
+use siths_operator::{
+    api::{CertificateOrder, DomainValidation, ServiceCertificate, SithsIssuer},
+    pki::{CertInfo, PrivateKey, key_matches, parse_pem_chain},
+};
+
+const OUTAGE: Duration = Duration::from_secs(20);
+const CERTIFICATES: usize = 10;
+
+async fn setup(client: &Client, ns: &str) -> Result<()> {
+    apply(
+        &Api::<SithsIssuer>::all(client.clone()),
+        &format!(
+            r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: SithsIssuer
+metadata: {{ name: {ns} }}
+spec:
+  organization: {{ name: Region Exempel, organizationNumber: "232100-0016", locality: Stockholm }}
+  connection: {{ type: Direct }}
+  environment: Test
+  backend: {{ localCA: {{ secretRef: {{ name: ca, namespace: {ns} }}, generate: true }} }}
+"#
+        ),
+    )
+    .await?;
+    apply(
+        &Api::<DomainValidation>::all(client.clone()),
+        &format!(
+            r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: DomainValidation
+metadata: {{ name: {ns} }}
+spec:
+  domain: {ns}.region.se
+  includeSubdomains: true
+  owner: {{ name: Region Exempel, organizationNumber: "232100-0016" }}
+  validatedFor: "232100-0016"
+  evidence: {{ formReference: DV-O, submittedBy: Anna, approvedOn: "2026-01-10" }}
+  validUntil: "2030-12-31"
+"#
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn create_certificates(client: &Client, ns: &str) -> Result<()> {
+    let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), ns);
+    for i in 0..CERTIFICATES {
+        apply(
+            &certs,
+            &format!(
+                r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: ServiceCertificate
+metadata: {{ name: svc-{i} }}
+spec:
+  purpose: ServerToServer
+  hsaId: SE2321000016-O{i}
+  dnsNames: [svc-{i}.{ns}.region.se]
+  secretName: svc-{i}-tls
+  issuerRef: {{ kind: SithsIssuer, name: {ns} }}
+"#
+            ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Waits until every certificate in `ns` is Ready; the client retries while the API is
+/// still coming back.
+async fn all_ready(client: &Client, ns: &str, timeout: Duration) -> Result<Duration> {
+    let started = Instant::now();
+    let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), ns);
+    e2e::eventually(timeout, "every certificate Ready", || {
+        let certs = certs.clone();
+        async move {
+            let list = certs.list(&ListParams::default()).await?;
+            let ready = list
+                .items
+                .iter()
+                .filter(|c| condition(*c, "Ready").is_some_and(|(s, _, _)| s == "True"))
+                .count();
+            Ok((ready == CERTIFICATES).then_some(()))
+        }
+    })
+    .await?;
+    Ok(started.elapsed())
+}
+
+async fn guarantees(client: &Client, ns: &str) -> Result<()> {
+    let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), ns);
+    let orders: Api<CertificateOrder> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let all = orders.list(&ListParams::default()).await?.items;
+    for i in 0..CERTIFICATES {
+        let name = format!("svc-{i}");
+        let revision = certs
+            .get(&name)
+            .await?
+            .status
+            .and_then(|s| s.revision)
+            .unwrap_or(0);
+        let mut mine: Vec<u32> = all
+            .iter()
+            .filter(|o| o.spec.certificate_name == name)
+            .map(|o| o.spec.revision)
+            .collect();
+        mine.sort();
+        assert_eq!(mine, (1..=revision).collect::<Vec<_>>(), "orders of {name}");
+        let data = secrets
+            .get(&format!("{name}-tls"))
+            .await?
+            .data
+            .unwrap_or_default();
+        let leaf =
+            CertInfo::parse(&parse_pem_chain(&String::from_utf8(data["tls.crt"].0.clone())?)?[0])?;
+        let key = PrivateKey::from_pem(&String::from_utf8(data["tls.key"].0.clone())?)?;
+        assert!(key_matches(&leaf, &key), "{name}: key does not match");
+    }
+    Ok(())
+}
+
+async fn outage_during_issuance(component: &str) -> Result<()> {
+    let cp = e2e::shared();
+    let client = cp.client().await?;
+    let ns = e2e::test_namespace(&client, &format!("outage-{component}")).await?;
+    setup(&client, &ns).await?;
+    let ca = siths_ca_bundle(cp)?;
+    let kubeconfig = cp.dir.join(format!("operator-{component}.kubeconfig"));
+    cp.write_kubeconfig(&kubeconfig, OPERATOR_USER, &["system:masters"])?;
+    let mut op =
+        OperatorProcess::start(cp, &kubeconfig, &["--siths-ca-file", &ca.to_string_lossy()])?;
+    op.wait_for_log("watching", Duration::from_secs(30)).await?;
+    create_certificates(&client, &ns).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cp.stop_component(component)?;
+    eprintln!("{component} stopped during issuance for {OUTAGE:?}");
+    tokio::time::sleep(OUTAGE).await;
+    cp.start_component(component)?;
+    let recovered = all_ready(&client, &ns, Duration::from_secs(90)).await?;
+    eprintln!("{component} back: every certificate Ready {recovered:.1?} after the restart");
+    guarantees(&client, &ns).await?;
+    assert!(
+        recovered <= Duration::from_secs(45),
+        "recovery took {recovered:?} after {component} returned"
+    );
+    op.terminate(Duration::from_secs(20)).await?;
+    Ok(())
+}
+
+// One test: the two outages must not overlap on the shared control plane.
+#[tokio::test]
+async fn operator_recovers_from_apiserver_and_etcd_outages_during_issuance() -> Result<()> {
+    outage_during_issuance("kube-apiserver").await?;
+    outage_during_issuance("etcd").await?;
+    Ok(())
+}
