@@ -545,8 +545,16 @@ spec:
     assert_eq!(leaf.hsa_id.as_deref(), Some("SE2321000016-P001"));
     assert_eq!(secret_text(&secret, "ca.crt"), hierarchy.root_pem());
     assert_eq!(e.order_names().await?, vec!["ehr-1".to_string()]);
-    let issuer_obj = e.issuers().get(&issuer).await?;
-    assert_eq!(issuer_obj.status.unwrap().estimated_spend_sek, 3500);
+    // The issuer counts its orders once per burst of changes (debounced).
+    e2e::eventually(WAIT, "the issuer to report 3 500 SEK spent", || {
+        let issuers = e.issuers();
+        let issuer = issuer.clone();
+        async move {
+            let st = issuers.get(&issuer).await?.status.unwrap_or_default();
+            Ok((st.estimated_spend_sek == 3500 && st.orders_pending == 0).then_some(()))
+        }
+    })
+    .await?;
     Ok(())
 }
 

@@ -331,15 +331,28 @@ async fn generate_local_ca(
 pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Action, Error> {
     let resolved = resolve(&ctx, &issuer).await?;
     let orders: Api<CertificateOrder> = Api::all(ctx.client.clone());
-    let mine = orders
-        .list(&ListParams::default().labels(&format!("{ISSUER_LABEL}={}", issuer.name_any())))
-        .await?;
     let mut pending = 0u32;
     let mut spend = 0u64;
-    for o in &mine.items {
-        let phase = o.status.as_ref().and_then(|s| s.phase);
+    // Paged, so memory stays flat however many orders an issuer has placed.
+    let mut lp = ListParams::default()
+        .labels(&format!("{ISSUER_LABEL}={}", issuer.name_any()))
+        .limit(500);
+    let mut mine = Vec::new();
+    loop {
+        let page = orders.list(&lp).await?;
+        mine.extend(
+            page.items
+                .into_iter()
+                .map(|o| (o.status.and_then(|s| s.phase), o.spec.estimated_cost_sek)),
+        );
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
+            _ => break,
+        }
+    }
+    for (phase, cost) in mine {
         if !matches!(phase, Some(OrderPhase::Denied) | Some(OrderPhase::Failed)) {
-            spend += u64::from(o.spec.estimated_cost_sek);
+            spend += u64::from(cost);
         }
         if matches!(
             phase,
@@ -418,6 +431,9 @@ pub async fn run(
     let issuers: Api<SithsIssuer> = Api::all(ctx.client.clone());
     let orders: Api<CertificateOrder> = Api::all(ctx.client.clone());
     Controller::new(issuers, watcher::Config::default().any_semantic())
+        // Orders change in bursts (hundreds while a batch issues); counting them once per
+        // burst is enough for a status that shows pending orders and spend.
+        .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(5)))
         .watches(orders, watcher::Config::default().any_semantic(), |o| {
             o.labels()
                 .get(ISSUER_LABEL)
