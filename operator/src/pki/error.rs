@@ -15,7 +15,8 @@ pub enum PkiError {
     },
     /// A PEM block starts but never ends.
     #[error(
-        "PEM block {index} (-----BEGIN {label}-----) has no matching END line; the PEM looks truncated"
+        "PEM block {index} ({}) has no matching END line; the PEM looks truncated",
+        describe_label(.label)
     )]
     TruncatedPem {
         /// Position of the block in the input, counting from 1.
@@ -24,7 +25,7 @@ pub enum PkiError {
         label: String,
     },
     /// A PEM block of the wrong kind.
-    #[error("PEM block {index} is a {label:?}, expected {expected:?}")]
+    #[error("PEM block {index} is {}, expected {expected:?}", describe_label(.label))]
     UnexpectedPemBlock {
         /// Position of the block in the input, counting from 1.
         index: usize,
@@ -34,7 +35,7 @@ pub enum PkiError {
         expected: &'static str,
     },
     /// The body of a PEM block is not valid base64, or a BEGIN/END line is malformed.
-    #[error("PEM block {index} ({label}) is malformed: {detail}")]
+    #[error("PEM block {index} ({}) is malformed: {detail}", describe_label(.label))]
     MalformedPem {
         /// Position of the block in the input, counting from 1.
         index: usize,
@@ -136,4 +137,51 @@ pub enum PkiError {
     /// A validity period that cannot be issued.
     #[error("invalid validity: {0}")]
     InvalidValidity(String),
+}
+
+/// Names a PEM label for people. A private key is never named by its PEM label, so that a
+/// key pasted in the wrong place leaves no private-key header in statuses or events.
+fn describe_label(label: &str) -> String {
+    if label.contains("PRIVATE KEY") {
+        "a private key (not shown; it does not belong here)".to_string()
+    } else {
+        format!("a {label:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key pasted where a certificate belongs must not put a private-key PEM header (or
+    /// its label) into a status message or an event.
+    #[test]
+    fn errors_about_private_key_blocks_do_not_name_the_pem_label() {
+        for e in [
+            PkiError::TruncatedPem {
+                index: 1,
+                label: "PRIVATE KEY".into(),
+            },
+            PkiError::UnexpectedPemBlock {
+                index: 1,
+                label: "RSA PRIVATE KEY".into(),
+                expected: "CERTIFICATE",
+            },
+            PkiError::MalformedPem {
+                index: 2,
+                label: "EC PRIVATE KEY".into(),
+                detail: "bad base64".into(),
+            },
+        ] {
+            let text = e.to_string();
+            assert!(!text.contains("PRIVATE KEY"), "{text}");
+            assert!(text.contains("a private key"), "{text}");
+        }
+        let other = PkiError::UnexpectedPemBlock {
+            index: 1,
+            label: "CERTIFICATE REQUEST".into(),
+            expected: "CERTIFICATE",
+        };
+        assert!(other.to_string().contains("CERTIFICATE REQUEST"));
+    }
 }
