@@ -124,3 +124,18 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Whether the tests run at full (chaos) size: `cargo xtask chaos` sets `SITHS_CHAOS=1`.
+pub fn chaos() -> bool {
+    std::env::var("SITHS_CHAOS").is_ok_and(|v| v == "1")
+}
+
+/// Picks the smoke or the chaos size.
+pub fn size<T>(smoke: T, chaos_size: T) -> T {
+    if chaos() { chaos_size } else { smoke }
+}
+
+/// Prints one figure for RELIABILITY.md (`cargo xtask chaos` collects these lines).
+pub fn reliability(scenario: &str, figure: &str) {
+    println!("RELIABILITY | {scenario} | {figure}");
+}

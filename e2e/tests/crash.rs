@@ -15,9 +15,6 @@ use siths_operator::{
     pki::{CertInfo, PrivateKey, key_matches, parse_pem_chain},
 };
 
-const CERTIFICATES: usize = 40;
-const KILLS: usize = 10;
-
 /// A small deterministic pseudo-random sequence (xorshift), seeded from the clock and
 /// printed so a failing run can be repeated.
 struct Rng(u64);
@@ -38,6 +35,8 @@ async fn sigkill_during_issuance_never_orders_twice() -> Result<()> {
     let ca = siths_ca_bundle(cp)?;
     let args = ["--siths-ca-file", &ca.to_string_lossy()].map(String::from);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Smoke: 40 certificates, 10 kills. Chaos: 200 certificates, 30 kills.
+    let (certificates, kills) = (e2e::size(40, 200), e2e::size(10, 30));
     let seed = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -88,9 +87,9 @@ spec:
     .map(|_: siths_operator::api::DomainValidation| ())?;
     let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), &ns);
     // New certificates arrive before every restart, so each kill lands mid-issuance.
-    let per_round = CERTIFICATES / KILLS;
+    let per_round = certificates / kills;
     let mut interrupted = 0;
-    for round in 0..KILLS {
+    for round in 0..kills {
         for i in round * per_round..(round + 1) * per_round {
             apply(
                 &certs,
@@ -133,16 +132,22 @@ spec:
         interrupted > 0,
         "no kill landed during issuance; the test proved nothing"
     );
+    e2e::reliability(
+        "crash",
+        &format!(
+            "{kills} SIGKILLs at random moments while {certificates} certificates were issued; {interrupted} landed mid-issuance"
+        ),
+    );
 
     let _op = OperatorProcess::start(cp, &cp.kubeconfig, &args)?;
-    for i in 0..CERTIFICATES {
+    for i in 0..certificates {
         wait_condition(
             &certs,
             &format!("svc-{i}"),
             "Ready",
             "True",
             None,
-            Duration::from_secs(120),
+            Duration::from_secs(e2e::size(120, 600)),
         )
         .await?;
     }
@@ -150,7 +155,7 @@ spec:
     let orders: Api<CertificateOrder> = Api::namespaced(client.clone(), &ns);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let all_orders = orders.list(&ListParams::default()).await?.items;
-    for i in 0..CERTIFICATES {
+    for i in 0..certificates {
         let name = format!("svc-{i}");
         let cert = certs.get(&name).await?;
         let revision = cert.status.and_then(|s| s.revision).unwrap_or(0);
@@ -176,6 +181,14 @@ spec:
     let staged = secrets
         .list_metadata(&ListParams::default().labels("siths-operator.io/role=staged-key"))
         .await?;
+    e2e::reliability(
+        "crash",
+        &format!(
+            "afterwards: {} orders for {certificates} certificates (one per revision), every key matches, {} staged keys left",
+            all_orders.len(),
+            staged.items.len()
+        ),
+    );
     assert!(
         staged.items.is_empty(),
         "orphaned staged keys: {:?}",

@@ -44,6 +44,9 @@ enum Task {
     },
     /// Build (or find in the cache) the control-plane binaries.
     Controlplane,
+    /// Fault scenarios at full size (crashes, outages, conflicts, tampering); writes
+    /// RELIABILITY.md.
+    Chaos,
     /// Benchmarks at scale (B0-B5) against the real control plane; writes BENCHMARKS.md.
     Bench {
         /// Scenarios to run (B0 ... B5; default all) and `--runs N`.
@@ -71,6 +74,7 @@ fn main() -> Result<()> {
             action: ClusterAction::Down,
         } => cluster_down(),
         Task::Crdgen { check } => crdgen(check),
+        Task::Chaos => chaos(),
         Task::Bench { args } => run(
             "benchmarks",
             cargo()
@@ -188,6 +192,65 @@ fn wait_for_no_leftovers(timeout: Duration) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+fn chaos() -> Result<()> {
+    controlplane::ensure_binaries()?;
+    run(
+        "build operator binaries",
+        cargo().args(["build", "--quiet", "-p", "siths-operator", "--bins"]),
+    )?;
+    let started = Instant::now();
+    eprintln!("==> fault scenarios at full size (this takes about half an hour)");
+    let out = cargo()
+        .env("SITHS_CHAOS", "1")
+        .args([
+            "test",
+            "-p",
+            "e2e",
+            "--test",
+            "crash",
+            "--test",
+            "outage",
+            "--test",
+            "faults",
+            "--",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    if !out.status.success() {
+        bail!("a fault scenario failed ({})", out.status);
+    }
+    let mut md = String::from(
+        "# Reliability\n\nFault scenarios at full size against the real kube-apiserver, etcd and\nkube-controller-manager, with the operator as a separate process. Reproduce with\n`cargo xtask chaos`; `cargo xtask test` runs the same scenarios at smoke size.\n\n",
+    );
+    md.push_str(&format!(
+        "Run on {} cores, took {:.0} minutes.\n\n| scenario | result |\n| --- | --- |\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        started.elapsed().as_secs_f64() / 60.0
+    ));
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix("RELIABILITY | ") {
+            let mut parts = rest.splitn(2, " | ");
+            let (scenario, figure) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            md.push_str(&format!("| {scenario} | {figure} |\n"));
+        }
+    }
+    let path = root().join("RELIABILITY.md");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    // Sections written by hand (fuzzing) follow the generated table.
+    if let Some(idx) = existing.find("\n## ") {
+        md.push_str(&existing[idx..]);
+    }
+    std::fs::write(&path, md)?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 fn crdgen(check: bool) -> Result<()> {
