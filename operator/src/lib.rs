@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cli;
 pub mod controllers;
+pub mod fuzzing;
 pub mod pki;
 pub mod policy;
 pub mod run;

@@ -119,7 +119,15 @@ pub async fn reconcile(cert: Arc<ServiceCertificate>, ctx: Arc<Context>) -> Resu
         _cert: &cert,
     };
     s.st.observed_generation = cert.metadata.generation;
-    let action = process(&cert, &ns, &ctx, &mut s).await;
+    let action = match process(&cert, &ns, &ctx, &mut s).await {
+        // A key or certificate operation that failed on this input fails again on a
+        // retry: say so in the status and look again later, without a tight error loop.
+        Err(Error::Pki(e)) => {
+            s.not_ready("CertificateOperationFailed", &e.to_string());
+            Ok(Action::requeue(Duration::from_secs(300)))
+        }
+        other => other,
+    };
     let api: Api<ServiceCertificate> = Api::namespaced(ctx.client.clone(), &ns);
     apply_status(&api, cert.as_ref(), cert.status.as_ref(), &s.st).await?;
     action

@@ -76,8 +76,11 @@ impl CertificateProfile {
         }
         let mut seen = std::collections::BTreeSet::new();
         for name in &self.dns_names {
+            // A wildcard is allowed as the whole leftmost label (`*.region.se`).
+            let base = name.strip_prefix("*.").unwrap_or(name);
             if name.parse::<std::net::IpAddr>().is_ok()
-                || rustls_pki_types::DnsName::try_from(name.as_str()).is_err()
+                || rustls_pki_types::DnsName::try_from(base).is_err()
+                || base.contains('*')
                 || name.ends_with('.')
             {
                 return Err(PkiError::InvalidProfile(format!(
@@ -300,5 +303,20 @@ mod tests {
             assert!(err.contains(needle), "{err} should mention {needle}");
         }
         profile().validate().unwrap();
+    }
+
+    #[test]
+    fn a_wildcard_is_valid_only_as_the_whole_leftmost_label() {
+        let profile = |n: &str| CertificateProfile {
+            dns_names: vec![n.to_string()],
+            hsa_id: None,
+            organization: "R".into(),
+            locality: None,
+            usage: Usage::ServerToServer,
+        };
+        assert!(profile("*.region.se").validate().is_ok());
+        assert!(profile("a.*.region.se").validate().is_err());
+        assert!(profile("*a.region.se").validate().is_err());
+        assert!(profile("*.*.region.se").validate().is_err());
     }
 }
