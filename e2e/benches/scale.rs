@@ -102,9 +102,14 @@ fn main() -> Result<()> {
     if let Some(r) = args.iter().position(|a| a == "--runs") {
         sizes.runs = args.get(r + 1).context("--runs N")?.parse()?;
     }
+    if let Some(r) = args.iter().position(|a| a == "--certificates") {
+        let n: usize = args.get(r + 1).context("--certificates N")?.parse()?;
+        sizes.b1_certificates = n;
+        sizes.b3_certificates = n;
+    }
     let only: Vec<String> = args
         .iter()
-        .filter(|a| a.starts_with('B') || a.starts_with('b'))
+        .filter(|a| a.len() == 2 && (a.starts_with('B') || a.starts_with('b')))
         .map(|a| a.to_uppercase())
         .collect();
     let want = |b: &str| only.is_empty() || only.iter().any(|o| o == b);
@@ -364,7 +369,8 @@ spec:
             if start.elapsed() > timeout {
                 bail!("only {ready} of {n} certificates Ready after {timeout:?}");
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            // Listing thousands of certificates loads the apiserver: look once a second.
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
@@ -408,6 +414,20 @@ spec:
             .map(|m| m.len())
             .unwrap_or(0)
     }
+}
+
+/// CPU seconds (user + system) a process has used, from /proc (100 ticks per second).
+fn cpu_seconds(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 fn rss_kib(pid: u32) -> Result<(u64, u64)> {
@@ -455,6 +475,16 @@ async fn cluster_benches(
             let mut op = b.start_operator()?;
             op.wait_for_log("", Duration::from_secs(1)).await.ok();
             tokio::time::sleep(Duration::from_secs(2)).await;
+            let pids: Vec<(String, u32)> = cp.pids();
+            let cpu = |op: u32| -> Vec<(String, f64)> {
+                let mut v: Vec<(String, f64)> = pids
+                    .iter()
+                    .map(|(n, p)| (n.clone(), cpu_seconds(*p)))
+                    .collect();
+                v.push(("operator".into(), cpu_seconds(op)));
+                v
+            };
+            let cpu_before = cpu(op.pid());
             let start = Instant::now();
             b.create_certificates(&ns, &issuer, 0, sizes.b1_certificates)
                 .await?;
@@ -463,11 +493,17 @@ async fn cluster_benches(
                 .await?;
             let total = start.elapsed().as_secs_f64();
             let rate = sizes.b1_certificates as f64 / total;
+            let spent: Vec<String> = cpu(op.pid())
+                .iter()
+                .zip(&cpu_before)
+                .map(|((n, a), (_, b))| format!("{n} {:.1} s", a - b))
+                .collect();
             report.say(format!(
-                "B1 run {}: {} certificates applied in {:.1} s, all Ready after {total:.1} s: {rate:.1} certificates/s",
+                "B1 run {}: {} certificates applied in {:.1} s, all Ready after {total:.1} s: {rate:.1} certificates/s; CPU used: {}",
                 run + 1,
                 sizes.b1_certificates,
-                applied.as_secs_f64()
+                applied.as_secs_f64(),
+                spent.join(", ")
             ));
             rates.push(rate);
             seconds.push(total);

@@ -1013,6 +1013,22 @@ async fn write_secret(
     }
 }
 
+/// The last generation seen per object name, so a watch mapper can ignore status-only
+/// updates of the objects it watches.
+#[derive(Debug, Default)]
+struct Generations(std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>);
+
+impl Generations {
+    /// Whether `generation` differs from the one last seen for `name` (and remembers it).
+    fn changed(&self, name: &str, generation: Option<i64>) -> bool {
+        let mut seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.insert(name.to_string(), generation) != Some(generation)
+    }
+}
+
 /// Runs the ServiceCertificate controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) {
     let client = ctx.client.clone();
@@ -1020,6 +1036,8 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
     let by_issuer = store.clone();
     let by_validation = store.clone();
     let by_secret = store.clone();
+    let issuer_generations = Generations::default();
+    let validation_generations = Generations::default();
     controller
         .owns(
             Api::<CertificateOrder>::all(client.clone()),
@@ -1052,7 +1070,13 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
             Api::<SithsIssuer>::all(client.clone()),
             watcher::Config::default().any_semantic(),
             move |issuer| {
+                // Only a changed spec matters here: the issuer's own status changes every
+                // few seconds while orders flow, and mapping those would reconcile every
+                // certificate of the issuer again and again.
                 let name = issuer.name_any();
+                if !issuer_generations.changed(&name, issuer.metadata.generation) {
+                    return Vec::new();
+                }
                 by_issuer
                     .state()
                     .iter()
@@ -1064,7 +1088,10 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
         .watches(
             Api::<DomainValidation>::all(client),
             watcher::Config::default().any_semantic(),
-            move |_dv| {
+            move |dv| {
+                if !validation_generations.changed(&dv.name_any(), dv.metadata.generation) {
+                    return Vec::new();
+                }
                 // A validation can unblock any certificate waiting at the gate.
                 by_validation
                     .state()
@@ -1132,6 +1159,18 @@ mod tests {
         );
         assert_eq!(secret_owner(&reader, "ns", "own").as_deref(), Some("other"));
         assert_eq!(secret_owner(&reader, "elsewhere", "shared"), None);
+    }
+
+    #[test]
+    fn status_only_updates_do_not_count_as_changes() {
+        let g = Generations::default();
+        assert!(g.changed("issuer", Some(1)), "first sighting");
+        assert!(
+            !g.changed("issuer", Some(1)),
+            "status update, same generation"
+        );
+        assert!(g.changed("issuer", Some(2)), "spec changed");
+        assert!(g.changed("other", Some(2)), "another object");
     }
 
     #[test]
