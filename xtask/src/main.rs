@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use e2e::controlplane::{self, ControlPlane, Options};
 
+mod migration;
+
 #[derive(Debug, Parser)]
 #[command(about = "siths-operator project tasks")]
 struct Cli {
@@ -44,6 +46,8 @@ enum Task {
     },
     /// Build (or find in the cache) the control-plane binaries.
     Controlplane,
+    /// Regenerate examples/migration/ (certificates from stand-in SITHS CAs).
+    MigrationExample,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +69,7 @@ fn main() -> Result<()> {
             action: ClusterAction::Down,
         } => cluster_down(),
         Task::Crdgen { check } => crdgen(check),
+        Task::MigrationExample => migration::write(&root().join("examples/migration")),
         Task::Controlplane => controlplane::ensure_binaries().map(|d| {
             println!("{}", d.display());
         }),

@@ -22,6 +22,9 @@ use crate::{
     pki::{self, CertInfo},
 };
 
+/// The label the apiserver puts on every namespace, with its name.
+pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
 /// Namespace of a namespaced object that names none (as `kubectl apply` would use).
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -299,6 +302,14 @@ impl Inventory {
         self.namespaces.insert(ns.name_any(), ns.labels().clone());
     }
 
+    /// Labels of namespace `ns` as the apiserver would have them: those seen, plus the
+    /// `kubernetes.io/metadata.name` label it sets on every namespace.
+    pub fn namespace_labels(&self, ns: &str) -> BTreeMap<String, String> {
+        let mut labels = self.namespaces.get(ns).cloned().unwrap_or_default();
+        labels.insert(NAME_LABEL.into(), ns.into());
+        labels
+    }
+
     /// Adds the TLS entries of an Ingress.
     pub fn add_ingress(&mut self, ing: &Ingress) {
         let ns = namespace_of(ing.namespace());
@@ -357,6 +368,17 @@ impl Inventory {
             .and_then(|s| s.job_template.spec.as_ref())
             .and_then(|s| s.template.spec.as_ref());
         self.add_workload("CronJob", c, spec);
+    }
+
+    /// Keeps only the namespaced objects of `ns` (cluster-scoped ones stay).
+    pub fn restrict_to_namespace(&mut self, ns: &str) {
+        let here = |o: &ObjectRef| o.namespace.as_deref() == Some(ns);
+        self.secrets.retain(|s| here(&s.object));
+        self.ingress_tls.retain(|t| here(&t.ingress));
+        self.workloads.retain(|w| here(&w.object));
+        self.config_map_certificates.retain(|k, _| k == ns);
+        self.service_certificates
+            .retain(|c| c.metadata.namespace.as_deref() == Some(ns));
     }
 
     fn add_workload<K: ResourceExt>(&mut self, kind: &str, obj: &K, spec: Option<&PodSpec>) {

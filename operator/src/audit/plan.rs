@@ -273,7 +273,7 @@ fn plan_one(
         }
     }
     if let Some(selector) = &ispec.allowed_namespaces {
-        let labels = inv.namespaces.get(&ns).cloned().unwrap_or_default();
+        let labels = inv.namespace_labels(&ns);
         let allowed = Selector::try_from(selector.clone())
             .map(|sel| sel.matches(&labels))
             .unwrap_or(false);

@@ -1,6 +1,9 @@
 //! `sithsctl` subcommands.
 
+pub mod audit;
+pub mod manifests;
 pub mod orders;
+pub mod output;
 
 use anyhow::Context as _;
 use kube::{Api, Client, api::PostParams};
