@@ -98,6 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tokio::join!(
         controllers::service_certificate::run(ctx.clone(), certificates),
         controllers::siths_issuer::run(ctx.clone(), stopped()),
+        controllers::trust_bundle::run(ctx.clone(), stopped()),
         controllers::domain_validation::run(ctx, stopped()),
     );
     dv_task.abort();
