@@ -309,3 +309,90 @@ spec:
     );
     Ok(())
 }
+
+/// B6 in BENCHMARKS.md: 10 000 TLS Secrets (each its own SITHS certificate, a tenth on
+/// Ingresses) audited offline by the debug `sithsctl` binary.
+#[test]
+fn offline_audit_of_10000_secrets_finishes_in_seconds() -> Result<()> {
+    use base64::Engine as _;
+    use siths_operator::pki::{
+        CertificateProfile, KeySpec, LocalCa, LocalCaOptions, Usage, chain_to_pem, random_serial,
+    };
+    const N: usize = 10_000;
+    let now: jiff::Timestamp = NOW.parse()?;
+    let ca = LocalCa::generate(&LocalCaOptions {
+        common_name: "Bench SITHS stand-in root".into(),
+        organization: "bench".into(),
+        key: KeySpec::ECDSA_P256,
+        intermediate_common_name: Some("Bench SITHS stand-in function CA".into()),
+        not_before: now - jiff::SignedDuration::from_hours(24 * 400),
+        validity: std::time::Duration::from_secs(10 * 365 * 86_400),
+    })?;
+    let key = KeySpec::ECDSA_P256.generate()?;
+    let dir = tempfile::tempdir()?;
+    let mut yaml = String::with_capacity(N * 2_000);
+    for i in 0..N {
+        let profile = CertificateProfile {
+            dns_names: vec![format!("svc{i}.bench.region.se")],
+            hsa_id: Some(format!("SE2321000016-B{i}")),
+            organization: "Bench".into(),
+            locality: None,
+            usage: Usage::ServerToServer,
+        };
+        // Lifetimes spread over two years: some expired, some due, most fine.
+        let start = now - jiff::SignedDuration::from_hours(24 * (i % 365) as i64);
+        let life = std::time::Duration::from_secs(86_400 * (30 + (i % 700) as u64));
+        let chain = ca.sign(
+            &profile,
+            &key.public_key_der(),
+            start,
+            life,
+            &random_serial()?,
+        )?;
+        let crt = base64::engine::general_purpose::STANDARD.encode(chain_to_pem(&chain));
+        let ns = format!("ns{}", i % 100);
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata: {{name: s{i}, namespace: {ns}}}\ndata: {{tls.crt: {crt}, tls.key: \"\"}}\n"
+        ));
+        if i % 10 == 0 {
+            yaml.push_str(&format!(
+                "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: i{i}, namespace: {ns}}}\nspec: {{tls: [{{hosts: [svc{i}.bench.region.se], secretName: s{i}}}]}}\n"
+            ));
+        }
+    }
+    let file = dir.path().join("secrets.yaml");
+    std::fs::write(&file, &yaml)?;
+    let anchors = dir.path().join("ca.pem");
+    std::fs::write(&anchors, ca.cert_pem())?;
+    let a = args(&[
+        "audit",
+        "--now",
+        NOW,
+        "-o",
+        "json",
+        "-f",
+        &file.display().to_string(),
+        "--siths-ca",
+        &anchors.display().to_string(),
+    ]);
+    sithsctl_binary_built()?;
+    let started = std::time::Instant::now();
+    let (code, json, stderr) = sithsctl(Path::new("/nonexistent"), &a)?;
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&json)?;
+    assert_eq!(report["summary"]["certificates"]["sithsProduction"], N);
+    assert_eq!(report["summary"]["userFacingSithsEndpoints"], N / 10);
+    println!(
+        "B6 audit: {N} Secrets ({} MB of YAML, {} findings) audited offline in {:.2} s (debug sithsctl)",
+        yaml.len() / 1_000_000,
+        report["findings"].as_array().unwrap().len(),
+        took.as_secs_f64()
+    );
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    Ok(())
+}
+
+fn sithsctl_binary_built() -> Result<()> {
+    e2e::k8s::sithsctl_binary().map(|_| ())
+}
