@@ -201,6 +201,35 @@ async fn live_audit_of_the_applied_export_gives_the_same_findings() -> Result<()
         ]
     );
 
+    // The inventory too: the same certificates, uses and classes either way.
+    let mut a = args(&["inventory", "-A", "--now", NOW, "-o", "json"]);
+    a.extend(anchors());
+    let (code, live_inv, stderr) = sithsctl(&cp.kubeconfig, &a)?;
+    assert_eq!(code, 0, "{stderr}");
+    let mut a = args(&["inventory", "--now", NOW, "-o", "json", "-f"]);
+    a.push(example().join("cluster-export.yaml").display().to_string());
+    a.extend(anchors());
+    let (_, offline_inv, _) = sithsctl(Path::new("/nonexistent"), &a)?;
+    assert_eq!(live_inv, offline_inv);
+    let inv: Value = serde_json::from_str(&live_inv)?;
+    let remiss = inv["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["secret"]["name"] == "remiss-tls")
+        .unwrap();
+    assert_eq!(remiss["class"], "sithsProduction");
+    assert_eq!(
+        remiss["usedBy"],
+        serde_json::json!([
+            "Deployment/remiss-api",
+            "Ingress/remiss-web",
+            "ServiceCertificate/remiss-api",
+            "StatefulSet/remiss-queue"
+        ])
+    );
+    assert_eq!(inv["certificates"].as_array().unwrap().len(), 8);
+
     // The anchors can come from a ConfigMap in the cluster instead of a file.
     let pem = std::fs::read_to_string(example().join("anchors/stand-in-production-ca.pem"))?;
     let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(serde_json::json!({

@@ -5,10 +5,12 @@
 //! - [`objects`]: the [`Inventory`] of objects, reduced to what the findings need.
 //! - [`anchors`]: classification of a certificate by chain verification.
 //! - [`findings`]: the rules, [`audit`].
+//! - [`inventory`]: every certificate, where it is used, its class and expiry.
 //! - [`plan`]: the operator's own decisions on every `ServiceCertificate`, offline.
 
 pub mod anchors;
 pub mod findings;
+pub mod inventory;
 pub mod objects;
 pub mod plan;
 

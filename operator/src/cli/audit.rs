@@ -27,7 +27,7 @@ use crate::{
     pki::Environment,
 };
 
-/// Where the objects come from and which anchors classify them.
+/// Where the objects come from.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Sources {
     /// Manifests to read instead of a cluster: a file, a folder (read recursively) or -
@@ -44,12 +44,24 @@ pub struct Sources {
     /// Evaluate at this time instead of now (RFC 3339), for reproducible reports.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<Timestamp>,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value = "table")]
-    pub output: Format,
-    /// Exit with status 1 when a finding (or plan entry) is at least this severe.
-    #[arg(long, value_name = "SEVERITY")]
-    pub fail_on: Option<FailOn>,
+}
+
+/// The anchors that decide what "is SITHS".
+#[derive(Debug, Clone, clap::Args)]
+pub struct AnchorArgs {
+    /// PEM file of SITHS CA certificates; repeatable. Certificates with a pinned SITHS
+    /// fingerprint are anchors of their environment; any other CA certificates are extra
+    /// production anchors (a CA standing in for SITHS). A certificate named like a pinned
+    /// SITHS CA without its fingerprint is refused.
+    #[arg(long, value_name = "FILE")]
+    pub siths_ca: Vec<PathBuf>,
+    /// Like --siths-ca, but extra anchors count as SITHS test (pre-production).
+    #[arg(long, value_name = "FILE")]
+    pub siths_test_ca: Vec<PathBuf>,
+    /// Live only: a ConfigMap NAMESPACE/NAME (key ca.crt) holding SITHS CA certificates,
+    /// such as the one given to the operator; checked like --siths-ca.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub siths_ca_configmap: Option<String>,
 }
 
 /// `--fail-on` thresholds.
@@ -79,19 +91,29 @@ impl From<FailOn> for Severity {
 pub struct AuditArgs {
     #[command(flatten)]
     pub sources: Sources,
-    /// PEM file of SITHS CA certificates; repeatable. Certificates with a pinned SITHS
-    /// fingerprint are anchors of their environment; any other CA certificates are extra
-    /// production anchors (a CA standing in for SITHS). A certificate named like a pinned
-    /// SITHS CA without its fingerprint is refused.
-    #[arg(long, value_name = "FILE")]
-    pub siths_ca: Vec<PathBuf>,
-    /// Like --siths-ca, but extra anchors count as SITHS test (pre-production).
-    #[arg(long, value_name = "FILE")]
-    pub siths_test_ca: Vec<PathBuf>,
-    /// Live only: a ConfigMap NAMESPACE/NAME (key ca.crt) holding SITHS CA certificates,
-    /// such as the one given to the operator; checked like --siths-ca.
-    #[arg(long, value_name = "NAMESPACE/NAME")]
-    pub siths_ca_configmap: Option<String>,
+    #[command(flatten)]
+    pub anchors: AnchorArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Format,
+    /// Exit with status 1 when a finding is at least this severe.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+}
+
+/// Arguments of `sithsctl inventory`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:
+  sithsctl inventory -A --siths-ca siths-ca.pem
+  sithsctl inventory -f cluster-export.yaml --siths-ca siths-ca.pem -o json")]
+pub struct InventoryArgs {
+    #[command(flatten)]
+    pub sources: Sources,
+    #[command(flatten)]
+    pub anchors: AnchorArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Format,
 }
 
 /// Arguments of `sithsctl plan`.
@@ -125,7 +147,7 @@ fn read_anchor_file(path: &PathBuf) -> anyhow::Result<String> {
 }
 
 /// Loads the anchors named by the flags (and the ConfigMap, when a client is given).
-pub async fn anchors(args: &AuditArgs, client: Option<&Client>) -> anyhow::Result<AnchorSet> {
+pub async fn anchors(args: &AnchorArgs, client: Option<&Client>) -> anyhow::Result<AnchorSet> {
     let mut set = AnchorSet::new();
     for (paths, env) in [
         (&args.siths_ca, Environment::Production),
@@ -240,27 +262,49 @@ fn offline_inventory(files: &[PathBuf], ns: Option<&str>) -> anyhow::Result<Inve
     Ok(inv)
 }
 
+/// The objects and anchors named by the flags: the cluster, or the manifests.
+async fn gather(
+    kubeconfig: Option<&std::path::Path>,
+    sources: &Sources,
+    anchor_args: &AnchorArgs,
+) -> anyhow::Result<(Inventory, AnchorSet)> {
+    let ns = sources.namespace.as_deref();
+    if sources.files.is_empty() {
+        let client = super::client(kubeconfig).await?;
+        let anchors = anchors(anchor_args, Some(&client)).await?;
+        Ok((live_inventory(&client, ns).await?, anchors))
+    } else {
+        Ok((
+            offline_inventory(&sources.files, ns)?,
+            anchors(anchor_args, None).await?,
+        ))
+    }
+}
+
 /// Runs `sithsctl audit`; returns whether `--fail-on` tripped.
 pub async fn run_audit(
     kubeconfig: Option<&std::path::Path>,
     args: &AuditArgs,
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<bool> {
-    let ns = args.sources.namespace.as_deref();
-    let (inv, anchors) = if args.sources.files.is_empty() {
-        let client = super::client(kubeconfig).await?;
-        let anchors = anchors(args, Some(&client)).await?;
-        (live_inventory(&client, ns).await?, anchors)
-    } else {
-        (
-            offline_inventory(&args.sources.files, ns)?,
-            anchors(args, None).await?,
-        )
-    };
+    let (inv, anchors) = gather(kubeconfig, &args.sources, &args.anchors).await?;
     let now = args.sources.now.unwrap_or_else(Timestamp::now);
     let report = audit::audit(&inv, &anchors, now);
-    output::report(&report, args.sources.output, output::colour_stdout(), out)?;
-    Ok(args.sources.fail_on.is_some_and(|t| report.fails(t.into())))
+    output::report(&report, args.output, output::colour_stdout(), out)?;
+    Ok(args.fail_on.is_some_and(|t| report.fails(t.into())))
+}
+
+/// Runs `sithsctl inventory`.
+pub async fn run_inventory(
+    kubeconfig: Option<&std::path::Path>,
+    args: &InventoryArgs,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let (inv, anchors) = gather(kubeconfig, &args.sources, &args.anchors).await?;
+    let now = args.sources.now.unwrap_or_else(Timestamp::now);
+    let rows = audit::inventory::inventory(&inv, &anchors, now);
+    output::inventory(&rows, args.output, out)?;
+    Ok(())
 }
 
 /// Runs `sithsctl plan`; returns whether `--fail-on` tripped.

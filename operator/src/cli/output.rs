@@ -252,6 +252,70 @@ pub fn plan(p: &Plan, format: Format, colour: bool, out: &mut impl Write) -> std
     }
 }
 
+/// Writes an inventory.
+pub fn inventory(
+    rows: &[crate::audit::inventory::Row],
+    format: Format,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let used = |r: &crate::audit::inventory::Row| {
+        if r.used_by.is_empty() {
+            "-".to_string()
+        } else {
+            r.used_by.join(", ")
+        }
+    };
+    let names = |r: &crate::audit::inventory::Row| r.dns_names.join(", ");
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "certificates": rows }))?;
+            writeln!(out)
+        }
+        Format::Table => {
+            writeln!(
+                out,
+                "{:<20} {:<28} {:<10} {:<17} {:<11} {:>6}  {:<40} USED BY",
+                "NAMESPACE", "SECRET", "KEY", "CLASS", "EXPIRES", "DAYS", "DNS NAMES"
+            )?;
+            for r in rows {
+                writeln!(
+                    out,
+                    "{:<20} {:<28} {:<10} {:<17} {:<11} {:>6}  {:<40} {}",
+                    r.secret.namespace.as_deref().unwrap_or_default(),
+                    r.secret.name,
+                    r.key,
+                    r.class.label(),
+                    &r.not_after[..10.min(r.not_after.len())],
+                    r.days_left,
+                    names(r),
+                    used(r)
+                )?;
+            }
+            Ok(())
+        }
+        Format::Markdown => {
+            writeln!(
+                out,
+                "| Secret | Key | Class | Expires | Days left | DNS names | Used by |\n| --- | --- | --- | --- | --- | --- | --- |"
+            )?;
+            for r in rows {
+                writeln!(
+                    out,
+                    "| `{}` | {} | {} | {} | {} | {} | {} |",
+                    r.secret.display(),
+                    r.key,
+                    r.class.label(),
+                    r.not_after,
+                    r.days_left,
+                    md(&names(r)),
+                    md(&used(r))
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
