@@ -77,3 +77,50 @@ pub fn inventory(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Vec<Ro
     rows.sort_by(|a, b| (&a.secret, &a.key).cmp(&(&b.secret, &b.key)));
     rows
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{self, Environment, KeySpec, testutil};
+    use base64::Engine as _;
+    use serde_json::json;
+
+    #[test]
+    fn rows_carry_class_expiry_and_every_use() {
+        let ca = testutil::ca();
+        let key = KeySpec::ECDSA_P256.generate().unwrap();
+        let chain = testutil::issue(&ca, &testutil::profile(), &key, testutil::now());
+        let crt = base64::engine::general_purpose::STANDARD.encode(pki::chain_to_pem(&chain));
+        let mut inv = Inventory::default();
+        for v in [
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": "api-tls", "namespace": "a"}, "data": {"tls.crt": crt, "tls.key": ""}}),
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web", "namespace": "a"},
+                "spec": {"tls": [{"secretName": "api-tls"}]}}),
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "elsewhere", "namespace": "b"},
+                "spec": {"tls": [{"secretName": "api-tls"}]}}),
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "a"},
+                "spec": {"selector": {}, "serviceName": "db", "template": {"spec": {"containers": [{"name": "c",
+                    "envFrom": [{"secretRef": {"name": "api-tls"}}]}]}}}}),
+        ] {
+            inv.add_value(v).unwrap();
+        }
+        let anchors = AnchorSet::new()
+            .add_pem(&ca.cert_pem(), Environment::Production)
+            .unwrap();
+        let rows = inventory(&inv, &anchors, testutil::now());
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(r.class, CertClass::SithsProduction);
+        assert_eq!(r.used_by, ["Ingress/web", "StatefulSet/db"]);
+        assert_eq!(
+            r.days_left, 89,
+            "90-day certificate backdated a few minutes"
+        );
+        assert_eq!(r.dns_names, ["api.region.se", "api2.region.se"]);
+        assert_eq!(
+            inventory(&inv, &AnchorSet::new(), testutil::now())[0].class,
+            CertClass::Other
+        );
+    }
+}

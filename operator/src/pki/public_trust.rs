@@ -75,10 +75,10 @@ mod tests {
         let root = webpki::anchor_from_trusted_cert(&ca.root_der())
             .unwrap()
             .to_owned();
-        assert!(verifies_to(&chain, &[root.clone()], now));
+        assert!(verifies_to(&chain, std::slice::from_ref(&root), now));
         assert!(!verifies_to(&chain, mozilla_roots(), now));
         assert!(
-            !verifies_to(&chain[..1], &[root.clone()], now),
+            !verifies_to(&chain[..1], std::slice::from_ref(&root), now),
             "intermediate missing"
         );
         let later = now + jiff::SignedDuration::from_hours(24 * 400);
