@@ -19,7 +19,9 @@ use kube::{
 };
 use tracing::warn;
 
-use super::{Context, Error, FIELD_MANAGER, MANAGED_BY, apply_status, now};
+use super::{
+    Context, Error, FIELD_MANAGER, MANAGED_BY, apply_status, now, siths_issuer::read_config_map,
+};
 use crate::{
     api::{ConfigMapKeyRef, PinnedAnchors, SithsTrustBundle, SithsTrustBundleStatus, status},
     pki::{self, CertInfo, Environment, SithsAnchors},
@@ -145,15 +147,6 @@ pub fn changes(
         .cloned()
         .collect();
     c
-}
-
-async fn read_config_map(ctx: &Context, r: &ConfigMapKeyRef) -> Result<Option<String>, Error> {
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &r.namespace);
-    Ok(api
-        .get_opt(&r.name)
-        .await?
-        .and_then(|cm| cm.data)
-        .and_then(|d| d.get(&r.key).cloned()))
 }
 
 fn origin(what: &str, r: &ConfigMapKeyRef) -> String {
