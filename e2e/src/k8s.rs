@@ -153,7 +153,7 @@ pub fn shared_operator() -> &'static std::sync::Mutex<crate::operator::OperatorP
 }
 
 /// Server-side applies every object of every `.yaml` file below `dir` (multi-document
-/// files included), in path order. Returns `(kind, namespace, name)` of each.
+/// files and `List`s included), in path order. Returns `(kind, namespace, name)` of each.
 pub async fn apply_manifests(
     client: &kube::Client,
     dir: &Path,
@@ -184,29 +184,38 @@ pub async fn apply_manifests(
             if value.is_null() {
                 continue;
             }
-            let obj: DynamicObject = serde_yaml::from_value(value)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let types = obj
-                .types
-                .clone()
-                .context("object without apiVersion/kind")?;
-            let gvk = GroupVersionKind::try_from(&types)?;
-            let (ar, caps) = pinned_kind(client, &gvk).await?;
-            let name = obj.metadata.name.clone().context("object without name")?;
-            let ns = obj.metadata.namespace.clone();
-            let api: Api<DynamicObject> = match (&caps.scope, &ns) {
-                (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
-                (Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &ar),
-                (Scope::Cluster, _) => Api::all_with(client.clone(), &ar),
+            // A `kind: List` (what `kubectl get -o yaml` prints) applies item by item.
+            let values = match (value.get("kind"), value.get("items")) {
+                (Some(k), Some(serde_yaml::Value::Sequence(items))) if k == "List" => items.clone(),
+                _ => vec![value],
             };
-            api.patch(
-                &name,
-                &PatchParams::apply("examples").force(),
-                &Patch::Apply(&obj),
-            )
-            .await
-            .with_context(|| format!("applying {} {name} from {}", types.kind, file.display()))?;
-            applied.push((types.kind.clone(), ns, name));
+            for value in values {
+                let obj: DynamicObject = serde_yaml::from_value(value)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let types = obj
+                    .types
+                    .clone()
+                    .context("object without apiVersion/kind")?;
+                let gvk = GroupVersionKind::try_from(&types)?;
+                let (ar, caps) = pinned_kind(client, &gvk).await?;
+                let name = obj.metadata.name.clone().context("object without name")?;
+                let ns = obj.metadata.namespace.clone();
+                let api: Api<DynamicObject> = match (&caps.scope, &ns) {
+                    (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
+                    (Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &ar),
+                    (Scope::Cluster, _) => Api::all_with(client.clone(), &ar),
+                };
+                api.patch(
+                    &name,
+                    &PatchParams::apply("examples").force(),
+                    &Patch::Apply(&obj),
+                )
+                .await
+                .with_context(|| {
+                    format!("applying {} {name} from {}", types.kind, file.display())
+                })?;
+                applied.push((types.kind.clone(), ns, name));
+            }
         }
     }
     Ok(applied)

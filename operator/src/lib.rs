@@ -3,6 +3,7 @@
 
 #[allow(clippy::duplicated_attributes)] // kube-derive repeats `printcolumn`, as intended
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod controllers;
 pub mod fuzzing;

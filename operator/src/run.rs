@@ -33,6 +33,9 @@ pub struct Args {
     pub siths_ca_file: Option<PathBuf>,
 }
 
+/// Longest wait for the controllers after SIGTERM or SIGINT.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs the operator until SIGTERM or SIGINT.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = Client::try_default()
@@ -95,9 +98,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         certificates.store(),
     );
     info!("watching ServiceCertificates, SithsIssuers and DomainValidations");
+    // kube-runtime holds a controller's runner until its store has listed once; a signal
+    // that arrives before that leaves the runner waiting forever. Reconciles get a grace
+    // period after the signal; then the process exits (every write is idempotent).
+    tokio::spawn({
+        let stopped = stopped();
+        async move {
+            stopped.await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::warn!(
+                "controllers did not stop within {SHUTDOWN_GRACE:?} of the signal; exiting"
+            );
+            std::process::exit(0);
+        }
+    });
     tokio::join!(
         controllers::service_certificate::run(ctx.clone(), certificates),
         controllers::siths_issuer::run(ctx.clone(), stopped()),
+        controllers::trust_bundle::run(ctx.clone(), stopped()),
         controllers::domain_validation::run(ctx, stopped()),
     );
     dv_task.abort();

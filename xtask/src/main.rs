@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use e2e::controlplane::{self, ControlPlane, Options};
 
+mod migration;
+
 #[derive(Debug, Parser)]
 #[command(about = "siths-operator project tasks")]
 struct Cli {
@@ -53,6 +55,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Regenerate examples/migration/ (certificates from stand-in SITHS CAs).
+    MigrationExample,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +85,7 @@ fn main() -> Result<()> {
                 .args(["bench", "-p", "e2e", "--bench", "scale", "--"])
                 .args(args),
         ),
+        Task::MigrationExample => migration::write(&root().join("examples/migration")),
         Task::Controlplane => controlplane::ensure_binaries().map(|d| {
             println!("{}", d.display());
         }),

@@ -10,12 +10,14 @@ mod common;
 mod domain_validation;
 mod service_certificate;
 mod siths_issuer;
+mod siths_trust_bundle;
 
 pub use certificate_order::*;
 pub use common::*;
 pub use domain_validation::*;
 pub use service_certificate::*;
 pub use siths_issuer::*;
+pub use siths_trust_bundle::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -32,6 +34,7 @@ pub fn all_crds() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("domainvalidation.yaml", DomainValidation::crd()),
         ("servicecertificate.yaml", ServiceCertificate::crd()),
         ("certificateorder.yaml", CertificateOrder::crd()),
+        ("sithstrustbundle.yaml", SithsTrustBundle::crd()),
     ]
 }
 

@@ -20,6 +20,22 @@ enum Command {
     /// Orders: list, show, export the CSR, approve, deny, import the certificate.
     #[command(subcommand)]
     Orders(cli::orders::OrdersCommand),
+    /// Audit a cluster or manifests for the SITHS migration: findings and a summary.
+    ///
+    /// Example: sithsctl audit -A --siths-ca siths-ca.pem --fail-on error
+    Audit(cli::audit::AuditArgs),
+    /// One ServiceCertificate with its Secret, issuer, orders and recent events.
+    ///
+    /// Example: sithsctl status -n integration patientjournal-link
+    Status(cli::status::StatusArgs),
+    /// Every certificate found: where it is used, its class (SITHS, public, other), expiry.
+    ///
+    /// Example: sithsctl inventory -A --siths-ca siths-ca.pem -o json
+    Inventory(cli::audit::InventoryArgs),
+    /// Run the operator's routing and domain-validation decisions on manifests, offline.
+    ///
+    /// Example: sithsctl plan -f deploy/ --fail-on error
+    Plan(cli::audit::PlanArgs),
     /// Print the version.
     ///
     /// Example: sithsctl version
@@ -35,6 +51,27 @@ async fn main() -> anyhow::Result<()> {
         Command::Orders(cmd) => {
             let client = cli::client(args.kubeconfig.as_deref()).await?;
             cli::orders::run(&client, cmd, &mut std::io::stdout()).await?;
+        }
+        Command::Audit(a) => {
+            let kubeconfig = args.kubeconfig.as_deref();
+            if cli::audit::run_audit(kubeconfig, &a, &mut std::io::stdout()).await? {
+                std::io::Write::flush(&mut std::io::stdout())?;
+                std::process::exit(1);
+            }
+        }
+        Command::Status(s) => {
+            let client = cli::client(args.kubeconfig.as_deref()).await?;
+            cli::status::run(&client, &s, &mut std::io::stdout()).await?;
+        }
+        Command::Inventory(i) => {
+            cli::audit::run_inventory(args.kubeconfig.as_deref(), &i, &mut std::io::stdout())
+                .await?;
+        }
+        Command::Plan(p) => {
+            if cli::audit::run_plan(&p, &mut std::io::stdout())? {
+                std::io::Write::flush(&mut std::io::stdout())?;
+                std::process::exit(1);
+            }
         }
     }
     Ok(())

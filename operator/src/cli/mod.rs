@@ -1,6 +1,10 @@
 //! `sithsctl` subcommands.
 
+pub mod audit;
+pub mod manifests;
 pub mod orders;
+pub mod output;
+pub mod status;
 
 use anyhow::Context as _;
 use kube::{Api, Client, api::PostParams};

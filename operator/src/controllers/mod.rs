@@ -4,6 +4,7 @@
 pub mod domain_validation;
 pub mod service_certificate;
 pub mod siths_issuer;
+pub mod trust_bundle;
 
 use std::{fmt::Debug, path::PathBuf, sync::Arc};
 

@@ -204,7 +204,11 @@ pub async fn resolve(
     }))
 }
 
-async fn read_config_map(ctx: &Context, r: &ConfigMapKeyRef) -> Result<Option<String>, Error> {
+/// The value of `r.key` in ConfigMap `r`, if both exist.
+pub(crate) async fn read_config_map(
+    ctx: &Context,
+    r: &ConfigMapKeyRef,
+) -> Result<Option<String>, Error> {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &r.namespace);
     Ok(api
         .get_opt(&r.name)

@@ -9,6 +9,7 @@
 //! - [`siths`]: the pinned SITHS CA fingerprints and [`is_siths`].
 //! - [`local_ca`]: a small CA for tests, demos and development clusters.
 //! - [`check`]: the acceptance check run on every certificate that comes back.
+//! - [`public_trust`]: whether a chain verifies to Mozilla's root store.
 
 pub mod cert;
 pub mod check;
@@ -18,6 +19,7 @@ pub mod keys;
 pub mod local_ca;
 mod pem;
 pub mod profile;
+pub mod public_trust;
 pub mod siths;
 pub mod verify;
 

@@ -161,6 +161,17 @@ impl SithsAnchors {
         &self.anchors
     }
 
+    /// Anchors a person names explicitly as SITHS of `environment` (a test hierarchy
+    /// standing in for SITHS, a private pre-production CA), not checked against the pins.
+    /// Callers must refuse certificates that impersonate a pinned CA first, see
+    /// [`impersonates_pin`].
+    pub fn explicit(anchors: TrustAnchors, environment: Environment) -> Self {
+        SithsAnchors {
+            environment,
+            anchors,
+        }
+    }
+
     /// Anchors that skip the pins, so that tests can stand in a local CA for SITHS.
     #[cfg(test)]
     pub(crate) fn unpinned_for_tests(anchors: TrustAnchors, environment: Environment) -> Self {
@@ -208,6 +219,24 @@ fn unpinned(info: CertInfo, found: String, environment: Environment) -> PkiError
         fingerprint: found,
         environment: environment.to_string(),
     }
+}
+
+/// If `der` carries the common name of a pinned SITHS CA but not its fingerprint, the
+/// [`PkiError::FingerprintMismatch`] that says so: a forged or tampered SITHS CA.
+pub fn impersonates_pin(der: &CertificateDer<'_>) -> Option<PkiError> {
+    let found = sha256_fingerprint(der);
+    if PINS.iter().any(|p| p.sha256 == found) {
+        return None;
+    }
+    let info = CertInfo::parse(der).ok()?;
+    let cn = info.common_name.as_deref()?.trim().to_string();
+    PINS.iter()
+        .find(|p| p.common_name.eq_ignore_ascii_case(&cn))
+        .map(|pin| PkiError::FingerprintMismatch {
+            subject: info.subject,
+            expected: pin.sha256.to_string(),
+            found,
+        })
 }
 
 /// Whether a certificate chain belongs to SITHS.

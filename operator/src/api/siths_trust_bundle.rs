@@ -1,0 +1,109 @@
+//! `SithsTrustBundle`: SITHS trust installed explicitly in selected namespaces.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    common::{Condition, ConfigMapKeyRef},
+    siths_issuer::PinnedAnchors,
+};
+
+/// Distributes the SITHS CA certificates to every namespace a selector matches, as a
+/// ConfigMap with `ca.crt`, so that server-to-server TLS keeps verifying once SITHS is no
+/// longer inherited from the Microsoft root programme. Pinned sources are verified against
+/// the fingerprints built into the operator; a mismatch stops the sync (`Synced=False`),
+/// it never updates the targets.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "siths-operator.io",
+    version = "v1alpha1",
+    kind = "SithsTrustBundle",
+    shortname = "stb",
+    category = "siths",
+    status = "SithsTrustBundleStatus",
+    printcolumn(
+        json_path = ".spec.target.configMapName",
+        name = "ConfigMap",
+        type_ = "string"
+    ),
+    printcolumn(
+        json_path = ".status.conditions[?(@.type==\"Synced\")].status",
+        name = "Synced",
+        type_ = "string"
+    ),
+    printcolumn(
+        json_path = ".status.namespaces",
+        name = "Namespaces",
+        type_ = "integer"
+    ),
+    printcolumn(
+        json_path = ".status.conditions[?(@.type==\"Synced\")].reason",
+        name = "Reason",
+        type_ = "string",
+        priority = 1
+    )
+)]
+#[x_kube(validation = Rule::new("has(self.sources.production) || has(self.sources.test) || (has(self.sources.additional) && size(self.sources.additional) > 0)").message("name at least one source: sources.production, sources.test or sources.additional"))]
+#[serde(rename_all = "camelCase")]
+pub struct SithsTrustBundleSpec {
+    /// Where the CA certificates come from.
+    pub sources: TrustSources,
+    /// Where they go.
+    pub target: TrustTarget,
+}
+
+/// Sources of a trust bundle, written to `ca.crt` in this order: production, test,
+/// additional.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustSources {
+    /// The SITHS production CAs (SITHS e-id Root CA v2 and Function CA v1), from
+    /// `configMap` or, when it is absent, the operator's `--siths-ca-file`; checked against
+    /// the pinned fingerprints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<PinnedAnchors>,
+    /// The SITHS test (pre-production) CAs, loaded and checked like `production`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PinnedAnchors>,
+    /// Further PEM CA certificates from ConfigMaps (a private CA, a test hierarchy). A
+    /// certificate named like a pinned SITHS CA without its fingerprint is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[validate(length(max = 16))]
+    pub additional: Vec<ConfigMapKeyRef>,
+}
+
+/// Target ConfigMaps of a trust bundle.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustTarget {
+    /// Name of the ConfigMap written in each selected namespace; it holds `ca.crt` (PEM).
+    #[serde(default = "default_config_map_name")]
+    #[validate(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message("configMapName must be a valid ConfigMap name: lowercase letters, digits, '-' and '.'"))]
+    pub config_map_name: String,
+    /// Namespaces that get the ConfigMap. An empty selector selects every namespace.
+    pub namespace_selector: LabelSelector,
+}
+
+fn default_config_map_name() -> String {
+    "siths-ca".to_string()
+}
+
+/// Observed state of a SithsTrustBundle.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SithsTrustBundleStatus {
+    /// `Synced`: whether every selected namespace holds the current bundle, and if not why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Number of namespaces holding the bundle.
+    #[serde(default)]
+    pub namespaces: u32,
+    /// SHA-256 fingerprints of the CA certificates in the bundle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fingerprints: Vec<String>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

@@ -1,0 +1,770 @@
+//! The rules: every finding code, computed from an [`Inventory`] at a given time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use super::{
+    Code, Finding, Severity,
+    anchors::{AnchorSet, CertClass, Classification},
+    objects::{CertSecret, FoundCertificate, Inventory, ObjectRef},
+    plan,
+};
+use crate::{
+    api::{self, Purpose, ServiceCertificate},
+    pki::Environment,
+    policy::{cost, renewal::SITHS_MARGIN},
+};
+
+/// Certificates by class.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassCounts {
+    /// Chain to a SITHS production anchor.
+    pub siths_production: usize,
+    /// Chain to a SITHS test anchor.
+    pub siths_test: usize,
+    /// Publicly trusted.
+    pub public: usize,
+    /// Neither.
+    pub other: usize,
+    /// All of them.
+    pub total: usize,
+}
+
+/// Findings by severity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SeverityCounts {
+    /// Errors.
+    pub error: usize,
+    /// Warnings.
+    pub warning: usize,
+    /// Infos.
+    pub info: usize,
+}
+
+/// Where the migration stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Certificates found in Secrets, by class.
+    pub certificates: ClassCounts,
+    /// Ingress TLS entries still serving a SITHS certificate.
+    pub user_facing_siths_endpoints: usize,
+    /// Estimated cost of renewing, at the SITHS price list, every SITHS certificate that
+    /// expires within twelve months.
+    pub estimated_siths_spend_next_12_months_sek: u64,
+    /// Findings by severity.
+    pub findings: SeverityCounts,
+}
+
+/// The result of an audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The time the audit was evaluated at (RFC 3339).
+    pub evaluated_at: String,
+    /// Findings, most severe first, then by code and object.
+    pub findings: Vec<Finding>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+impl Report {
+    /// Whether any finding is at least as severe as `threshold`.
+    pub fn fails(&self, threshold: Severity) -> bool {
+        self.findings.iter().any(|f| f.severity.trips(threshold))
+    }
+}
+
+struct Seen<'a> {
+    secret: &'a CertSecret,
+    cert: &'a FoundCertificate,
+    class: Classification,
+}
+
+fn date(ts: Timestamp) -> String {
+    ts.strftime("%Y-%m-%d").to_string()
+}
+
+fn days(d: SignedDuration) -> i64 {
+    d.as_secs() / 86_400
+}
+
+fn managing<'a>(inv: &'a Inventory, secret: &ObjectRef) -> Vec<&'a ServiceCertificate> {
+    inv.service_certificates
+        .iter()
+        .filter(|c| c.metadata.namespace == secret.namespace && c.spec.secret_name == secret.name)
+        .collect()
+}
+
+/// Lead time of the next order for a certificate of `class` in `secret`: the managing
+/// issuer's, else the manual SITHS default for SITHS certificates, else none.
+fn lead_time(inv: &Inventory, secret: &ObjectRef, class: CertClass) -> SignedDuration {
+    if class.siths_environment().is_none() {
+        return SignedDuration::ZERO;
+    }
+    managing(inv, secret)
+        .into_iter()
+        .find_map(|c| plan::issuer_of(inv, c))
+        .map_or_else(
+            || cost::default_lead_time(true),
+            |i| cost::lead_time(i.spec.lead_time_days, i.spec.backend.manual.is_some()),
+        )
+}
+
+/// Runs every rule over `inv` at `now`.
+pub fn audit(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Report {
+    let mut findings = Vec::new();
+    let mut counts = ClassCounts::default();
+    let mut spend: Vec<(api::Environment, Timestamp)> = Vec::new();
+    let mut by_secret: BTreeMap<(&str, &str), Vec<Seen<'_>>> = BTreeMap::new();
+
+    // Certificates in Secrets: class, name claims, expiry, management.
+    for secret in &inv.secrets {
+        let obj = &secret.object;
+        for u in &secret.unparseable {
+            findings.push(Finding::new(
+                Code::UnparseableCertificate,
+                Severity::Warning,
+                obj.clone(),
+                format!("key {} should hold a certificate but {}", u.key, u.reason),
+            ));
+        }
+        for cert in &secret.certificates {
+            let leaf = &cert.leaf;
+            let class = anchors.classify(&cert.chain, leaf, now);
+            counts.total += 1;
+            match class.class {
+                CertClass::SithsProduction => counts.siths_production += 1,
+                CertClass::SithsTest => counts.siths_test += 1,
+                CertClass::Public => counts.public += 1,
+                CertClass::Other => counts.other += 1,
+            }
+            let subject = format!(
+                "{} ({}, issued by {}, valid until {})",
+                cert.key,
+                leaf.subject,
+                leaf.issuer,
+                date(leaf.not_after)
+            );
+            if class.siths_name_unverified {
+                findings.push(Finding::new(
+                    Code::SithsNameUnverified,
+                    Severity::Warning,
+                    obj.clone(),
+                    format!(
+                        "{subject}: the issuer name claims SITHS but the chain does not verify to any SITHS anchor"
+                    ),
+                ));
+            }
+            let env = class.class.siths_environment();
+            if let Some(env) = env {
+                spend.push((
+                    match env {
+                        Environment::Production => api::Environment::Production,
+                        Environment::Test => api::Environment::Test,
+                    },
+                    leaf.not_after,
+                ));
+                if managing(inv, obj).is_empty() {
+                    findings.push(Finding::new(
+                        Code::UnmanagedSithsCertificate,
+                        Severity::Info,
+                        obj.clone(),
+                        format!(
+                            "{subject}: a {} certificate no ServiceCertificate manages",
+                            class.class.label()
+                        ),
+                    ));
+                }
+            }
+            let left = leaf.not_after.duration_since(now);
+            if left.is_negative() {
+                findings.push(Finding::new(
+                    Code::Expired,
+                    Severity::Error,
+                    obj.clone(),
+                    format!(
+                        "{subject}: a {} certificate that expired {} days ago",
+                        class.class.label(),
+                        -days(left)
+                    ),
+                ));
+            } else {
+                let lead = lead_time(inv, obj, class.class);
+                let threshold = lead + SITHS_MARGIN;
+                if left < threshold {
+                    findings.push(Finding::new(
+                        Code::ExpiresWithinLeadTime,
+                        if class.class == CertClass::SithsProduction {
+                            Severity::Error
+                        } else {
+                            Severity::Warning
+                        },
+                        obj.clone(),
+                        format!(
+                            "{subject}: a {} certificate with {} days left, fewer than the lead time of {} days plus a margin of {} days",
+                            class.class.label(),
+                            days(left),
+                            days(lead),
+                            days(SITHS_MARGIN)
+                        ),
+                    ));
+                }
+            }
+            let ns = obj.namespace.as_deref().unwrap_or_default();
+            by_secret
+                .entry((ns, obj.name.as_str()))
+                .or_default()
+                .push(Seen {
+                    secret,
+                    cert,
+                    class,
+                });
+        }
+    }
+
+    // Ingresses: SITHS or untrusted certificates on user-facing endpoints.
+    let mut endpoints = 0;
+    let mut user_facing_siths: BTreeMap<(&str, &str), BTreeSet<&ObjectRef>> = BTreeMap::new();
+    let mut done: BTreeSet<(&ObjectRef, &str)> = BTreeSet::new();
+    for tls in &inv.ingress_tls {
+        if !done.insert((&tls.ingress, tls.secret.as_str())) {
+            continue;
+        }
+        let ns = tls.ingress.namespace.as_deref().unwrap_or_default();
+        let Some(seen) = by_secret.get(&(ns, tls.secret.as_str())) else {
+            continue;
+        };
+        let hosts = if tls.hosts.is_empty() {
+            "no hosts listed".to_string()
+        } else {
+            tls.hosts.join(", ")
+        };
+        for s in seen {
+            let leaf = &s.cert.leaf;
+            match s.class.class {
+                CertClass::SithsProduction | CertClass::SithsTest => {
+                    endpoints += 1;
+                    user_facing_siths
+                        .entry((ns, s.secret.object.name.as_str()))
+                        .or_default()
+                        .insert(&tls.ingress);
+                    findings.push(Finding::new(
+                        Code::SithsOnUserFacingIngress,
+                        Severity::Error,
+                        tls.ingress.clone(),
+                        format!(
+                            "serves Secret {} ({hosts}) with a {} certificate for {} issued by {}",
+                            tls.secret,
+                            s.class.class.label(),
+                            leaf.subject,
+                            leaf.issuer
+                        ),
+                    ));
+                }
+                CertClass::Other => findings.push(Finding::new(
+                    Code::NotPubliclyTrustedOnIngress,
+                    Severity::Warning,
+                    tls.ingress.clone(),
+                    format!(
+                        "serves Secret {} ({hosts}) with a certificate for {} issued by {}, which is neither SITHS nor publicly trusted",
+                        tls.secret, leaf.subject, leaf.issuer
+                    ),
+                )),
+                CertClass::Public => {}
+            }
+        }
+    }
+
+    // The same Secret on an Ingress and in back-end use.
+    for ((ns, name), ingresses) in &user_facing_siths {
+        let secret = ObjectRef::namespaced("Secret", ns, name);
+        let mut users: Vec<String> = inv
+            .workloads
+            .iter()
+            .filter(|w| w.object.namespace.as_deref() == Some(*ns) && w.secrets.contains(*name))
+            .map(|w| format!("{} {}", w.object.kind, w.object.name))
+            .collect();
+        users.extend(
+            managing(inv, &secret)
+                .into_iter()
+                .filter(|c| c.spec.purpose == Purpose::ServerToServer)
+                .map(|c| {
+                    format!(
+                        "ServerToServer ServiceCertificate {}",
+                        c.metadata.name.as_deref().unwrap_or_default()
+                    )
+                }),
+        );
+        if users.is_empty() {
+            continue;
+        }
+        let ingresses: Vec<String> = ingresses
+            .iter()
+            .map(|i| format!("Ingress {}", i.name))
+            .collect();
+        findings.push(Finding::new(
+            Code::SharedSecretUserFacingAndBackend,
+            Severity::Error,
+            secret,
+            format!(
+                "serves {} and is also used by {}; swapping its SITHS certificate for a public one would break that back-end traffic",
+                ingresses.join(", "),
+                users.join(", ")
+            ),
+        ));
+    }
+
+    // SITHS trust where workloads use SITHS certificates.
+    let mut needs: BTreeMap<&str, BTreeMap<CertClass, BTreeSet<String>>> = BTreeMap::new();
+    for w in &inv.workloads {
+        let ns = w.object.namespace.as_deref().unwrap_or_default();
+        for secret in &w.secrets {
+            for s in by_secret.get(&(ns, secret.as_str())).into_iter().flatten() {
+                if s.class.class.siths_environment().is_some() {
+                    needs
+                        .entry(ns)
+                        .or_default()
+                        .entry(s.class.class)
+                        .or_default()
+                        .insert(format!(
+                            "{} {} (Secret {secret})",
+                            w.object.kind, w.object.name
+                        ));
+                }
+            }
+        }
+    }
+    for (ns, envs) in needs {
+        let installed = inv.config_map_certificates.get(ns);
+        for (class, users) in envs {
+            let Some(env) = class.siths_environment() else {
+                continue;
+            };
+            let have =
+                installed.is_some_and(|fps| !fps.is_disjoint(&anchors.siths_fingerprints(env)));
+            if have {
+                continue;
+            }
+            findings.push(Finding::new(
+                Code::SithsTrustNotInstalled,
+                Severity::Warning,
+                ObjectRef {
+                    kind: "Namespace".into(),
+                    namespace: None,
+                    name: ns.to_string(),
+                },
+                format!(
+                    "workloads use SITHS {env} certificates ({}), but no ConfigMap in the namespace holds the SITHS {env} CA certificates",
+                    users.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+
+    // Names no domain validation covers.
+    for cert in &inv.service_certificates {
+        if let Some(gap) = plan::domain_gap(inv, cert, now) {
+            findings.push(Finding::new(
+                Code::NoDomainValidation,
+                Severity::Error,
+                ObjectRef::namespaced(
+                    "ServiceCertificate",
+                    cert.metadata.namespace.as_deref().unwrap_or_default(),
+                    cert.metadata.name.as_deref().unwrap_or_default(),
+                ),
+                gap.message(),
+            ));
+        }
+    }
+
+    findings.sort_by(|a, b| {
+        (a.severity, a.code, &a.object, &a.message)
+            .cmp(&(b.severity, b.code, &b.object, &b.message))
+    });
+    let mut by_severity = SeverityCounts::default();
+    for f in &findings {
+        match f.severity {
+            Severity::Error => by_severity.error += 1,
+            Severity::Warning => by_severity.warning += 1,
+            Severity::Info => by_severity.info += 1,
+        }
+    }
+    Report {
+        evaluated_at: crate::controllers::rfc3339(now),
+        findings,
+        summary: Summary {
+            certificates: counts,
+            user_facing_siths_endpoints: endpoints,
+            estimated_siths_spend_next_12_months_sek: cost::estimated_spend_next_12_months(
+                &spend, now,
+            ),
+            findings: by_severity,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{self, CertificateProfile, KeySpec, LocalCa, Usage, testutil};
+    use base64::Engine as _;
+    use serde_json::json;
+
+    struct World {
+        prod: LocalCa,
+        test: LocalCa,
+        public: LocalCa,
+        private: LocalCa,
+        forged: LocalCa,
+        anchors: AnchorSet,
+        inv: Inventory,
+    }
+
+    fn now() -> Timestamp {
+        testutil::now()
+    }
+
+    impl World {
+        fn new() -> Self {
+            let opts = |cn: &str| testutil::ca_options(cn, false);
+            let prod = testutil::ca();
+            let test = LocalCa::generate(&opts("Stand-in test root")).unwrap();
+            let public = LocalCa::generate(&opts("Public root")).unwrap();
+            let private = LocalCa::generate(&opts("Private root")).unwrap();
+            let forged = LocalCa::generate(&pki::LocalCaOptions {
+                common_name: "SITHS e-id Function CA v1".into(),
+                organization: "Inera AB".into(),
+                ..opts("unused")
+            })
+            .unwrap();
+            let anchors = AnchorSet::new()
+                .add_pem(&prod.cert_pem(), Environment::Production)
+                .unwrap()
+                .add_pem(&test.root_pem(), Environment::Test)
+                .unwrap()
+                .with_public_roots(vec![
+                    webpki::anchor_from_trusted_cert(&public.root_der())
+                        .unwrap()
+                        .to_owned(),
+                ]);
+            World {
+                prod,
+                test,
+                public,
+                private,
+                forged,
+                anchors,
+                inv: Inventory::default(),
+            }
+        }
+
+        /// A TLS Secret with a leaf of `ca` for `name`, valid `days` from `now() - 1 day`.
+        fn secret(&mut self, ns: &str, name: &str, ca: &str, days: u64) {
+            let ca = match ca {
+                "prod" => &self.prod,
+                "test" => &self.test,
+                "public" => &self.public,
+                "private" => &self.private,
+                _ => &self.forged,
+            };
+            let key = KeySpec::ECDSA_P256.generate().unwrap();
+            let profile = CertificateProfile {
+                dns_names: vec![format!("{name}.region.se")],
+                usage: Usage::ServerToServer,
+                ..testutil::profile()
+            };
+            let start = now() - SignedDuration::from_hours(24);
+            let chain = ca
+                .sign(
+                    &profile,
+                    &key.public_key_der(),
+                    start,
+                    std::time::Duration::from_secs(days * 86_400),
+                    &pki::random_serial().unwrap(),
+                )
+                .unwrap();
+            let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+            self.add(
+                json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": name, "namespace": ns},
+                "data": {"tls.crt": b64(pki::chain_to_pem(&chain)), "tls.key": b64(key.to_pem())}}),
+            );
+        }
+
+        fn add(&mut self, v: serde_json::Value) {
+            self.inv.add_value(v).unwrap();
+        }
+
+        fn ingress(&mut self, ns: &str, name: &str, secret: &str) {
+            self.add(
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"tls": [{"hosts": [format!("{name}.region.se")], "secretName": secret}]}}),
+            );
+        }
+
+        fn deployment(&mut self, ns: &str, name: &str, secret: &str) {
+            self.add(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"selector": {}, "template": {"spec": {
+                    "volumes": [{"name": "tls", "secret": {"secretName": secret}}],
+                    "containers": [{"name": "c"}]}}}}));
+        }
+
+        fn certificate(&mut self, ns: &str, name: &str, secret: &str, dns: &str) {
+            self.add(json!({"apiVersion": "siths-operator.io/v1alpha1", "kind": "ServiceCertificate",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"purpose": "ServerToServer", "hsaId": "SE2321000016-ABC1", "dnsNames": [dns],
+                    "secretName": secret, "issuerRef": {"kind": "SithsIssuer", "name": "region"}}}));
+        }
+
+        fn report(&self) -> Report {
+            audit(&self.inv, &self.anchors, now())
+        }
+    }
+
+    fn codes_for(report: &Report, object: &str) -> Vec<&'static str> {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.object.display() == object)
+            .map(|f| f.code.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn siths_on_an_ingress_shared_with_a_workload() {
+        let mut w = World::new();
+        w.secret("web", "portal-tls", "prod", 365);
+        w.ingress("web", "portal", "portal-tls");
+        w.deployment("web", "portal-api", "portal-tls");
+        let r = w.report();
+        assert_eq!(
+            codes_for(&r, "Ingress/web/portal"),
+            ["SITHS_ON_USER_FACING_INGRESS"]
+        );
+        assert_eq!(
+            codes_for(&r, "Secret/web/portal-tls"),
+            [
+                "SHARED_SECRET_USER_FACING_AND_BACKEND",
+                "UNMANAGED_SITHS_CERTIFICATE"
+            ]
+        );
+        assert_eq!(
+            codes_for(&r, "Namespace/web"),
+            ["SITHS_TRUST_NOT_INSTALLED"]
+        );
+        let shared = &r.findings[1];
+        assert!(
+            shared.message.contains("Ingress portal")
+                && shared.message.contains("Deployment portal-api"),
+            "{}",
+            shared.message
+        );
+        assert_eq!(r.summary.user_facing_siths_endpoints, 1);
+        assert_eq!(r.summary.certificates.siths_production, 1);
+        assert!(r.fails(Severity::Error));
+    }
+
+    #[test]
+    fn an_ingress_alone_is_not_shared_and_a_managed_server_to_server_secret_is() {
+        let mut w = World::new();
+        w.secret("web", "alone", "test", 365);
+        w.ingress("web", "alone", "alone");
+        w.secret("web", "both", "prod", 365);
+        w.ingress("web", "both", "both");
+        w.certificate("web", "both-cert", "both", "both.region.se");
+        let r = w.report();
+        assert_eq!(
+            codes_for(&r, "Ingress/web/alone"),
+            ["SITHS_ON_USER_FACING_INGRESS"]
+        );
+        assert_eq!(
+            codes_for(&r, "Secret/web/alone"),
+            ["UNMANAGED_SITHS_CERTIFICATE"]
+        );
+        // Managed (no UNMANAGED), shared with the ServerToServer certificate.
+        assert_eq!(
+            codes_for(&r, "Secret/web/both"),
+            ["SHARED_SECRET_USER_FACING_AND_BACKEND"]
+        );
+        // No workload: trust is not needed.
+        assert!(codes_for(&r, "Namespace/web").is_empty());
+        assert_eq!(r.summary.user_facing_siths_endpoints, 2);
+    }
+
+    #[test]
+    fn public_private_and_forged_certificates_on_ingresses() {
+        let mut w = World::new();
+        for (name, ca) in [("pub", "public"), ("own", "private"), ("fake", "forged")] {
+            w.secret("web", name, ca, 365);
+            w.ingress("web", name, name);
+        }
+        let r = w.report();
+        assert!(codes_for(&r, "Ingress/web/pub").is_empty());
+        assert!(codes_for(&r, "Secret/web/pub").is_empty());
+        assert_eq!(
+            codes_for(&r, "Ingress/web/own"),
+            ["NOT_PUBLICLY_TRUSTED_ON_INGRESS"]
+        );
+        assert_eq!(
+            codes_for(&r, "Ingress/web/fake"),
+            ["NOT_PUBLICLY_TRUSTED_ON_INGRESS"]
+        );
+        assert_eq!(codes_for(&r, "Secret/web/fake"), ["SITHS_NAME_UNVERIFIED"]);
+        assert_eq!(
+            r.summary.certificates,
+            ClassCounts {
+                public: 1,
+                other: 2,
+                total: 3,
+                ..Default::default()
+            }
+        );
+        assert_eq!(r.summary.user_facing_siths_endpoints, 0);
+        assert!(!r.fails(Severity::Error));
+        assert!(r.fails(Severity::Warning));
+    }
+
+    #[test]
+    fn expiry_against_lead_time_and_margin() {
+        let mut w = World::new();
+        // Created a day ago: `days` - 1 left.
+        w.secret("a", "prod-30", "prod", 31); // 30 days < 28 + 14: error
+        w.secret("a", "prod-50", "prod", 51); // 50 days: fine
+        w.secret("a", "test-30", "test", 31); // warning
+        w.secret("a", "private-10", "private", 11); // 10 < 0 + 14: warning
+        w.secret("a", "private-20", "private", 21); // fine
+        let r = w.report();
+        let sev = |name: &str| {
+            r.findings
+                .iter()
+                .find(|f| f.code == Code::ExpiresWithinLeadTime && f.object.name == name)
+                .map(|f| f.severity)
+        };
+        assert_eq!(sev("prod-30"), Some(Severity::Error));
+        assert_eq!(sev("prod-50"), None);
+        assert_eq!(sev("test-30"), Some(Severity::Warning));
+        assert_eq!(sev("private-10"), Some(Severity::Warning));
+        assert_eq!(sev("private-20"), None);
+        let msg = &r
+            .findings
+            .iter()
+            .find(|f| f.object.name == "prod-30" && f.code == Code::ExpiresWithinLeadTime)
+            .unwrap()
+            .message;
+        assert!(
+            msg.contains("30 days left") && msg.contains("lead time of 28 days"),
+            "{msg}"
+        );
+        // A year later everything has expired, and spend counts every SITHS certificate.
+        let later = audit(
+            &w.inv,
+            &w.anchors,
+            now() + SignedDuration::from_hours(24 * 365),
+        );
+        assert_eq!(
+            later
+                .findings
+                .iter()
+                .filter(|f| f.code == Code::Expired)
+                .count(),
+            5
+        );
+        assert!(
+            !later
+                .findings
+                .iter()
+                .any(|f| f.code == Code::ExpiresWithinLeadTime)
+        );
+        assert_eq!(
+            r.summary.estimated_siths_spend_next_12_months_sek,
+            3_500 * 2 + 150
+        );
+    }
+
+    #[test]
+    fn an_issuer_lead_time_moves_the_threshold() {
+        let mut w = World::new();
+        w.secret("a", "s", "prod", 51); // 50 days left
+        w.certificate("a", "c", "s", "s.region.se");
+        assert!(
+            !w.report()
+                .findings
+                .iter()
+                .any(|f| f.code == Code::ExpiresWithinLeadTime)
+        );
+        w.add(
+            json!({"apiVersion": "siths-operator.io/v1alpha1", "kind": "SithsIssuer",
+            "metadata": {"name": "region"},
+            "spec": {"organization": {"name": "R", "organizationNumber": "232100-0016"},
+                "connection": {"type": "Direct"}, "environment": "Production",
+                "backend": {"manual": {}}, "leadTimeDays": 40}}),
+        );
+        let r = w.report();
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.code == Code::ExpiresWithinLeadTime)
+            .unwrap();
+        assert!(f.message.contains("lead time of 40 days"), "{}", f.message);
+    }
+
+    #[test]
+    fn trust_installed_by_a_config_map_of_the_right_environment() {
+        let mut w = World::new();
+        w.secret("b", "mtls", "prod", 365);
+        w.deployment("b", "sync", "mtls");
+        let test_root = w.test.root_pem();
+        w.add(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "wrong", "namespace": "b"},
+            "data": {"ca.crt": test_root}}));
+        assert_eq!(
+            codes_for(&w.report(), "Namespace/b"),
+            ["SITHS_TRUST_NOT_INSTALLED"]
+        );
+        let prod_bundle = w.prod.cert_pem();
+        w.add(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "siths", "namespace": "b"},
+            "data": {"ca.crt": prod_bundle}}));
+        assert!(codes_for(&w.report(), "Namespace/b").is_empty());
+    }
+
+    #[test]
+    fn domain_validation_gaps_and_unparseable_secrets() {
+        let mut w = World::new();
+        w.certificate("c", "api", "api-tls", "api.region.se");
+        w.add(json!({"apiVersion": "siths-operator.io/v1alpha1", "kind": "DomainValidation",
+            "metadata": {"name": "other"},
+            "spec": {"domain": "other.se", "includeSubdomains": true,
+                "owner": {"name": "O", "organizationNumber": "232100-0016"}, "validatedFor": "232100-0016",
+                "evidence": {"formReference": "F", "submittedBy": "A", "approvedOn": "2026-01-01"},
+                "validUntil": "2030-01-01"}}));
+        w.add(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "empty", "namespace": "c"}, "data": {"tls.crt": "", "tls.key": ""}}));
+        let r = w.report();
+        let dv = r
+            .findings
+            .iter()
+            .find(|f| f.code == Code::NoDomainValidation)
+            .unwrap();
+        assert_eq!(dv.object.display(), "ServiceCertificate/c/api");
+        assert!(dv.message.contains("api.region.se"), "{}", dv.message);
+        assert_eq!(codes_for(&r, "Secret/c/empty"), ["UNPARSEABLE_CERTIFICATE"]);
+        // Covered: no finding.
+        w.add(json!({"apiVersion": "siths-operator.io/v1alpha1", "kind": "DomainValidation",
+            "metadata": {"name": "region"},
+            "spec": {"domain": "region.se", "includeSubdomains": true,
+                "owner": {"name": "O", "organizationNumber": "232100-0016"}, "validatedFor": "232100-0016",
+                "evidence": {"formReference": "F", "submittedBy": "A", "approvedOn": "2026-01-01"},
+                "validUntil": "2030-01-01"}}));
+        assert!(
+            !w.report()
+                .findings
+                .iter()
+                .any(|f| f.code == Code::NoDomainValidation)
+        );
+    }
+}

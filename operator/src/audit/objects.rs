@@ -1,0 +1,621 @@
+//! The objects an audit looks at, reduced to what the findings need.
+//!
+//! Objects come from a live cluster or from manifests; both paths end in
+//! [`Inventory::add_value`] or the typed `add_*` methods, so the same objects give the same
+//! inventory. Private keys are dropped on the way in: only `CERTIFICATE` PEM blocks of a
+//! Secret are kept.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::{
+    apps::v1::{DaemonSet, Deployment, StatefulSet},
+    batch::v1::{CronJob, Job},
+    core::v1::{ConfigMap, Namespace, Pod, PodSpec, Secret},
+    networking::v1::Ingress,
+};
+use kube::ResourceExt;
+use rustls_pki_types::CertificateDer;
+use serde::Serialize;
+
+use crate::{
+    api::{DomainValidation, ServiceCertificate, SithsIssuer},
+    pki::{self, CertInfo},
+};
+
+/// The label the apiserver puts on every namespace, with its name.
+pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Namespace of a namespaced object that names none (as `kubectl apply` would use).
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// The object a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ObjectRef {
+    /// Kind, for example `Secret`.
+    pub kind: String,
+    /// Namespace; absent for cluster-scoped objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// A namespaced object.
+    pub fn namespaced(kind: &str, namespace: &str, name: &str) -> Self {
+        ObjectRef {
+            kind: kind.into(),
+            namespace: Some(namespace.into()),
+            name: name.into(),
+        }
+    }
+
+    /// `kind/namespace/name`, or `kind/name` when cluster-scoped.
+    pub fn display(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// A certificate found in one key of a Secret.
+#[derive(Debug, Clone)]
+pub struct FoundCertificate {
+    /// The data key, for example `tls.crt`.
+    pub key: String,
+    /// The chain as stored, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's fields.
+    pub leaf: CertInfo,
+}
+
+/// A Secret key that should hold a certificate but does not hold a parseable one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unparseable {
+    /// The data key.
+    pub key: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A Secret that holds (or should hold) a certificate.
+#[derive(Debug, Clone)]
+pub struct CertSecret {
+    /// The Secret.
+    pub object: ObjectRef,
+    /// Leaf certificates found, one per key.
+    pub certificates: Vec<FoundCertificate>,
+    /// Keys that should hold a certificate and do not.
+    pub unparseable: Vec<Unparseable>,
+}
+
+/// One TLS entry of an Ingress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressTls {
+    /// The Ingress.
+    pub ingress: ObjectRef,
+    /// Secret in the Ingress's namespace.
+    pub secret: String,
+    /// Hosts of the entry.
+    pub hosts: Vec<String>,
+}
+
+/// A workload and the Secrets its pod template mounts or reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    /// The Deployment, StatefulSet, DaemonSet, Job, CronJob or Pod.
+    pub object: ObjectRef,
+    /// Names of Secrets in its namespace it uses.
+    pub secrets: BTreeSet<String>,
+}
+
+/// Everything an audit or a plan looks at.
+#[derive(Debug, Default, Clone)]
+pub struct Inventory {
+    /// Secrets holding certificates (others are not kept).
+    pub secrets: Vec<CertSecret>,
+    /// TLS entries of Ingresses.
+    pub ingress_tls: Vec<IngressTls>,
+    /// Workloads that use at least one Secret.
+    pub workloads: Vec<Workload>,
+    /// SHA-256 fingerprints of the certificates held in ConfigMaps, by namespace.
+    pub config_map_certificates: BTreeMap<String, BTreeSet<String>>,
+    /// Labels of the Namespaces seen.
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// ServiceCertificates.
+    pub service_certificates: Vec<ServiceCertificate>,
+    /// DomainValidations.
+    pub domain_validations: Vec<DomainValidation>,
+    /// SithsIssuers.
+    pub siths_issuers: Vec<SithsIssuer>,
+    /// Objects of kinds the audit does not look at.
+    pub skipped: usize,
+}
+
+/// Why an object could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// No `apiVersion` or `kind`.
+    #[error("an object without apiVersion or kind")]
+    NoKind,
+    /// The object does not match its kind's schema.
+    #[error("{kind} {name}: {source}")]
+    Malformed {
+        /// Kind.
+        kind: String,
+        /// Name, or `?`.
+        name: String,
+        /// The deserialisation error.
+        source: serde_json::Error,
+    },
+}
+
+fn namespace_of(ns: Option<String>) -> String {
+    ns.unwrap_or_else(|| DEFAULT_NAMESPACE.to_string())
+}
+
+impl Inventory {
+    /// Adds one object given as JSON (from a manifest or a list). A `List` (or any
+    /// `*List` kind with `items`) adds each item. Unknown kinds are counted and skipped.
+    pub fn add_value(&mut self, value: serde_json::Value) -> Result<(), ObjectError> {
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .ok_or(ObjectError::NoKind)?
+            .to_string();
+        let api_version = value
+            .get("apiVersion")
+            .and_then(|k| k.as_str())
+            .ok_or(ObjectError::NoKind)?
+            .to_string();
+        if kind.ends_with("List")
+            && let Some(items) = value.get("items").and_then(|i| i.as_array())
+        {
+            // Items of a typed list (`SecretList`) may leave out their own kind.
+            let item_kind = kind.trim_end_matches("List").to_string();
+            for item in items.clone() {
+                let mut item = item;
+                if let Some(obj) = item.as_object_mut()
+                    && !item_kind.is_empty()
+                {
+                    obj.entry("kind")
+                        .or_insert_with(|| item_kind.clone().into());
+                    obj.entry("apiVersion")
+                        .or_insert_with(|| api_version.clone().into());
+                }
+                self.add_value(item)?;
+            }
+            return Ok(());
+        }
+        let group = api_version.split_once('/').map_or("", |(g, _)| g);
+        let name = value
+            .pointer("/metadata/name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("?")
+            .to_string();
+        macro_rules! typed {
+            ($t:ty) => {
+                serde_json::from_value::<$t>(value).map_err(|source| ObjectError::Malformed {
+                    kind: kind.clone(),
+                    name: name.clone(),
+                    source,
+                })?
+            };
+        }
+        match (group, kind.as_str()) {
+            ("", "Secret") => self.add_secret(&typed!(Secret)),
+            ("", "ConfigMap") => self.add_config_map(&typed!(ConfigMap)),
+            ("", "Namespace") => self.add_namespace(&typed!(Namespace)),
+            ("", "Pod") => self.add_pod(&typed!(Pod)),
+            ("networking.k8s.io", "Ingress") => self.add_ingress(&typed!(Ingress)),
+            ("apps", "Deployment") => self.add_deployment(&typed!(Deployment)),
+            ("apps", "StatefulSet") => self.add_stateful_set(&typed!(StatefulSet)),
+            ("apps", "DaemonSet") => self.add_daemon_set(&typed!(DaemonSet)),
+            ("batch", "Job") => self.add_job(&typed!(Job)),
+            ("batch", "CronJob") => self.add_cron_job(&typed!(CronJob)),
+            (crate::api::GROUP, "ServiceCertificate") => {
+                let mut c = typed!(ServiceCertificate);
+                c.metadata.namespace = Some(namespace_of(c.metadata.namespace.take()));
+                self.service_certificates.push(c);
+            }
+            (crate::api::GROUP, "DomainValidation") => {
+                self.domain_validations.push(typed!(DomainValidation))
+            }
+            (crate::api::GROUP, "SithsIssuer") => self.siths_issuers.push(typed!(SithsIssuer)),
+            _ => self.skipped += 1,
+        }
+        Ok(())
+    }
+
+    /// Adds a Secret: keeps the certificates of each key, never a private key.
+    pub fn add_secret(&mut self, secret: &Secret) {
+        let ns = namespace_of(secret.namespace());
+        let is_tls = secret.type_.as_deref() == Some("kubernetes.io/tls");
+        let mut entries: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for (k, v) in secret.data.iter().flatten() {
+            entries.insert(k.clone(), v.0.clone());
+        }
+        for (k, v) in secret.string_data.iter().flatten() {
+            entries.insert(k.clone(), v.clone().into_bytes());
+        }
+        let mut certificates = Vec::new();
+        let mut unparseable = Vec::new();
+        for (key, bytes) in &entries {
+            let text = String::from_utf8_lossy(bytes);
+            let blocks = certificate_blocks(&text);
+            let required = is_tls && key == "tls.crt";
+            if blocks.is_empty() {
+                if required {
+                    unparseable.push(Unparseable {
+                        key: key.clone(),
+                        reason: "holds no PEM certificate".into(),
+                    });
+                }
+                continue;
+            }
+            let parsed = pki::parse_pem_chain(&blocks)
+                .and_then(|chain| CertInfo::parse(&chain[0]).map(|leaf| (chain, leaf)));
+            match parsed {
+                // A bundle of CA certificates (`ca.crt`) is trust, not an endpoint.
+                Ok((_, leaf)) if leaf.is_ca && !required => {}
+                Ok((chain, leaf)) => certificates.push(FoundCertificate {
+                    key: key.clone(),
+                    chain,
+                    leaf,
+                }),
+                Err(e) => unparseable.push(Unparseable {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        if certificates.is_empty() && unparseable.is_empty() {
+            return;
+        }
+        self.secrets.push(CertSecret {
+            object: ObjectRef::namespaced("Secret", &ns, &secret.name_any()),
+            certificates,
+            unparseable,
+        });
+    }
+
+    /// Adds the certificates a ConfigMap holds (trust bundles), by fingerprint.
+    pub fn add_config_map(&mut self, cm: &ConfigMap) {
+        let mut found = BTreeSet::new();
+        for v in cm.data.iter().flat_map(|d| d.values()) {
+            let blocks = certificate_blocks(v);
+            if let Ok(chain) = pki::parse_pem_chain(&blocks) {
+                found.extend(chain.iter().map(|der| pki::sha256_fingerprint(der)));
+            }
+        }
+        if !found.is_empty() {
+            self.config_map_certificates
+                .entry(namespace_of(cm.namespace()))
+                .or_default()
+                .extend(found);
+        }
+    }
+
+    /// Adds a Namespace's labels.
+    pub fn add_namespace(&mut self, ns: &Namespace) {
+        self.namespaces.insert(ns.name_any(), ns.labels().clone());
+    }
+
+    /// Labels of namespace `ns` as the apiserver would have them: those seen, plus the
+    /// `kubernetes.io/metadata.name` label it sets on every namespace.
+    pub fn namespace_labels(&self, ns: &str) -> BTreeMap<String, String> {
+        let mut labels = self.namespaces.get(ns).cloned().unwrap_or_default();
+        labels.insert(NAME_LABEL.into(), ns.into());
+        labels
+    }
+
+    /// Adds the TLS entries of an Ingress.
+    pub fn add_ingress(&mut self, ing: &Ingress) {
+        let ns = namespace_of(ing.namespace());
+        let object = ObjectRef::namespaced("Ingress", &ns, &ing.name_any());
+        for tls in ing.spec.iter().flat_map(|s| s.tls.iter().flatten()) {
+            if let Some(secret) = &tls.secret_name {
+                self.ingress_tls.push(IngressTls {
+                    ingress: object.clone(),
+                    secret: secret.clone(),
+                    hosts: tls.hosts.clone().unwrap_or_default(),
+                });
+            }
+        }
+    }
+
+    /// Adds a Pod, unless a controller owns it (its owner stands for it).
+    pub fn add_pod(&mut self, pod: &Pod) {
+        if controlled(pod) {
+            return;
+        }
+        self.add_workload("Pod", pod, pod.spec.as_ref());
+    }
+
+    /// Adds a Deployment.
+    pub fn add_deployment(&mut self, d: &Deployment) {
+        let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        self.add_workload("Deployment", d, spec);
+    }
+
+    /// Adds a StatefulSet.
+    pub fn add_stateful_set(&mut self, s: &StatefulSet) {
+        let spec = s.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        self.add_workload("StatefulSet", s, spec);
+    }
+
+    /// Adds a DaemonSet.
+    pub fn add_daemon_set(&mut self, d: &DaemonSet) {
+        let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        self.add_workload("DaemonSet", d, spec);
+    }
+
+    /// Adds a Job, unless a CronJob (or another controller) owns it.
+    pub fn add_job(&mut self, j: &Job) {
+        if controlled(j) {
+            return;
+        }
+        let spec = j.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        self.add_workload("Job", j, spec);
+    }
+
+    /// Adds a CronJob.
+    pub fn add_cron_job(&mut self, c: &CronJob) {
+        let spec = c
+            .spec
+            .as_ref()
+            .and_then(|s| s.job_template.spec.as_ref())
+            .and_then(|s| s.template.spec.as_ref());
+        self.add_workload("CronJob", c, spec);
+    }
+
+    /// Keeps only the namespaced objects of `ns` (cluster-scoped ones stay).
+    pub fn restrict_to_namespace(&mut self, ns: &str) {
+        let here = |o: &ObjectRef| o.namespace.as_deref() == Some(ns);
+        self.secrets.retain(|s| here(&s.object));
+        self.ingress_tls.retain(|t| here(&t.ingress));
+        self.workloads.retain(|w| here(&w.object));
+        self.config_map_certificates.retain(|k, _| k == ns);
+        self.service_certificates
+            .retain(|c| c.metadata.namespace.as_deref() == Some(ns));
+    }
+
+    fn add_workload<K: ResourceExt>(&mut self, kind: &str, obj: &K, spec: Option<&PodSpec>) {
+        let secrets = spec.map(secrets_used).unwrap_or_default();
+        if secrets.is_empty() {
+            return;
+        }
+        self.workloads.push(Workload {
+            object: ObjectRef::namespaced(kind, &namespace_of(obj.namespace()), &obj.name_any()),
+            secrets,
+        });
+    }
+}
+
+fn controlled<K: ResourceExt>(obj: &K) -> bool {
+    obj.owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true))
+}
+
+/// Names of the Secrets a pod spec mounts (volumes, projected volumes) or reads
+/// (`env`, `envFrom`), in every kind of container.
+pub fn secrets_used(spec: &PodSpec) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for v in spec.volumes.iter().flatten() {
+        if let Some(name) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            out.insert(name);
+        }
+        for source in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(s) = &source.secret {
+                out.insert(s.name.clone());
+            }
+        }
+    }
+    let env_sources = spec
+        .containers
+        .iter()
+        .map(|c| (&c.env, &c.env_from))
+        .chain(
+            spec.init_containers
+                .iter()
+                .flatten()
+                .map(|c| (&c.env, &c.env_from)),
+        )
+        .chain(
+            spec.ephemeral_containers
+                .iter()
+                .flatten()
+                .map(|c| (&c.env, &c.env_from)),
+        );
+    for (env, env_from) in env_sources {
+        for e in env.iter().flatten() {
+            if let Some(r) = e
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref())
+            {
+                out.insert(r.name.clone());
+            }
+        }
+        for e in env_from.iter().flatten() {
+            if let Some(r) = &e.secret_ref {
+                out.insert(r.name.clone());
+            }
+        }
+    }
+    out
+}
+
+const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+const END: &str = "-----END CERTIFICATE-----";
+
+/// Only the `CERTIFICATE` blocks of a PEM text, so that a combined certificate-and-key
+/// file yields its certificates and nothing of the key. A block left open is kept as is,
+/// for the parser to report.
+pub fn certificate_blocks(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let from = &rest[start..];
+        match from.find(END) {
+            Some(end) => {
+                out.push_str(&from[..end + END.len()]);
+                out.push('\n');
+                rest = &from[end + END.len()..];
+            }
+            None => {
+                // Up to the next block of another type, never into it.
+                let cut = from[BEGIN.len()..]
+                    .find("-----BEGIN")
+                    .map_or(from.len(), |i| i + BEGIN.len());
+                out.push_str(&from[..cut]);
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn certificate_blocks_leave_keys_out() {
+        // Spelled in pieces so that no committed file looks like it holds a key.
+        let key_type = "PRIVATE KEY";
+        let text = format!(
+            "-----BEGIN {key_type}-----\nAAAA\n-----END {key_type}-----\n-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n"
+        );
+        let text = text.as_str();
+        let blocks = certificate_blocks(text);
+        assert_eq!(
+            blocks,
+            "-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n"
+        );
+        assert!(!blocks.contains("AAAA"));
+        assert_eq!(certificate_blocks("no pem here"), "");
+        let open = certificate_blocks(&format!(
+            "-----BEGIN CERTIFICATE-----\nCCCC\n-----BEGIN {key_type}-----\nKKKK\n"
+        ));
+        assert!(open.contains("CCCC") && !open.contains("KKKK"), "{open}");
+    }
+
+    #[test]
+    fn pod_templates_name_the_secrets_they_use() {
+        let mut inv = Inventory::default();
+        inv.add_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "api", "namespace": "a"},
+            "spec": {"selector": {}, "template": {"spec": {
+                "volumes": [
+                    {"name": "v1", "secret": {"secretName": "mounted"}},
+                    {"name": "v2", "projected": {"sources": [{"secret": {"name": "projected"}}]}}
+                ],
+                "initContainers": [{"name": "i", "envFrom": [{"secretRef": {"name": "env-from"}}]}],
+                "containers": [{"name": "c", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "env-ref", "key": "k"}}}]}]
+            }}}
+        }))
+        .unwrap();
+        assert_eq!(inv.workloads.len(), 1);
+        assert_eq!(
+            inv.workloads[0]
+                .secrets
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            ["env-from", "env-ref", "mounted", "projected"]
+        );
+        // A workload that uses no Secret is not kept; an owned Pod is its owner's.
+        inv.add_value(json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "quiet", "namespace": "a"},
+            "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}}}}))
+            .unwrap();
+        inv.add_value(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "api-1", "namespace": "a", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-x", "uid": "u", "controller": true}]},
+            "spec": {"volumes": [{"name": "v", "secret": {"secretName": "mounted"}}], "containers": [{"name": "c"}]}}))
+            .unwrap();
+        assert_eq!(inv.workloads.len(), 1);
+    }
+
+    #[test]
+    fn lists_unknown_kinds_and_malformed_objects() {
+        let mut inv = Inventory::default();
+        inv.add_value(json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}},
+            {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
+             "spec": {"tls": [{"hosts": ["a.se"], "secretName": "web-tls"}, {"hosts": ["b.se"]}]}}
+        ]}))
+        .unwrap();
+        assert_eq!(inv.skipped, 1);
+        assert_eq!(
+            inv.ingress_tls,
+            vec![IngressTls {
+                ingress: ObjectRef::namespaced("Ingress", "default", "web"),
+                secret: "web-tls".into(),
+                hosts: vec!["a.se".into()],
+            }]
+        );
+        // Typed lists leave the items' kind out.
+        inv.add_value(
+            json!({"apiVersion": "v1", "kind": "NamespaceList", "items": [
+                {"metadata": {"name": "x", "labels": {"a": "b"}}}
+            ]}),
+        )
+        .unwrap();
+        assert_eq!(inv.namespaces["x"]["a"], "b");
+        let err = inv
+            .add_value(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad"}, "data": {"k": 3}}))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("Secret bad:"), "{err}");
+        assert!(matches!(
+            inv.add_value(json!({"metadata": {}})),
+            Err(ObjectError::NoKind)
+        ));
+    }
+
+    #[test]
+    fn secrets_keep_certificates_and_report_what_does_not_parse() {
+        let ca = crate::pki::testutil::ca();
+        let key = crate::pki::KeySpec::ECDSA_P256.generate().unwrap();
+        let chain = crate::pki::testutil::issue(
+            &ca,
+            &crate::pki::testutil::profile(),
+            &key,
+            crate::pki::testutil::now(),
+        );
+        let pem = pki::chain_to_pem(&chain);
+        let b64 = |s: &str| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(s)
+        };
+        let mut inv = Inventory::default();
+        inv.add_value(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "ok", "namespace": "n"},
+            "data": {"tls.crt": b64(&pem), "tls.key": b64(&key.to_pem()), "ca.crt": b64(&ca.root_pem())}}))
+            .unwrap();
+        inv.add_value(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "broken", "namespace": "n"},
+            "data": {"tls.crt": b64("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"), "tls.key": ""}}))
+            .unwrap();
+        inv.add_value(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "combined", "namespace": "n"},
+            "stringData": {"server.pem": format!("{}{}", key.to_pem(), pem)}}))
+            .unwrap();
+        inv.add_value(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "password", "namespace": "n"}, "stringData": {"password": "hunter2"}}))
+            .unwrap();
+        assert_eq!(inv.secrets.len(), 3, "the password Secret is not kept");
+        let ok = &inv.secrets[0];
+        assert_eq!(ok.certificates.len(), 1, "ca.crt is trust, not an endpoint");
+        assert_eq!(ok.certificates[0].key, "tls.crt");
+        assert_eq!(ok.certificates[0].chain, chain);
+        assert!(ok.unparseable.is_empty());
+        assert_eq!(inv.secrets[1].unparseable[0].key, "tls.crt");
+        assert_eq!(inv.secrets[2].certificates[0].key, "server.pem");
+        assert!(format!("{inv:?}").find("PRIVATE KEY").is_none());
+    }
+}

@@ -1,0 +1,346 @@
+//! `sithsctl plan`: the operator's own decisions on every `ServiceCertificate` in a set of
+//! manifests, without a cluster. Each step calls the function the controller calls
+//! (routing, identifier checks, the namespace selector, domain-validation grants and
+//! coverage, cost and lead time); only the inputs come from the manifests instead of the
+//! API.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use kube::core::{Selector, SelectorExt};
+use serde::Serialize;
+
+use super::{Inventory, ObjectRef, Severity};
+use crate::{
+    api::{IssuerKind, Purpose, ServiceCertificate, SithsIssuer},
+    controllers::domain_validation::{grants_for, today},
+    policy::{
+        self,
+        coverage::{DomainGrant, uncovered_names},
+        routing::{REFUSED, Route},
+    },
+};
+
+/// The SithsIssuer a certificate names, if it names one and it is among the objects.
+pub fn issuer_of<'a>(inv: &'a Inventory, cert: &ServiceCertificate) -> Option<&'a SithsIssuer> {
+    if cert.spec.issuer_ref.kind != IssuerKind::SithsIssuer {
+        return None;
+    }
+    inv.siths_issuers
+        .iter()
+        .find(|i| i.metadata.name.as_deref() == Some(cert.spec.issuer_ref.name.as_str()))
+}
+
+/// Names of a certificate that no valid DomainValidation covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainGap {
+    /// The uncovered names, in the certificate's order.
+    pub uncovered: Vec<String>,
+    /// The organisation the validations must be made for, when the issuer is known.
+    pub organization_number: Option<String>,
+}
+
+impl DomainGap {
+    /// The message, worded as the controller's `DomainNotValidated` condition.
+    pub fn message(&self) -> String {
+        match &self.organization_number {
+            Some(org) => format!(
+                "no Validated DomainValidation for organisation {org} covers {}; register the domain validation (or correct dnsNames). Nothing is ordered until then.",
+                self.uncovered.join(", ")
+            ),
+            None => format!(
+                "no Validated DomainValidation (for any organisation: the issuer is not among the objects) covers {}; register the domain validation (or correct dnsNames).",
+                self.uncovered.join(", ")
+            ),
+        }
+    }
+}
+
+/// The domain-validation gate of the controller for `cert` at `now`: grants for the
+/// issuer's organisation (for any organisation when the issuer is unknown), then coverage.
+pub fn domain_gap(inv: &Inventory, cert: &ServiceCertificate, now: Timestamp) -> Option<DomainGap> {
+    let day = today(now);
+    let issuer = issuer_of(inv, cert);
+    let (grants, organization_number): (Vec<DomainGrant>, _) = match issuer {
+        Some(i) => {
+            let org = &i.spec.organization.organization_number;
+            (
+                grants_for(&inv.domain_validations, org, day),
+                Some(org.clone()),
+            )
+        }
+        None => {
+            let mut orgs: Vec<&str> = inv
+                .domain_validations
+                .iter()
+                .map(|dv| dv.spec.validated_for.as_str())
+                .collect();
+            orgs.sort_unstable();
+            orgs.dedup();
+            let grants = orgs
+                .into_iter()
+                .flat_map(|org| grants_for(&inv.domain_validations, org, day))
+                .collect();
+            (grants, None)
+        }
+    };
+    let uncovered = uncovered_names(&cert.spec.dns_names, &grants);
+    (!uncovered.is_empty()).then_some(DomainGap {
+        uncovered,
+        organization_number,
+    })
+}
+
+/// What the operator would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Decision {
+    /// It would issue (or order) the certificate.
+    Issue,
+    /// It would not, for the reason given.
+    Blocked,
+}
+
+/// The plan for one certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanEntry {
+    /// The ServiceCertificate.
+    pub object: ObjectRef,
+    /// Its purpose.
+    pub purpose: Purpose,
+    /// `SITHS`, `Public` or `Refused`, as `status.route`.
+    pub route: String,
+    /// `Kind/name` of the issuer.
+    pub issuer: String,
+    /// Issue or Blocked.
+    pub decision: Decision,
+    /// `Blocked`: error, except a route this version does not serve (warning); `Issue`: info.
+    pub severity: Severity,
+    /// The condition reason the controller would write.
+    pub reason: String,
+    /// What happens, or what to fix.
+    pub message: String,
+    /// Names no domain validation covers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub uncovered_names: Vec<String>,
+    /// Estimated cost of the order, SEK.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_cost_sek: Option<u32>,
+    /// Days between order and certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead_time_days: Option<i64>,
+    /// Whether the order waits for a person's approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_required: Option<bool>,
+}
+
+/// Totals of a plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanSummary {
+    /// Certificates that would be issued.
+    pub issue: usize,
+    /// Certificates that would not.
+    pub blocked: usize,
+    /// Sum of the estimated costs, SEK.
+    pub estimated_cost_sek: u64,
+}
+
+/// A plan for every ServiceCertificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// The time the plan was evaluated at (RFC 3339).
+    pub evaluated_at: String,
+    /// One entry per certificate, by namespace and name.
+    pub certificates: Vec<PlanEntry>,
+    /// Totals.
+    pub summary: PlanSummary,
+}
+
+impl Plan {
+    /// Whether any entry is at least as severe as `threshold`.
+    pub fn fails(&self, threshold: Severity) -> bool {
+        self.certificates
+            .iter()
+            .any(|e| e.severity.trips(threshold))
+    }
+}
+
+/// Plans every ServiceCertificate of `inv` at `now`. Test orders on one issuer are priced
+/// in manifest order (the first at the first-certificate price), as if the issuer had
+/// placed no order before.
+pub fn plan(inv: &Inventory, now: Timestamp) -> Plan {
+    let mut placed: BTreeMap<String, u32> = BTreeMap::new();
+    let mut certificates: Vec<PlanEntry> = inv
+        .service_certificates
+        .iter()
+        .map(|c| plan_one(inv, c, now, &mut placed))
+        .collect();
+    certificates.sort_by(|a, b| a.object.cmp(&b.object));
+    let mut summary = PlanSummary::default();
+    for e in &certificates {
+        match e.decision {
+            Decision::Issue => summary.issue += 1,
+            Decision::Blocked => summary.blocked += 1,
+        }
+        summary.estimated_cost_sek += u64::from(e.estimated_cost_sek.unwrap_or(0));
+    }
+    Plan {
+        evaluated_at: crate::controllers::rfc3339(now),
+        certificates,
+        summary,
+    }
+}
+
+fn plan_one(
+    inv: &Inventory,
+    cert: &ServiceCertificate,
+    now: Timestamp,
+    placed: &mut BTreeMap<String, u32>,
+) -> PlanEntry {
+    let spec = &cert.spec;
+    let ns = cert.metadata.namespace.clone().unwrap_or_default();
+    let mut entry = PlanEntry {
+        object: ObjectRef::namespaced(
+            "ServiceCertificate",
+            &ns,
+            cert.metadata.name.as_deref().unwrap_or_default(),
+        ),
+        purpose: spec.purpose,
+        route: String::new(),
+        issuer: format!("{:?}/{}", spec.issuer_ref.kind, spec.issuer_ref.name),
+        decision: Decision::Blocked,
+        severity: Severity::Error,
+        reason: String::new(),
+        message: String::new(),
+        uncovered_names: Vec::new(),
+        estimated_cost_sek: None,
+        lead_time_days: None,
+        approval_required: None,
+    };
+    let blocked = |mut e: PlanEntry, reason: &str, message: String| {
+        e.reason = reason.into();
+        e.message = message;
+        e
+    };
+    match policy::routing::route(spec.purpose, spec.issuer_ref.kind) {
+        Err(refusal) => {
+            entry.route = REFUSED.into();
+            return blocked(entry, refusal.reason, refusal.message);
+        }
+        Ok(Route::Public) => {
+            entry.route = Route::Public.as_str().into();
+            entry.severity = Severity::Warning;
+            return blocked(
+                entry,
+                "PublicRouteUnavailable",
+                "this version of siths-operator does not issue through a PublicIssuer yet; the certificate waits".into(),
+            );
+        }
+        Ok(Route::Siths) => entry.route = Route::Siths.as_str().into(),
+    }
+    let Some(issuer) = issuer_of(inv, cert) else {
+        return blocked(
+            entry,
+            "IssuerNotFound",
+            format!(
+                "SithsIssuer {:?} is not among the manifests; add it with -f or correct issuerRef.name",
+                spec.issuer_ref.name
+            ),
+        );
+    };
+    let ispec = &issuer.spec;
+    for (field, number) in std::iter::once((
+        "organization.organizationNumber",
+        &ispec.organization.organization_number,
+    ))
+    .chain(ispec.connection.agent.iter().map(|a| {
+        (
+            "connection.agent.organizationNumber",
+            &a.organization_number,
+        )
+    })) {
+        if let Err(e) = policy::identifiers::validate_organization_number(number) {
+            return blocked(
+                entry,
+                "IssuerNotReady",
+                format!(
+                    "SithsIssuer {:?} cannot issue: {field}: {e}",
+                    spec.issuer_ref.name
+                ),
+            );
+        }
+    }
+    if let Some(selector) = &ispec.allowed_namespaces {
+        let labels = inv.namespace_labels(&ns);
+        let allowed = Selector::try_from(selector.clone())
+            .map(|sel| sel.matches(&labels))
+            .unwrap_or(false);
+        if !allowed {
+            return blocked(
+                entry,
+                "NamespaceNotAllowed",
+                format!(
+                    "SithsIssuer {:?} does not allow namespace {ns:?} (spec.allowedNamespaces); ask the responsible issuer to allow it",
+                    spec.issuer_ref.name
+                ),
+            );
+        }
+    }
+    if let Some(id) = &spec.hsa_id
+        && let Err(e) = policy::identifiers::validate_hsa_id(id)
+    {
+        return blocked(entry, "InvalidHsaId", format!("hsaId: {e}"));
+    }
+    for n in &spec.dns_names {
+        if let Err(e) = policy::identifiers::validate_dns_name(n) {
+            return blocked(entry, "InvalidDnsName", format!("dnsNames: {e}"));
+        }
+    }
+    if let Some(gap) = domain_gap(inv, cert, now) {
+        entry.uncovered_names = gap.uncovered.clone();
+        return blocked(entry, "DomainNotValidated", gap.message());
+    }
+    let manual = ispec.backend.manual.is_some();
+    let before = placed.entry(spec.issuer_ref.name.clone()).or_insert(0);
+    let cost = policy::cost::order_cost_for_backend(
+        manual,
+        ispec.environment,
+        ispec.price_per_certificate_sek,
+        *before,
+    );
+    *before += 1;
+    let lead = policy::cost::lead_time(ispec.lead_time_days, manual);
+    let approval = policy::cost::approval_required(ispec.environment, ispec.approval);
+    entry.decision = Decision::Issue;
+    entry.severity = Severity::Info;
+    entry.reason = if approval {
+        "WaitingForApproval"
+    } else {
+        "Issuing"
+    }
+    .into();
+    entry.message = format!(
+        "{} through SithsIssuer {} ({}){}",
+        if manual {
+            "a CSR is submitted through Inera's portal"
+        } else {
+            "signed at once by the local CA"
+        },
+        spec.issuer_ref.name,
+        match ispec.environment {
+            crate::api::Environment::Production => "Production",
+            crate::api::Environment::Test => "Test",
+        },
+        if approval {
+            "; the order waits for a person's approval"
+        } else {
+            ""
+        }
+    );
+    entry.estimated_cost_sek = Some(cost);
+    entry.lead_time_days = Some(lead.as_secs() / 86_400);
+    entry.approval_required = Some(approval);
+    entry
+}

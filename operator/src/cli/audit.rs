@@ -1,0 +1,317 @@
+//! `sithsctl audit` and `sithsctl plan`: gather objects (live or from manifests), ask the
+//! pure `audit` module, print.
+
+use std::{fmt::Debug, path::PathBuf};
+
+use anyhow::{Context as _, bail};
+use jiff::Timestamp;
+use k8s_openapi::{
+    NamespaceResourceScope,
+    api::{
+        apps::v1::{DaemonSet, Deployment, StatefulSet},
+        batch::v1::{CronJob, Job},
+        core::v1::{ConfigMap, Namespace, Pod, Secret},
+        networking::v1::Ingress,
+    },
+};
+use kube::{Api, Client, Resource, api::ListParams};
+use serde::de::DeserializeOwned;
+
+use super::{
+    manifests,
+    output::{self, Format},
+};
+use crate::{
+    api::{DomainValidation, ServiceCertificate, SithsIssuer},
+    audit::{self, AnchorSet, Inventory, Severity},
+    pki::Environment,
+};
+
+/// Where the objects come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Sources {
+    /// Manifests to read instead of a cluster: a file, a folder (read recursively) or -
+    /// for standard input; repeatable. Multi-document YAML, JSON and `kubectl get -o yaml`
+    /// List output.
+    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR|-")]
+    pub files: Vec<PathBuf>,
+    /// Only this namespace (cluster-scoped objects are always read).
+    #[arg(short, long, conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// All namespaces (the default).
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Evaluate at this time instead of now (RFC 3339), for reproducible reports.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<Timestamp>,
+}
+
+/// The anchors that decide what "is SITHS".
+#[derive(Debug, Clone, clap::Args)]
+pub struct AnchorArgs {
+    /// PEM file of SITHS CA certificates; repeatable. Certificates with a pinned SITHS
+    /// fingerprint are anchors of their environment; any other CA certificates are extra
+    /// production anchors (a CA standing in for SITHS). A certificate named like a pinned
+    /// SITHS CA without its fingerprint is refused.
+    #[arg(long, value_name = "FILE")]
+    pub siths_ca: Vec<PathBuf>,
+    /// Like --siths-ca, but extra anchors count as SITHS test (pre-production).
+    #[arg(long, value_name = "FILE")]
+    pub siths_test_ca: Vec<PathBuf>,
+    /// Live only: a ConfigMap NAMESPACE/NAME (key ca.crt) holding SITHS CA certificates,
+    /// such as the one given to the operator; checked like --siths-ca.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub siths_ca_configmap: Option<String>,
+}
+
+/// `--fail-on` thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warning,
+}
+
+impl From<FailOn> for Severity {
+    fn from(f: FailOn) -> Self {
+        match f {
+            FailOn::Error => Severity::Error,
+            FailOn::Warning => Severity::Warning,
+        }
+    }
+}
+
+/// Arguments of `sithsctl audit`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:
+  sithsctl audit -A --siths-ca siths-ca.pem
+  sithsctl audit -f cluster-export.yaml --siths-ca siths-ca.pem -o markdown
+  kubectl get secrets,ingresses,deployments -A -o yaml | sithsctl audit -f - --fail-on error")]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub sources: Sources,
+    #[command(flatten)]
+    pub anchors: AnchorArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Format,
+    /// Exit with status 1 when a finding is at least this severe.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+}
+
+/// Arguments of `sithsctl inventory`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:
+  sithsctl inventory -A --siths-ca siths-ca.pem
+  sithsctl inventory -f cluster-export.yaml --siths-ca siths-ca.pem -o json")]
+pub struct InventoryArgs {
+    #[command(flatten)]
+    pub sources: Sources,
+    #[command(flatten)]
+    pub anchors: AnchorArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Format,
+}
+
+/// Arguments of `sithsctl plan`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:
+  sithsctl plan -f deploy/ --fail-on error
+  sithsctl plan -f examples/ -o markdown")]
+pub struct PlanArgs {
+    /// Manifests with ServiceCertificates, their SithsIssuers, DomainValidations and
+    /// Namespaces: a file, a folder (read recursively) or - for standard input; repeatable.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE|DIR|-",
+        required = true
+    )]
+    pub files: Vec<PathBuf>,
+    /// Evaluate at this time instead of now (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<Timestamp>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Format,
+    /// Exit with status 1 when an entry is at least this severe (Blocked is an error).
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+}
+
+fn read_anchor_file(path: &PathBuf) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Loads the anchors named by the flags (and the ConfigMap, when a client is given).
+pub async fn anchors(args: &AnchorArgs, client: Option<&Client>) -> anyhow::Result<AnchorSet> {
+    let mut set = AnchorSet::new();
+    for (paths, env) in [
+        (&args.siths_ca, Environment::Production),
+        (&args.siths_test_ca, Environment::Test),
+    ] {
+        for path in paths {
+            set = set
+                .add_pem(&read_anchor_file(path)?, env)
+                .with_context(|| format!("SITHS anchors in {}", path.display()))?;
+        }
+    }
+    if let Some(r) = &args.siths_ca_configmap {
+        let Some(client) = client else {
+            bail!("--siths-ca-configmap needs a cluster; with -f use --siths-ca FILE");
+        };
+        let (ns, name) = r
+            .split_once('/')
+            .context("--siths-ca-configmap must be NAMESPACE/NAME")?;
+        let cm = Api::<ConfigMap>::namespaced(client.clone(), ns)
+            .get(name)
+            .await
+            .with_context(|| format!("reading ConfigMap {r}"))?;
+        let pem = cm
+            .data
+            .and_then(|d| d.get("ca.crt").cloned())
+            .with_context(|| format!("ConfigMap {r} has no ca.crt"))?;
+        set = set
+            .add_pem(&pem, Environment::Production)
+            .with_context(|| format!("SITHS anchors in ConfigMap {r}"))?;
+    }
+    if !set.has_siths() {
+        eprintln!(
+            "warning: no SITHS anchors given (--siths-ca); no certificate can be recognised as SITHS"
+        );
+    }
+    Ok(set)
+}
+
+async fn each<K>(api: Api<K>, mut f: impl FnMut(&K)) -> anyhow::Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let mut params = ListParams::default().limit(500);
+    loop {
+        let page = match api.list(&params).await {
+            Ok(p) => p,
+            // The project's CRDs are not installed: nothing of theirs to read.
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        page.items.iter().for_each(&mut f);
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(()),
+        }
+    }
+}
+
+fn scoped<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Reads every object an audit looks at from the cluster, a page at a time.
+pub async fn live_inventory(client: &Client, ns: Option<&str>) -> anyhow::Result<Inventory> {
+    let mut inv = Inventory::default();
+    let c = client;
+    each(scoped::<Secret>(c, ns), |o| inv.add_secret(o))
+        .await
+        .context("listing Secrets")?;
+    each(scoped::<ConfigMap>(c, ns), |o| inv.add_config_map(o))
+        .await
+        .context("listing ConfigMaps")?;
+    each(scoped::<Ingress>(c, ns), |o| inv.add_ingress(o))
+        .await
+        .context("listing Ingresses")?;
+    each(scoped::<Deployment>(c, ns), |o| inv.add_deployment(o)).await?;
+    each(scoped::<StatefulSet>(c, ns), |o| inv.add_stateful_set(o)).await?;
+    each(scoped::<DaemonSet>(c, ns), |o| inv.add_daemon_set(o)).await?;
+    each(scoped::<Job>(c, ns), |o| inv.add_job(o)).await?;
+    each(scoped::<CronJob>(c, ns), |o| inv.add_cron_job(o)).await?;
+    each(scoped::<Pod>(c, ns), |o| inv.add_pod(o))
+        .await
+        .context("listing Pods")?;
+    each(scoped::<ServiceCertificate>(c, ns), |o| {
+        inv.service_certificates.push(o.clone())
+    })
+    .await?;
+    each(Api::<Namespace>::all(c.clone()), |o| inv.add_namespace(o)).await?;
+    each(Api::<DomainValidation>::all(c.clone()), |o| {
+        inv.domain_validations.push(o.clone())
+    })
+    .await?;
+    each(Api::<SithsIssuer>::all(c.clone()), |o| {
+        inv.siths_issuers.push(o.clone())
+    })
+    .await?;
+    Ok(inv)
+}
+
+fn offline_inventory(files: &[PathBuf], ns: Option<&str>) -> anyhow::Result<Inventory> {
+    let mut inv = Inventory::default();
+    manifests::load(files, &mut inv)?;
+    if let Some(ns) = ns {
+        inv.restrict_to_namespace(ns);
+    }
+    Ok(inv)
+}
+
+/// The objects and anchors named by the flags: the cluster, or the manifests.
+async fn gather(
+    kubeconfig: Option<&std::path::Path>,
+    sources: &Sources,
+    anchor_args: &AnchorArgs,
+) -> anyhow::Result<(Inventory, AnchorSet)> {
+    let ns = sources.namespace.as_deref();
+    if sources.files.is_empty() {
+        let client = super::client(kubeconfig).await?;
+        let anchors = anchors(anchor_args, Some(&client)).await?;
+        Ok((live_inventory(&client, ns).await?, anchors))
+    } else {
+        Ok((
+            offline_inventory(&sources.files, ns)?,
+            anchors(anchor_args, None).await?,
+        ))
+    }
+}
+
+/// Runs `sithsctl audit`; returns whether `--fail-on` tripped.
+pub async fn run_audit(
+    kubeconfig: Option<&std::path::Path>,
+    args: &AuditArgs,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<bool> {
+    let (inv, anchors) = gather(kubeconfig, &args.sources, &args.anchors).await?;
+    let now = args.sources.now.unwrap_or_else(Timestamp::now);
+    let report = audit::audit(&inv, &anchors, now);
+    output::report(&report, args.output, output::colour_stdout(), out)?;
+    Ok(args.fail_on.is_some_and(|t| report.fails(t.into())))
+}
+
+/// Runs `sithsctl inventory`.
+pub async fn run_inventory(
+    kubeconfig: Option<&std::path::Path>,
+    args: &InventoryArgs,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let (inv, anchors) = gather(kubeconfig, &args.sources, &args.anchors).await?;
+    let now = args.sources.now.unwrap_or_else(Timestamp::now);
+    let rows = audit::inventory::inventory(&inv, &anchors, now);
+    output::inventory(&rows, args.output, out)?;
+    Ok(())
+}
+
+/// Runs `sithsctl plan`; returns whether `--fail-on` tripped.
+pub fn run_plan(args: &PlanArgs, out: &mut impl std::io::Write) -> anyhow::Result<bool> {
+    let inv = offline_inventory(&args.files, None)?;
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    let plan = audit::plan::plan(&inv, now);
+    output::plan(&plan, args.output, output::colour_stdout(), out)?;
+    Ok(args.fail_on.is_some_and(|t| plan.fails(t.into())))
+}
