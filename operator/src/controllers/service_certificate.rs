@@ -587,6 +587,14 @@ async fn staged_key(
     }
 }
 
+async fn delete_ignoring_absent(secrets: &Api<Secret>, name: &str) -> Result<(), Error> {
+    match secrets.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Deletes staged key Secrets of this certificate up to `revision` (their key is in the
 /// certificate Secret now, or belongs to an abandoned revision).
 async fn cleanup_staged_keys(
@@ -606,14 +614,7 @@ async fn cleanup_staged_keys(
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(0);
         if rev <= revision {
-            match secrets
-                .delete(&item.name_any(), &DeleteParams::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
+            delete_ignoring_absent(secrets, &item.name_any()).await?;
         }
     }
     Ok(())
@@ -657,6 +658,7 @@ async fn issue(
         }
     }
     s.st.current_order = Some(order_name.clone());
+    let mut fresh_key = None;
     let order = match existing {
         Some(o) => o,
         None => {
@@ -670,6 +672,7 @@ async fn issue(
                 usage: Usage::ServerToServer,
             };
             let csr = build_csr(&profile, &key)?;
+            fresh_key = Some(key);
             let subject = parse_csr(&csr)?.subject;
             let manual = matches!(issuer.backend, ResolvedBackend::Manual);
             // Only the Test price list depends on how many orders came before.
@@ -734,7 +737,10 @@ async fn issue(
             }
         }
     };
-    advance_order(cert, ctx, s, issuer, order, &orders, &secrets, revision).await
+    advance_order(
+        cert, ctx, s, issuer, order, &orders, &secrets, revision, fresh_key,
+    )
+    .await
 }
 
 async fn orders_placed_on(ctx: &Context, issuer: &str) -> Result<u32, Error> {
@@ -755,6 +761,7 @@ async fn advance_order(
     orders: &Api<CertificateOrder>,
     secrets: &Api<Secret>,
     revision: u32,
+    fresh_key: Option<PrivateKey>,
 ) -> Result<Action, Error> {
     let mut ost: CertificateOrderStatus = order.status.clone().unwrap_or_default();
     let decision = order.spec.approval.as_ref().map(|a| a.decision);
@@ -844,7 +851,12 @@ async fn advance_order(
         Some(OrderPhase::Approved)
         | Some(OrderPhase::AwaitingCertificate)
         | Some(OrderPhase::Failed) => {
-            let key = staged_key(cert, secrets, revision).await?;
+            // The key stored for this revision (read back only when this pass did not
+            // just make it).
+            let key = match fresh_key {
+                Some(k) => k,
+                None => staged_key(cert, secrets, revision).await?,
+            };
             let expected = Expected {
                 dns_names: order.spec.dns_names.clone(),
                 hsa_id: order.spec.hsa_id.clone(),
@@ -918,7 +930,12 @@ async fn advance_order(
                             s.set(READY, true, "Issued", &msg);
                             s.set(ISSUING, false, "UpToDate", "no issuance needed");
                             ctx.event(cert, false, "Issued", "Issue", msg).await;
-                            cleanup_staged_keys(secrets, &cert.name_any(), revision).await?;
+                            // The key now lives in the certificate Secret.
+                            delete_ignoring_absent(
+                                secrets,
+                                &key_secret_name(&cert.name_any(), revision),
+                            )
+                            .await?;
                             action = Action::requeue(
                                 time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
                             );
@@ -1039,6 +1056,11 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
     let issuer_generations = Generations::default();
     let validation_generations = Generations::default();
     controller
+        // Issuing one certificate touches its order, Secret and status within a second;
+        // one look afterwards is enough.
+        .with_config(
+            kube::runtime::controller::Config::default().debounce(Duration::from_millis(500)),
+        )
         .owns(
             Api::<CertificateOrder>::all(client.clone()),
             watcher::Config::default().any_semantic(),
