@@ -5,7 +5,10 @@
 pub mod api;
 pub mod cli;
 pub mod controllers;
+pub mod leader;
+pub mod metrics;
 pub mod pki;
 pub mod policy;
 pub mod run;
+pub mod server;
 pub mod telemetry;

@@ -15,7 +15,9 @@ use kube::{
 };
 use tracing::{info, warn};
 
-use super::{Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, apply_status, now};
+use super::{
+    Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, apply_status, measured, now,
+};
 use crate::{
     api::{
         CertificateOrder, ConfigMapKeyRef, Environment, OrderPhase, SithsIssuer, SithsIssuerStatus,
@@ -334,6 +336,7 @@ pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Ac
     let mine = orders
         .list(&ListParams::default().labels(&format!("{ISSUER_LABEL}={}", issuer.name_any())))
         .await?;
+    ctx.metrics.observe_orders(&issuer.name_any(), &mine.items);
     let mut pending = 0u32;
     let mut spend = 0u64;
     for o in &mine.items {
@@ -417,7 +420,9 @@ pub async fn run(
 ) {
     let issuers: Api<SithsIssuer> = Api::all(ctx.client.clone());
     let orders: Api<CertificateOrder> = Api::all(ctx.client.clone());
-    Controller::new(issuers, watcher::Config::default().any_semantic())
+    let controller = Controller::new(issuers, watcher::Config::default().any_semantic());
+    ctx.metrics.attach_issuers(controller.store());
+    controller
         .watches(orders, watcher::Config::default().any_semantic(), |o| {
             o.labels()
                 .get(ISSUER_LABEL)
@@ -425,7 +430,7 @@ pub async fn run(
         })
         .graceful_shutdown_on(shutdown)
         .run(
-            reconcile,
+            |o, ctx| measured(ctx.clone(), "SithsIssuer", reconcile(o, ctx)),
             |_, e, _| {
                 warn!(error = %e, label = e.metric_label(), "SithsIssuer reconcile failed");
                 Action::requeue(Duration::from_secs(15))
