@@ -83,7 +83,8 @@ pub async fn install_crds(client: &Client, dir: &Path) -> Result<()> {
 
 /// Creates namespace `name` unless it exists.
 pub async fn ensure_namespace(client: &Client, name: &str) -> Result<()> {
-    let ns: Namespace = serde_json::from_value(serde_json::json!({ "metadata": { "name": name } }))?;
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({ "metadata": { "name": name } }))?;
     match Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
         .await

@@ -111,10 +111,9 @@ impl OperatorProcess {
     /// GETs `path` from the operator's HTTP endpoints: `(status code, body)`.
     pub async fn http_get(&self, path: &str) -> Result<(u16, String)> {
         use http_body_util::BodyExt;
-        let client = hyper_util::client::legacy::Client::builder(
-            hyper_util::rt::TokioExecutor::new(),
-        )
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
         let uri: http::Uri = format!("http://127.0.0.1:{}{path}", self.http_port).parse()?;
         let response = client.get(uri).await?;
         let code = response.status().as_u16();

@@ -15,15 +15,17 @@ use siths_operator::api::{CertificateOrder, DomainValidation, ServiceCertificate
 
 /// The Lua blocks of docs/argocd.md: ServiceCertificate first, CertificateOrder second.
 fn scripts() -> Result<(String, String)> {
-    let doc = std::fs::read_to_string(
-        e2e::controlplane::workspace_root().join("docs/argocd.md"),
-    )?;
+    let doc = std::fs::read_to_string(e2e::controlplane::workspace_root().join("docs/argocd.md"))?;
     let blocks: Vec<String> = doc
         .split("```lua\n")
         .skip(1)
         .map(|b| b.split("```").next().unwrap_or_default().to_string())
         .collect();
-    ensure!(blocks.len() == 2, "docs/argocd.md has {} Lua blocks", blocks.len());
+    ensure!(
+        blocks.len() == 2,
+        "docs/argocd.md has {} Lua blocks",
+        blocks.len()
+    );
     Ok((blocks[0].clone(), blocks[1].clone()))
 }
 
@@ -114,9 +116,21 @@ spec:
     .await?;
     let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), &ns);
     for (name, issuer, domain) in [
-        ("ready", format!("{ns}-test"), format!("ready.{ns}.region.se")),
-        ("waiting", format!("{ns}-prod"), format!("waiting.{ns}.region.se")),
-        ("blocked", format!("{ns}-test"), "api.not-validated.se".to_string()),
+        (
+            "ready",
+            format!("{ns}-test"),
+            format!("ready.{ns}.region.se"),
+        ),
+        (
+            "waiting",
+            format!("{ns}-prod"),
+            format!("waiting.{ns}.region.se"),
+        ),
+        (
+            "blocked",
+            format!("{ns}-test"),
+            "api.not-validated.se".to_string(),
+        ),
     ] {
         apply(
             &certs,
@@ -138,20 +152,43 @@ spec:
     }
     let t = Duration::from_secs(60);
     let ready = wait_condition(&certs, "ready", "Ready", "True", None, t).await?;
-    let waiting =
-        wait_condition(&certs, "waiting", "Issuing", "True", Some("WaitingForApproval"), t).await?;
-    let blocked =
-        wait_condition(&certs, "blocked", "Ready", "False", Some("DomainNotValidated"), t).await?;
+    let waiting = wait_condition(
+        &certs,
+        "waiting",
+        "Issuing",
+        "True",
+        Some("WaitingForApproval"),
+        t,
+    )
+    .await?;
+    let blocked = wait_condition(
+        &certs,
+        "blocked",
+        "Ready",
+        "False",
+        Some("DomainNotValidated"),
+        t,
+    )
+    .await?;
 
     let (s, m) = health(&cert_lua, &ready)?;
     ensure!(s == "Healthy", "ready: {s} {m}");
     let (s, m) = health(&cert_lua, &waiting)?;
-    ensure!(s == "Progressing" && m.starts_with("WaitingForApproval"), "waiting: {s} {m}");
+    ensure!(
+        s == "Progressing" && m.starts_with("WaitingForApproval"),
+        "waiting: {s} {m}"
+    );
     let (s, m) = health(&cert_lua, &blocked)?;
-    ensure!(s == "Degraded" && m.starts_with("DomainNotValidated"), "blocked: {s} {m}");
+    ensure!(
+        s == "Degraded" && m.starts_with("DomainNotValidated"),
+        "blocked: {s} {m}"
+    );
     let mut fresh = ready.clone();
     fresh.status = None;
-    ensure!(health(&cert_lua, &fresh)?.0 == "Progressing", "no status yet");
+    ensure!(
+        health(&cert_lua, &fresh)?.0 == "Progressing",
+        "no status yet"
+    );
 
     let orders: Api<CertificateOrder> = Api::namespaced(client.clone(), &ns);
     let issued = orders.get("ready-1").await?;
@@ -164,7 +201,10 @@ spec:
     })
     .await?;
     let (s, m) = health(&order_lua, &pending)?;
-    ensure!(s == "Suspended" && m.starts_with("PendingApproval"), "pending order: {s} {m}");
+    ensure!(
+        s == "Suspended" && m.starts_with("PendingApproval"),
+        "pending order: {s} {m}"
+    );
 
     // Denied by a person: Degraded, and the certificate says why.
     orders
@@ -184,6 +224,9 @@ spec:
     })
     .await?;
     let (s, m) = health(&order_lua, &denied)?;
-    ensure!(s == "Degraded" && m.starts_with("Denied"), "denied order: {s} {m}");
+    ensure!(
+        s == "Degraded" && m.starts_with("Denied"),
+        "denied order: {s} {m}"
+    );
     Ok(())
 }

@@ -68,7 +68,10 @@ fn chart_lints_with_defaults_and_with_every_option() -> Result<()> {
     // values.schema.json rejects nonsense instead of rendering it.
     let bad = helm(None, &["lint", chart, "--set", "replicaCount=-1"]);
     ensure!(bad.is_err(), "a negative replicaCount passed lint");
-    let typo = helm(None, &["lint", chart, "--set", "leaderElection.enable=true"]);
+    let typo = helm(
+        None,
+        &["lint", chart, "--set", "leaderElection.enable=true"],
+    );
     ensure!(
         typo.as_ref()
             .is_err_and(|e| e.to_string().contains("additional properties")),
@@ -118,7 +121,10 @@ fn chart_pod_is_locked_down_and_rbac_has_no_wildcards() -> Result<()> {
     let sc = &c["securityContext"];
     ensure!(sc["readOnlyRootFilesystem"] == true, "{sc}");
     ensure!(sc["allowPrivilegeEscalation"] == false, "{sc}");
-    ensure!(sc["capabilities"]["drop"] == serde_json::json!(["ALL"]), "{sc}");
+    ensure!(
+        sc["capabilities"]["drop"] == serde_json::json!(["ALL"]),
+        "{sc}"
+    );
     for kind in ["requests", "limits"] {
         for r in ["cpu", "memory"] {
             ensure!(c["resources"][kind][r].is_string(), "resources.{kind}.{r}");
@@ -132,7 +138,10 @@ fn chart_pod_is_locked_down_and_rbac_has_no_wildcards() -> Result<()> {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    ensure!(args.contains(&"--log-format=json"), "JSON logs by default: {args:?}");
+    ensure!(
+        args.contains(&"--log-format=json"),
+        "JSON logs by default: {args:?}"
+    );
     ensure!(
         args.contains(&"--siths-ca-file=/etc/siths-ca/siths-ca.pem"),
         "{args:?}"
@@ -144,7 +153,9 @@ fn chart_pod_is_locked_down_and_rbac_has_no_wildcards() -> Result<()> {
                 for field in ["apiGroups", "resources", "verbs"] {
                     let values = rule[field].as_array().context("rule field")?;
                     ensure!(
-                        !values.iter().any(|v| v.as_str().is_some_and(|s| s.contains('*'))),
+                        !values
+                            .iter()
+                            .any(|v| v.as_str().is_some_and(|s| s.contains('*'))),
                         "{kind} {} has a wildcard in {field}: {rule}",
                         role["metadata"]["name"]
                     );
@@ -164,7 +175,10 @@ fn chart_pod_is_locked_down_and_rbac_has_no_wildcards() -> Result<()> {
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
     ] {
-        ensure!(!of_kind(&docs, kind).is_empty(), "the chart renders no {kind}");
+        ensure!(
+            !of_kind(&docs, kind).is_empty(),
+            "the chart renders no {kind}"
+        );
     }
     let alerts: Vec<&str> = of_kind(&docs, "PrometheusRule")[0]["spec"]["groups"][0]["rules"]
         .as_array()
@@ -295,7 +309,10 @@ async fn chart_installs_into_the_apiserver() -> Result<()> {
         &["status", RELEASE, "--namespace", OPERATOR_NAMESPACE],
     )?;
     ensure!(status.contains("STATUS: deployed"), "{status}");
-    ensure!(status.contains("Give people their SITHS roles"), "NOTES.txt: {status}");
+    ensure!(
+        status.contains("Give people their SITHS roles"),
+        "NOTES.txt: {status}"
+    );
     let roles = Api::<ClusterRole>::all(admin.clone());
     for name in [
         RELEASE,
@@ -344,47 +361,239 @@ const OPERATOR_SA: &str = "system:serviceaccount:siths-operator:siths-operator";
 /// Resource strings: `group/resource[/subresource]`, core group empty.
 const MATRIX: &[Row] = &[
     // A team member (built-in edit role in their namespace): their certificates, nothing else.
-    row("tina", "create", "siths-operator.io/servicecertificates", Some(TEAM_NS), true),
-    row("tina", "delete", "siths-operator.io/servicecertificates", Some(TEAM_NS), true),
-    row("tina", "list", "siths-operator.io/certificateorders", Some(TEAM_NS), true),
-    row("tina", "patch", "siths-operator.io/certificateorders", Some(TEAM_NS), false),
-    row("tina", "approve", "siths-operator.io/sithsissuers", None, false),
-    row("tina", "create", "siths-operator.io/servicecertificates", Some("default"), false),
-    row("tina", "create", "siths-operator.io/sithsissuers", None, false),
-    row("tina", "create", "siths-operator.io/domainvalidations", None, false),
+    row(
+        "tina",
+        "create",
+        "siths-operator.io/servicecertificates",
+        Some(TEAM_NS),
+        true,
+    ),
+    row(
+        "tina",
+        "delete",
+        "siths-operator.io/servicecertificates",
+        Some(TEAM_NS),
+        true,
+    ),
+    row(
+        "tina",
+        "list",
+        "siths-operator.io/certificateorders",
+        Some(TEAM_NS),
+        true,
+    ),
+    row(
+        "tina",
+        "patch",
+        "siths-operator.io/certificateorders",
+        Some(TEAM_NS),
+        false,
+    ),
+    row(
+        "tina",
+        "approve",
+        "siths-operator.io/sithsissuers",
+        None,
+        false,
+    ),
+    row(
+        "tina",
+        "create",
+        "siths-operator.io/servicecertificates",
+        Some("default"),
+        false,
+    ),
+    row(
+        "tina",
+        "create",
+        "siths-operator.io/sithsissuers",
+        None,
+        false,
+    ),
+    row(
+        "tina",
+        "create",
+        "siths-operator.io/domainvalidations",
+        None,
+        false,
+    ),
     // Id-administratör: approves, denies, imports; manages nothing else.
-    row("ida", "approve", "siths-operator.io/sithsissuers", None, true),
-    row("ida", "patch", "siths-operator.io/certificateorders", Some(TEAM_NS), true),
-    row("ida", "delete", "siths-operator.io/certificateorders", Some(TEAM_NS), false),
-    row("ida", "create", "siths-operator.io/servicecertificates", Some(TEAM_NS), false),
-    row("ida", "update", "siths-operator.io/sithsissuers", None, false),
+    row(
+        "ida",
+        "approve",
+        "siths-operator.io/sithsissuers",
+        None,
+        true,
+    ),
+    row(
+        "ida",
+        "patch",
+        "siths-operator.io/certificateorders",
+        Some(TEAM_NS),
+        true,
+    ),
+    row(
+        "ida",
+        "delete",
+        "siths-operator.io/certificateorders",
+        Some(TEAM_NS),
+        false,
+    ),
+    row(
+        "ida",
+        "create",
+        "siths-operator.io/servicecertificates",
+        Some(TEAM_NS),
+        false,
+    ),
+    row(
+        "ida",
+        "update",
+        "siths-operator.io/sithsissuers",
+        None,
+        false,
+    ),
     row("ida", "get", "/secrets", Some(TEAM_NS), false),
     // Ansvarig utgivare: the connection and the domain validations.
-    row("rita", "create", "siths-operator.io/sithsissuers", None, true),
-    row("rita", "update", "siths-operator.io/domainvalidations", None, true),
-    row("rita", "delete", "siths-operator.io/domainvalidations", None, true),
-    row("rita", "approve", "siths-operator.io/sithsissuers", None, false),
-    row("rita", "patch", "siths-operator.io/certificateorders", Some(TEAM_NS), false),
+    row(
+        "rita",
+        "create",
+        "siths-operator.io/sithsissuers",
+        None,
+        true,
+    ),
+    row(
+        "rita",
+        "update",
+        "siths-operator.io/domainvalidations",
+        None,
+        true,
+    ),
+    row(
+        "rita",
+        "delete",
+        "siths-operator.io/domainvalidations",
+        None,
+        true,
+    ),
+    row(
+        "rita",
+        "approve",
+        "siths-operator.io/sithsissuers",
+        None,
+        false,
+    ),
+    row(
+        "rita",
+        "patch",
+        "siths-operator.io/certificateorders",
+        Some(TEAM_NS),
+        false,
+    ),
     // Säkerhetsansvarig: reads everything, changes nothing, no private keys.
-    row("sam", "list", "siths-operator.io/servicecertificates", None, true),
-    row("sam", "list", "siths-operator.io/certificateorders", None, true),
+    row(
+        "sam",
+        "list",
+        "siths-operator.io/servicecertificates",
+        None,
+        true,
+    ),
+    row(
+        "sam",
+        "list",
+        "siths-operator.io/certificateorders",
+        None,
+        true,
+    ),
     row("sam", "list", "siths-operator.io/sithsissuers", None, true),
-    row("sam", "list", "siths-operator.io/domainvalidations", None, true),
+    row(
+        "sam",
+        "list",
+        "siths-operator.io/domainvalidations",
+        None,
+        true,
+    ),
     row("sam", "list", "networking.k8s.io/ingresses", None, true),
-    row("sam", "approve", "siths-operator.io/sithsissuers", None, false),
+    row(
+        "sam",
+        "approve",
+        "siths-operator.io/sithsissuers",
+        None,
+        false,
+    ),
     row("sam", "get", "/secrets", Some(TEAM_NS), false),
-    row("sam", "patch", "siths-operator.io/servicecertificates/status", Some(TEAM_NS), false),
+    row(
+        "sam",
+        "patch",
+        "siths-operator.io/servicecertificates/status",
+        Some(TEAM_NS),
+        false,
+    ),
     // The operator: its resources' status, orders created once, Secrets, its Lease.
-    row(OPERATOR_SA, "watch", "siths-operator.io/servicecertificates", None, true),
-    row(OPERATOR_SA, "patch", "siths-operator.io/servicecertificates/status", Some(TEAM_NS), true),
-    row(OPERATOR_SA, "create", "siths-operator.io/certificateorders", Some(TEAM_NS), true),
+    row(
+        OPERATOR_SA,
+        "watch",
+        "siths-operator.io/servicecertificates",
+        None,
+        true,
+    ),
+    row(
+        OPERATOR_SA,
+        "patch",
+        "siths-operator.io/servicecertificates/status",
+        Some(TEAM_NS),
+        true,
+    ),
+    row(
+        OPERATOR_SA,
+        "create",
+        "siths-operator.io/certificateorders",
+        Some(TEAM_NS),
+        true,
+    ),
     row(OPERATOR_SA, "create", "/secrets", Some(TEAM_NS), true),
-    row(OPERATOR_SA, "create", "coordination.k8s.io/leases", Some(OPERATOR_NAMESPACE), true),
-    row(OPERATOR_SA, "create", "coordination.k8s.io/leases", Some("default"), false),
-    row(OPERATOR_SA, "patch", "siths-operator.io/certificateorders", Some(TEAM_NS), false),
-    row(OPERATOR_SA, "approve", "siths-operator.io/sithsissuers", None, false),
-    row(OPERATOR_SA, "update", "siths-operator.io/servicecertificates", Some(TEAM_NS), false),
-    row(OPERATOR_SA, "delete", "siths-operator.io/certificateorders", Some(TEAM_NS), false),
+    row(
+        OPERATOR_SA,
+        "create",
+        "coordination.k8s.io/leases",
+        Some(OPERATOR_NAMESPACE),
+        true,
+    ),
+    row(
+        OPERATOR_SA,
+        "create",
+        "coordination.k8s.io/leases",
+        Some("default"),
+        false,
+    ),
+    row(
+        OPERATOR_SA,
+        "patch",
+        "siths-operator.io/certificateorders",
+        Some(TEAM_NS),
+        false,
+    ),
+    row(
+        OPERATOR_SA,
+        "approve",
+        "siths-operator.io/sithsissuers",
+        None,
+        false,
+    ),
+    row(
+        OPERATOR_SA,
+        "update",
+        "siths-operator.io/servicecertificates",
+        Some(TEAM_NS),
+        false,
+    ),
+    row(
+        OPERATOR_SA,
+        "delete",
+        "siths-operator.io/certificateorders",
+        Some(TEAM_NS),
+        false,
+    ),
     row(OPERATOR_SA, "delete", "/namespaces", None, false),
     row(OPERATOR_SA, "list", "/configmaps", None, false),
 ];
@@ -450,7 +659,11 @@ async fn rbac_matrix_of_the_siths_roles() -> Result<()> {
             }
         }
         if wrong.is_empty() {
-            eprintln!("RBAC matrix: {} checks pass (attempt {})", rows.len(), attempt + 1);
+            eprintln!(
+                "RBAC matrix: {} checks pass (attempt {})",
+                rows.len(),
+                attempt + 1
+            );
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -567,8 +780,12 @@ rules:
     let mut probe = 0;
     let message = e2e::eventually(Duration::from_secs(30), "the approval policy", || {
         probe += 1;
-        let (admin, tom_orders, ns, issuer) =
-            (admin.clone(), tom_orders.clone(), ns.clone(), issuer.clone());
+        let (admin, tom_orders, ns, issuer) = (
+            admin.clone(),
+            tom_orders.clone(),
+            ns.clone(),
+            issuer.clone(),
+        );
         async move {
             let name = format!("probe-{probe}");
             let mut o: CertificateOrder = serde_yaml::from_str(&order_yaml(&ns, &issuer))?;
@@ -577,7 +794,11 @@ rules:
                 .create(&PostParams::default(), &o)
                 .await?;
             let r = tom_orders
-                .patch(&name, &PatchParams::default(), &Patch::Merge(approval_patch("tom")))
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(approval_patch("tom")),
+                )
                 .await;
             match r {
                 Ok(_) => Ok(None),
@@ -601,7 +822,10 @@ rules:
     };
     eprintln!("approval policy active after {probe} probe order(s)");
     // The order under test was not touched by a probe.
-    ensure!(orders.get("api-1").await?.spec.approval.is_none(), "api-1 was approved");
+    ensure!(
+        orders.get("api-1").await?.spec.approval.is_none(),
+        "api-1 was approved"
+    );
     let want = format!(
         "tom may not approve or deny CertificateOrders of SithsIssuer {issuer}: that needs the verb approve on sithsissuers/{issuer} (ClusterRole siths-operator-id-administrator)"
     );
@@ -610,7 +834,10 @@ rules:
     let out = sithsctl_output(&tom_kc, &["orders", "approve", "-n", &ns, "api-1"])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(!out.status.success(), "sithsctl approve as tom succeeded");
-    ensure!(stderr.contains(&want), "sithsctl shows the reason: {stderr}");
+    ensure!(
+        stderr.contains(&want),
+        "sithsctl shows the reason: {stderr}"
+    );
 
     // Importing a certificate is the same permission.
     let import = serde_json::json!({ "spec": { "certificate": "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n" } });
@@ -629,13 +856,17 @@ rules:
                 let mut o: CertificateOrder = serde_yaml::from_str(&order_yaml(&ns, &issuer))?;
                 o.metadata.name = Some("api-2".into());
                 o.spec.revision = 2;
-                o.spec.approval = Some(serde_json::from_value(approval_patch("tom")["spec"]["approval"].clone())?);
+                o.spec.approval = Some(serde_json::from_value(
+                    approval_patch("tom")["spec"]["approval"].clone(),
+                )?);
                 o
             })
             .await,
     );
     ensure!(
-        tom_creates.as_ref().is_ok_and(|m| m.contains("spec.approval.by must name the approver")),
+        tom_creates
+            .as_ref()
+            .is_ok_and(|m| m.contains("spec.approval.by must name the approver")),
         "{tom_creates:?}"
     );
 
@@ -661,7 +892,10 @@ rules:
             )
             .await,
     )?;
-    ensure!(m.contains("spec.approval.by must name the approver: ida"), "{m}");
+    ensure!(
+        m.contains("spec.approval.by must name the approver: ida"),
+        "{m}"
+    );
     let out = sithsctl_output(&ida_kc, &["orders", "approve", "-n", &ns, "api-1"])?;
     ensure!(
         out.status.success(),

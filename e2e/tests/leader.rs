@@ -68,7 +68,12 @@ subjects: [{{ kind: User, apiGroup: rbac.authorization.k8s.io, name: {user} }}]
     Ok(path)
 }
 
-fn start_replica(cp: &ControlPlane, kubeconfig: &PathBuf, identity: &str, lease: &str) -> Result<OperatorProcess> {
+fn start_replica(
+    cp: &ControlPlane,
+    kubeconfig: &std::path::Path,
+    identity: &str,
+    lease: &str,
+) -> Result<OperatorProcess> {
     OperatorProcess::start(
         cp,
         kubeconfig,
@@ -93,7 +98,12 @@ async fn holder(admin: &Client, lease: &str) -> Result<Option<String>> {
         .and_then(|s| s.holder_identity))
 }
 
-async fn wait_holder(admin: &Client, lease: &str, who: &str, timeout: Duration) -> Result<Duration> {
+async fn wait_holder(
+    admin: &Client,
+    lease: &str,
+    who: &str,
+    timeout: Duration,
+) -> Result<Duration> {
     let started = Instant::now();
     e2e::eventually(timeout, &format!("{who} to hold lease {lease}"), || async {
         Ok((holder(admin, lease).await?.as_deref() == Some(who)).then_some(()))
@@ -173,11 +183,18 @@ fn is_ready(c: &ServiceCertificate) -> bool {
     condition(c, "Ready").is_some_and(|(s, _, _)| s == "True")
 }
 
-async fn wait_all_ready(certs: &Api<ServiceCertificate>, n: usize) -> Result<Vec<ServiceCertificate>> {
-    e2e::eventually(Duration::from_secs(90), &format!("{n} certificates Ready"), || async {
-        let list = certs.list(&ListParams::default()).await?.items;
-        Ok((list.len() == n && list.iter().all(is_ready)).then_some(list))
-    })
+async fn wait_all_ready(
+    certs: &Api<ServiceCertificate>,
+    n: usize,
+) -> Result<Vec<ServiceCertificate>> {
+    e2e::eventually(
+        Duration::from_secs(90),
+        &format!("{n} certificates Ready"),
+        || async {
+            let list = certs.list(&ListParams::default()).await?.items;
+            Ok((list.len() == n && list.iter().all(is_ready)).then_some(list))
+        },
+    )
     .await
 }
 
@@ -230,7 +247,12 @@ async fn writes(cp: &ControlPlane) -> Result<Vec<Write>> {
         if v["stage"] != "ResponseComplete" {
             continue;
         }
-        let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+        let s = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let mut resource = s("/objectRef/resource");
         let sub = s("/objectRef/subresource");
         if !sub.is_empty() {
@@ -242,7 +264,10 @@ async fn writes(cp: &ControlPlane) -> Result<Vec<Write>> {
             resource,
             namespace: s("/objectRef/namespace"),
             name: s("/objectRef/name"),
-            code: v.pointer("/responseStatus/code").and_then(Value::as_i64).unwrap_or(0),
+            code: v
+                .pointer("/responseStatus/code")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
             received: s("/requestReceivedTimestamp").parse()?,
         });
     }
@@ -253,11 +278,18 @@ async fn writes(cp: &ControlPlane) -> Result<Vec<Write>> {
 fn created_once(writes: &[Write], ns: &str) -> Result<usize> {
     let mut created: BTreeMap<&str, usize> = BTreeMap::new();
     for w in writes {
-        if w.verb == "create" && w.resource == "certificateorders" && w.namespace == ns && w.code == 201 {
+        if w.verb == "create"
+            && w.resource == "certificateorders"
+            && w.namespace == ns
+            && w.code == 201
+        {
             *created.entry(w.name.as_str()).or_default() += 1;
         }
     }
-    ensure!(created.values().all(|n| *n == 1), "orders created more than once: {created:?}");
+    ensure!(
+        created.values().all(|n| *n == 1),
+        "orders created more than once: {created:?}"
+    );
     Ok(created.len())
 }
 
@@ -352,18 +384,26 @@ async fn standby_takes_over_when_the_leader_is_killed() -> Result<()> {
     let b = start_replica(cp, &kc_b, "operator-b", &lease)?;
 
     // The standby serves health and metrics, and leads nothing.
-    e2e::eventually(Duration::from_secs(30), "the standby to be ready", || async {
-        Ok(matches!(b.http_get("/readyz").await, Ok((200, _))).then_some(()))
-    })
+    e2e::eventually(
+        Duration::from_secs(30),
+        "the standby to be ready",
+        || async { Ok(matches!(b.http_get("/readyz").await, Ok((200, _))).then_some(())) },
+    )
     .await?;
     ensure!(b.http_get("/healthz").await?.0 == 200, "standby /healthz");
 
     add_certificates(&certs, &ns, 0..6).await?;
     let ready = wait_all_ready(&certs, 6).await?;
     let leader_metrics = scrape_expiry_gauges(&a, &ns, &ready).await?;
-    ensure!(leader_metrics.contains("\nsiths_leader 1\n"), "leader metrics");
+    ensure!(
+        leader_metrics.contains("\nsiths_leader 1\n"),
+        "leader metrics"
+    );
     let standby_metrics = scrape(&b).await?;
-    ensure!(standby_metrics.contains("\nsiths_leader 0\n"), "standby metrics");
+    ensure!(
+        standby_metrics.contains("\nsiths_leader 0\n"),
+        "standby metrics"
+    );
     ensure!(
         !standby_metrics.contains("siths_certificate_expiration_timestamp_seconds{"),
         "the standby reports certificates it does not reconcile"
@@ -393,19 +433,28 @@ async fn standby_takes_over_when_the_leader_is_killed() -> Result<()> {
     let all = wait_all_ready(&certs, 14).await?;
     one_order_each(&admin, &ns, &all).await?;
     let new_leader_metrics = scrape_expiry_gauges(&b, &ns, &all).await?;
-    ensure!(new_leader_metrics.contains("\nsiths_leader 1\n"), "new leader metrics");
+    ensure!(
+        new_leader_metrics.contains("\nsiths_leader 1\n"),
+        "new leader metrics"
+    );
     check_alert_metrics(&new_leader_metrics)?;
 
     let log = writes(cp).await?;
     let orders = created_once(&log, &ns)?;
     ensure!(orders == 14, "{orders} orders created");
-    let by_b = log.iter().filter(|w| w.user == "operator-b" && w.namespace == ns).count();
+    let by_b = log
+        .iter()
+        .filter(|w| w.user == "operator-b" && w.namespace == ns)
+        .count();
     ensure!(by_b > 0, "operator-b wrote nothing in {ns}");
     let late: Vec<&Write> = log
         .iter()
         .filter(|w| w.user == "operator-a" && w.received > killed)
         .collect();
-    ensure!(late.is_empty(), "writes by operator-a after it was killed: {late:#?}");
+    ensure!(
+        late.is_empty(),
+        "writes by operator-a after it was killed: {late:#?}"
+    );
     Ok(())
 }
 
@@ -441,17 +490,24 @@ async fn a_paused_leader_writes_nothing_after_losing_the_lease() -> Result<()> {
     // More work, then the old leader wakes up with every timer overdue and events queued.
     add_certificates(&certs, &ns, 10..12).await?;
     c.resume()?;
-    e2e::eventually(Duration::from_secs(20), "the old leader to stand down", || async {
-        let m = scrape(&c).await?;
-        Ok(m.contains("\nsiths_leader 0\n").then_some(()))
-    })
+    e2e::eventually(
+        Duration::from_secs(20),
+        "the old leader to stand down",
+        || async {
+            let m = scrape(&c).await?;
+            Ok(m.contains("\nsiths_leader 0\n").then_some(()))
+        },
+    )
     .await?;
     let all_after = wait_all_ready(&certs, 12).await?;
     ensure!(all_after.len() == all.len() + 2, "certificates");
     // Give the old leader time to do damage, if it could.
     tokio::time::sleep(Duration::from_secs(3)).await;
     one_order_each(&admin, &ns, &all_after).await?;
-    ensure!(holder(&admin, &lease).await?.as_deref() == Some("operator-d"), "lease holder");
+    ensure!(
+        holder(&admin, &lease).await?.as_deref() == Some("operator-d"),
+        "lease holder"
+    );
 
     let log = writes(cp).await?;
     created_once(&log, &ns)?;
@@ -466,9 +522,34 @@ async fn a_paused_leader_writes_nothing_after_losing_the_lease() -> Result<()> {
     let refused = c.output().matches("not the leader: write refused").count();
     eprintln!(
         "operator-c resumed after losing the lease: 0 writes reached the API server; the write fence refused {refused} log line(s) worth of writes; its log says: {}",
-        if c.output().contains("lost the leader lease") { "lost the leader lease" } else { "(no loss message)" }
+        if c.output().contains("lost the leader lease") {
+            "lost the leader lease"
+        } else {
+            "(no loss message)"
+        }
     );
-    ensure!(c.output().contains("lost the leader lease"), "operator-c did not notice the loss");
-    drop(d);
+    ensure!(
+        c.output().contains("lost the leader lease"),
+        "operator-c did not notice the loss"
+    );
+
+    // A rolling update: the leader stops on SIGTERM and releases the lease; the standby
+    // takes it at its next look.
+    let mut d = d;
+    let status = d.terminate(Duration::from_secs(20)).await?;
+    ensure!(status.success(), "operator-d exited with {status}");
+    ensure!(
+        d.output().contains("leader lease released"),
+        "operator-d did not release"
+    );
+    let handover = wait_holder(&admin, &lease, "operator-c", Duration::from_secs(30)).await?;
+    eprintln!(
+        "operator-d stopped on SIGTERM; operator-c took the lease after {:.1} s",
+        handover.as_secs_f64()
+    );
+    ensure!(
+        handover <= Duration::from_secs(LEASE_SECONDS + 2),
+        "handover took {handover:?}"
+    );
     Ok(())
 }

@@ -140,7 +140,10 @@ impl Leadership {
             if !self.is_leader() {
                 return;
             }
-            let left = self.until_ms.load(Ordering::Acquire).saturating_sub(now_ms());
+            let left = self
+                .until_ms
+                .load(Ordering::Acquire)
+                .saturating_sub(now_ms());
             let left = Duration::from_millis(u64::try_from(left).unwrap_or(0));
             let _ = tokio::time::timeout(left.min(Duration::from_secs(3600)), notified).await;
         }
@@ -234,7 +237,8 @@ impl Election {
         let lease_watch = tokio::spawn({
             let leadership = leadership.clone();
             let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
-            let config = watcher::Config::default().fields(&format!("metadata.name={}", settings.name));
+            let config =
+                watcher::Config::default().fields(&format!("metadata.name={}", settings.name));
             let identity = settings.identity.clone();
             let grace = settings.grace_seconds;
             async move {
@@ -290,7 +294,9 @@ impl Election {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::{api::coordination::v1::LeaseSpec, apimachinery::pkg::apis::meta::v1::MicroTime};
+    use k8s_openapi::{
+        api::coordination::v1::LeaseSpec, apimachinery::pkg::apis::meta::v1::MicroTime,
+    };
 
     fn lease(holder: Option<&str>, renewed_ms: i64, duration: i32) -> Lease {
         Lease {

@@ -463,11 +463,9 @@ mod tests {
             },
         );
         o.metadata.namespace = Some("team".into());
-        o.metadata.creation_timestamp = Some(
-            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                jiff::Timestamp::from_second(1_700_000_000).expect("ts"),
-            ),
-        );
+        o.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::from_second(1_700_000_000).expect("ts"),
+        ));
         o.status = Some(CertificateOrderStatus {
             phase,
             ..Default::default()
@@ -529,7 +527,12 @@ mod tests {
         // Orders of an issuer that no longer exists are not reported.
         m.observe_orders("gone", &[order("d-1", None)]);
         let text = m.encode().expect("encode");
-        assert!(text.contains("siths_certificate_orders{issuer=\"region\",phase=\"PendingApproval\"} 2"), "{text}");
+        assert!(
+            text.contains(
+                "siths_certificate_orders{issuer=\"region\",phase=\"PendingApproval\"} 2"
+            ),
+            "{text}"
+        );
         assert!(text.contains("siths_certificate_orders{issuer=\"region\",phase=\"Issued\"} 1"));
         assert!(!text.contains("issuer=\"gone\""));
         assert!(text.contains("siths_certificate_order_created_timestamp_seconds{namespace=\"team\",name=\"b-1\",certificate=\"api\",issuer=\"region\",phase=\"PendingApproval\"} 1700000000"));
@@ -541,14 +544,23 @@ mod tests {
     fn reconciles_are_counted_with_errors_by_reason() {
         let m = Metrics::new();
         m.reconciled("ServiceCertificate", Duration::from_millis(20), None);
-        m.reconciled("ServiceCertificate", Duration::from_millis(20), Some("kube"));
+        m.reconciled(
+            "ServiceCertificate",
+            Duration::from_millis(20),
+            Some("kube"),
+        );
         m.set_leader(true);
         let text = m.encode().expect("encode");
-        assert!(text.contains("siths_reconcile_total{controller=\"ServiceCertificate\"} 2"), "{text}");
+        assert!(
+            text.contains("siths_reconcile_total{controller=\"ServiceCertificate\"} 2"),
+            "{text}"
+        );
         assert!(text.contains(
             "siths_reconcile_errors_total{controller=\"ServiceCertificate\",reason=\"kube\"} 1"
         ));
-        assert!(text.contains("siths_reconcile_duration_seconds_count{controller=\"ServiceCertificate\"} 2"));
+        assert!(text.contains(
+            "siths_reconcile_duration_seconds_count{controller=\"ServiceCertificate\"} 2"
+        ));
         assert!(text.contains("siths_leader 1"));
     }
 }

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use crate::{
     api::{DomainValidation, ServiceCertificate},
     controllers::{self, Context, Settings},
-    leader::{Election, LeaseSettings, Leadership},
+    leader::{Election, Leadership, LeaseSettings},
     metrics::Metrics,
     server::{self, Health},
     telemetry::LogFormat,
@@ -65,7 +65,10 @@ impl Args {
         LeaseSettings {
             name: self.lease_name.clone(),
             namespace: self.lease_namespace.clone(),
-            identity: self.leader_identity.clone().unwrap_or_else(default_identity),
+            identity: self
+                .leader_identity
+                .clone()
+                .unwrap_or_else(default_identity),
             duration_seconds: self.lease_duration_seconds,
             grace_seconds: self.lease_grace_seconds,
         }

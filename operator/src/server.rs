@@ -60,9 +60,9 @@ async fn readyz(State(s): State<AppState>) -> (StatusCode, &'static str) {
 
 /// Binds `addr`. Binding early makes a port conflict a start-up error, not a silent gap.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for /metrics, /healthz, /readyz: {e}"))
+    TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {addr} for /metrics, /healthz, /readyz: {e}")
+    })
 }
 
 /// Serves the endpoints on `listener` until `shutdown` resolves.

@@ -34,9 +34,9 @@ use tracing::{info, warn};
 
 use super::{
     CERTIFICATE_LABEL, Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, REVISION_KEY,
-    ROLE_CERTIFICATE, ROLE_LABEL, ROLE_STAGED_KEY, apply_status, measured,
+    ROLE_CERTIFICATE, ROLE_LABEL, ROLE_STAGED_KEY, apply_status,
     domain_validation::{grants_for, today},
-    now, rfc3339,
+    measured, now, rfc3339,
     siths_issuer::{ResolvedBackend, ResolvedIssuer, resolve},
 };
 use crate::{

@@ -15,9 +15,7 @@ use kube::{
 };
 use tracing::{info, warn};
 
-use super::{
-    Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, apply_status, measured, now,
-};
+use super::{Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, apply_status, measured, now};
 use crate::{
     api::{
         CertificateOrder, ConfigMapKeyRef, Environment, OrderPhase, SithsIssuer, SithsIssuerStatus,
