@@ -169,7 +169,12 @@ impl OperatorProcess {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                bail!("operator did not exit within {timeout:?} of SIGTERM");
+                let log = self.output();
+                let lines: Vec<&str> = log.lines().collect();
+                bail!(
+                    "operator did not exit within {timeout:?} of SIGTERM; last log lines:\n{}",
+                    lines[lines.len().saturating_sub(15)..].join("\n")
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

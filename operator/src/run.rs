@@ -22,6 +22,9 @@ use crate::{
     telemetry::LogFormat,
 };
 
+/// How long in-flight reconciles may take to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Command-line flags of `siths-operator`.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -170,6 +173,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 true
             }
             _ = &mut task => false,
+            _ = async {
+                until_stopped(&stop_rx).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                // kube's graceful shutdown waits for in-flight reconciles, but never ends if
+                // the stop comes before a controller's cache has synced (its watch is stopped
+                // first, so the cache never becomes ready).
+                warn!("controllers did not stop within {SHUTDOWN_GRACE:?} of the stop signal; aborting them");
+                task.abort();
+                false
+            }
         };
         metrics.set_leader(false);
         metrics.detach();
