@@ -22,6 +22,8 @@ use rcgen::{
 pub const KUBERNETES_VERSION: &str = "v1.35.4";
 /// The etcd the Kubernetes release requires (`go.etcd.io/etcd/server/v3`).
 pub const ETCD_VERSION: &str = "v3.6.5";
+/// Namespace of the operator (and its leader Lease), created with the control plane.
+pub const OPERATOR_NAMESPACE: &str = "siths-operator";
 const BINARIES: [&str; 3] = ["etcd", "kube-apiserver", "kube-controller-manager"];
 
 /// Root of the Cargo workspace.
@@ -243,7 +245,8 @@ rules:
 
 impl ControlPlane {
     /// Builds (if needed) and starts etcd, kube-apiserver and kube-controller-manager,
-    /// waits for `/readyz` and installs the CRDs from `crds/`.
+    /// waits for `/readyz`, installs the CRDs from `crds/` and creates the operator's
+    /// namespace ([`OPERATOR_NAMESPACE`]).
     pub fn start(opts: Options) -> Result<Self> {
         let bins = ensure_binaries()?;
         let started = Instant::now();
@@ -355,7 +358,7 @@ impl ControlPlane {
                 "kube-controller-manager",
                 Command::new(bins.join("kube-controller-manager")).args([
                     &format!("--kubeconfig={}", cp.kubeconfig.display()),
-                    "--controllers=garbagecollector,namespace",
+                    "--controllers=garbagecollector,namespace,clusterrole-aggregation",
                     "--leader-elect=false",
                     "--bind-address=127.0.0.1",
                     &format!("--secure-port={kcm_port}"),
@@ -544,7 +547,9 @@ current-context: e2e
     fn install_crds(&self) -> Result<()> {
         block_on(async {
             let client = self.client().await?;
-            crate::install_crds(&client, &workspace_root().join("crds")).await
+            crate::install_crds(&client, &workspace_root().join("crds")).await?;
+            // The operator's own namespace: its leader Lease lives there.
+            crate::ensure_namespace(&client, OPERATOR_NAMESPACE).await
         })
     }
 

@@ -3,6 +3,7 @@
 
 pub mod controlplane;
 pub mod demo;
+pub mod helm;
 pub mod k8s;
 pub mod operator;
 
@@ -78,6 +79,20 @@ pub async fn install_crds(client: &Client, dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Creates namespace `name` unless it exists.
+pub async fn ensure_namespace(client: &Client, name: &str) -> Result<()> {
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({ "metadata": { "name": name } }))?;
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Creates a namespace with a unique name starting with `prefix`, so tests sharing one

@@ -67,6 +67,8 @@ pub struct OperatorProcess {
     child: Child,
     /// File receiving the operator's stdout and stderr.
     pub log: PathBuf,
+    /// Port of the operator's /metrics, /healthz and /readyz.
+    pub http_port: u16,
 }
 
 impl OperatorProcess {
@@ -116,9 +118,26 @@ impl OperatorProcess {
                 .as_nanos()
         ));
         let out = fs::File::create(&log)?;
-        let child = Command::new(bin)
+        // A free port unless the caller chose one: operators of one test binary run side
+        // by side.
+        let http_port = match args.iter().position(|a| *a == "--http-port") {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|p| p.parse().ok())
+                .context("--http-port needs a port")?,
+            None => crate::controlplane::free_port()?,
+        };
+        let mut cmd = Command::new(bin);
+        if !args.contains(&"--http-port") {
+            cmd.args(["--http-port", &http_port.to_string()]);
+        }
+        let child = cmd
             .args(args)
             .env("KUBECONFIG", kubeconfig)
+            // One leader identity per test binary, as one pod keeps its name across
+            // container restarts: a restarted operator resumes its own lease at once.
+            // Tests of leader election pass --leader-identity.
+            .env("POD_NAME", format!("e2e-{}", std::process::id()))
             .env("RUST_LOG", rust_log)
             .env("SITHS_LOG_FORMAT", "json")
             .stdin(Stdio::null())
@@ -126,7 +145,34 @@ impl OperatorProcess {
             .stderr(out)
             .spawn()
             .context("starting siths-operator")?;
-        Ok(Self { child, log })
+        Ok(Self {
+            child,
+            log,
+            http_port,
+        })
+    }
+
+    /// GETs `path` from the operator's HTTP endpoints: `(status code, body)`.
+    pub async fn http_get(&self, path: &str) -> Result<(u16, String)> {
+        use http_body_util::BodyExt;
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let uri: http::Uri = format!("http://127.0.0.1:{}{path}", self.http_port).parse()?;
+        let response = client.get(uri).await?;
+        let code = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((code, String::from_utf8(body.to_vec())?))
+    }
+
+    /// Sends SIGSTOP: the process freezes, as a stalled node or a long GC pause would.
+    pub fn pause(&self) -> Result<()> {
+        self.signal("STOP")
+    }
+
+    /// Sends SIGCONT to a paused process.
+    pub fn resume(&self) -> Result<()> {
+        self.signal("CONT")
     }
 
     /// Everything the operator has logged so far.
@@ -167,7 +213,12 @@ impl OperatorProcess {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                bail!("operator did not exit within {timeout:?} of SIGTERM");
+                let log = self.output();
+                let lines: Vec<&str> = log.lines().collect();
+                bail!(
+                    "operator did not exit within {timeout:?} of SIGTERM; last log lines:\n{}",
+                    lines[lines.len().saturating_sub(15)..].join("\n")
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

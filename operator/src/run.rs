@@ -1,19 +1,24 @@
-//! Wiring of the operator process: client, caches, controllers, shutdown.
+//! Wiring of the operator process: client, endpoints, leader election, caches, controllers,
+//! shutdown.
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use futures::StreamExt;
 use kube::{
     Api, Client,
+    client::ClientBuilder,
     runtime::{Controller, WatchStreamExt, reflector, watcher},
 };
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{
     api::{DomainValidation, ServiceCertificate},
     controllers::{self, Context, Settings},
+    leader::{Election, Leadership, LeaseSettings},
+    metrics::Metrics,
+    server::{self, Health},
     telemetry::LogFormat,
 };
 
@@ -31,6 +36,60 @@ pub struct Args {
     /// fingerprints before use. Used by issuers without trustAnchors.
     #[arg(long, env = "SITHS_CA_FILE")]
     pub siths_ca_file: Option<PathBuf>,
+    /// Port of /metrics, /healthz and /readyz (all interfaces).
+    #[arg(long, env = "SITHS_HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+    /// Elect a leader with a coordination Lease: only the leader reconciles and writes.
+    #[arg(long, env = "SITHS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "SITHS_LEASE_NAME", default_value = "siths-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease (the operator's own namespace in a cluster).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "siths-operator")]
+    pub lease_namespace: String,
+    /// Identity of this replica in the Lease; defaults to the host name and process id.
+    #[arg(long, env = "POD_NAME")]
+    pub leader_identity: Option<String>,
+    /// Seconds the lease stays valid after a renewal; a standby takes over this long after
+    /// the leader's last renewal.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+    /// Seconds before expiry the leader renews; also the clock skew tolerated between nodes.
+    #[arg(long, default_value_t = 5)]
+    pub lease_grace_seconds: u64,
+}
+
+impl Args {
+    fn lease_settings(&self) -> LeaseSettings {
+        LeaseSettings {
+            name: self.lease_name.clone(),
+            namespace: self.lease_namespace.clone(),
+            identity: self
+                .leader_identity
+                .clone()
+                .unwrap_or_else(default_identity),
+            duration_seconds: self.lease_duration_seconds,
+            grace_seconds: self.lease_grace_seconds,
+        }
+    }
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "siths-operator".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Resolves when `rx` turns true (the stop signal).
+fn until_stopped(
+    rx: &watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
+    let mut rx = rx.clone();
+    async move {
+        let _ = rx.wait_for(|s| *s).await;
+    }
 }
 
 /// Longest wait for the controllers after SIGTERM or SIGINT.
@@ -38,9 +97,10 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs the operator until SIGTERM or SIGINT.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let client = Client::try_default()
+    let config = kube::Config::infer()
         .await
         .context("no Kubernetes configuration (KUBECONFIG or in-cluster)")?;
+    let client = Client::try_from(config.clone())?;
     let version = client
         .apiserver_version()
         .await
@@ -53,13 +113,113 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
 
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let listener = server::bind(SocketAddr::from(([0, 0, 0, 0], args.http_port))).await?;
+    let http = tokio::spawn(server::serve(
+        listener,
+        metrics.clone(),
+        health.clone(),
+        until_stopped(&stop_rx),
+    ));
+
+    let election = if args.leader_election {
+        let lease = args.lease_settings();
+        let e = Election::start(client.clone(), &lease).await?;
+        info!(lease = %format!("{}/{}", lease.namespace, lease.name), identity = %lease.identity, "leader election: standing by until this replica holds the lease");
+        Some(e)
+    } else {
+        info!("leader election is off: this replica reconciles at once");
+        None
+    };
+    let leadership = election
+        .as_ref()
+        .map(|e| e.leadership.clone())
+        .unwrap_or_else(Leadership::always);
+    // The controllers write only through this client, which refuses writes the moment
+    // leadership ends.
+    let fenced = ClientBuilder::try_from(config)?
+        .with_layer(&leadership.fence())
+        .build();
+    let settings = Settings {
+        siths_ca_file: args.siths_ca_file.clone(),
+    };
+    health.set_ready();
+
+    let mut result = Ok(());
+    loop {
+        tokio::select! {
+            _ = leadership.acquired() => {}
+            _ = until_stopped(&stop_rx) => break,
+            _ = election_failed(election.as_ref()) => {
+                result = Err(anyhow::anyhow!("leader election stopped working"));
+                break;
+            }
+        }
+        info!("leading: starting the controllers");
+        metrics.set_leader(true);
+        let mut task = tokio::spawn(run_controllers(
+            fenced.clone(),
+            settings.clone(),
+            metrics.clone(),
+            stop_rx.clone(),
+        ));
+        let lost = tokio::select! {
+            _ = leadership.lost() => {
+                // Dropping the controllers cancels every request in flight; the fence
+                // refuses any write issued before the abort takes effect.
+                task.abort();
+                true
+            }
+            _ = &mut task => false,
+            _ = async {
+                until_stopped(&stop_rx).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                // kube's graceful shutdown waits for in-flight reconciles, but never ends if
+                // the stop comes before a controller's cache has synced (its watch is stopped
+                // first, so the cache never becomes ready).
+                warn!("controllers did not stop within {SHUTDOWN_GRACE:?} of the stop signal; aborting them");
+                task.abort();
+                false
+            }
+        };
+        metrics.set_leader(false);
+        metrics.detach();
+        if !lost {
+            break;
+        }
+        let _ = task.await;
+        warn!("lost the leader lease: controllers stopped, standing by");
+    }
+    if let Some(e) = election {
+        e.release().await;
+    }
+    if let Ok(Err(e)) = http.await {
+        warn!(error = %e, "HTTP endpoints failed");
+    }
+    info!("siths-operator stopped");
+    result
+}
+
+/// Resolves when the election machinery has stopped (never, when there is none).
+async fn election_failed(election: Option<&Election>) {
+    let Some(e) = election else {
+        return std::future::pending().await;
+    };
+    while e.is_running() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Runs the caches and controllers until the stop signal (or until aborted).
+async fn run_controllers(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let (validations, writer) = reflector::store();
     let dv_stream = reflector(
         writer,
@@ -70,57 +230,37 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     )
     .applied_objects()
     .for_each(|_| async {});
-    let dv_task = tokio::spawn({
-        let stopped = stopped();
-        async move {
-            tokio::select! {
-                _ = dv_stream => {},
-                _ = stopped => {},
-            }
-        }
-    });
-    validations
-        .wait_until_ready()
-        .await
-        .context("DomainValidation cache")?;
-
-    let certificates = Controller::new(
-        Api::<ServiceCertificate>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    )
-    .graceful_shutdown_on(stopped());
-    let ctx = Context::new(
-        client.clone(),
-        Settings {
-            siths_ca_file: args.siths_ca_file.clone(),
-        },
-        validations,
-        certificates.store(),
-    );
-    info!("watching ServiceCertificates, SithsIssuers and DomainValidations");
-    // kube-runtime holds a controller's runner until its store has listed once; a signal
-    // that arrives before that leaves the runner waiting forever. Reconciles get a grace
-    // period after the signal; then the process exits (every write is idempotent).
-    tokio::spawn({
-        let stopped = stopped();
-        async move {
-            stopped.await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-            tracing::warn!(
-                "controllers did not stop within {SHUTDOWN_GRACE:?} of the signal; exiting"
-            );
-            std::process::exit(0);
-        }
-    });
-    tokio::join!(
-        controllers::service_certificate::run(ctx.clone(), certificates),
-        controllers::siths_issuer::run(ctx.clone(), stopped()),
-        controllers::trust_bundle::run(ctx.clone(), stopped()),
-        controllers::domain_validation::run(ctx, stopped()),
-    );
-    dv_task.abort();
-    info!("siths-operator stopped");
-    Ok(())
+    let controllers = async {
+        validations
+            .wait_until_ready()
+            .await
+            .context("DomainValidation cache")?;
+        let certificates = Controller::new(
+            Api::<ServiceCertificate>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+        )
+        .graceful_shutdown_on(until_stopped(&stop));
+        metrics.attach_certificates(certificates.store());
+        let ctx = Context::new(
+            client.clone(),
+            settings,
+            validations,
+            certificates.store(),
+            metrics,
+        );
+        info!("watching ServiceCertificates, SithsIssuers and DomainValidations");
+        tokio::join!(
+            controllers::service_certificate::run(ctx.clone(), certificates),
+            controllers::siths_issuer::run(ctx.clone(), until_stopped(&stop)),
+            controllers::trust_bundle::run(ctx.clone(), until_stopped(&stop)),
+            controllers::domain_validation::run(ctx, until_stopped(&stop)),
+        );
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        r = controllers => r,
+        _ = dv_stream => Ok(()),
+    }
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

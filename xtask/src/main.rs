@@ -132,6 +132,9 @@ fn test(filter: &[String]) -> Result<()> {
     eprintln!("==> control-plane binaries");
     let dir = controlplane::ensure_binaries()?;
     eprintln!("    cached in {}", dir.display());
+    eprintln!("==> helm binary");
+    let helm = e2e::helm::ensure_helm()?;
+    eprintln!("    cached in {}", helm.display());
     run(
         "unit tests",
         cargo().args(["test", "--workspace", "--exclude", "e2e", "--all-targets"]),

@@ -9,7 +9,7 @@ use kube::{
 };
 use tracing::warn;
 
-use super::{Context, Error, apply_status, now};
+use super::{Context, Error, apply_status, measured, now};
 use crate::{
     api::{DomainValidation, DomainValidationStatus, status},
     policy::{
@@ -120,7 +120,7 @@ pub async fn run(
     Controller::new(api, watcher::Config::default().any_semantic())
         .graceful_shutdown_on(shutdown)
         .run(
-            reconcile,
+            |o, ctx| measured(ctx.clone(), "DomainValidation", reconcile(o, ctx)),
             |_, e, _| {
                 warn!(error = %e, label = e.metric_label(), "DomainValidation reconcile failed");
                 Action::requeue(Duration::from_secs(15))

@@ -13,12 +13,16 @@ use kube::{
     Client, Resource, ResourceExt,
     api::{Api, Patch, PatchParams},
     runtime::{
+        controller::Action,
         events::{Event, EventType, Recorder, Reporter},
         reflector::Store,
     },
 };
 
-use crate::api::{DomainValidation, ServiceCertificate};
+use crate::{
+    api::{DomainValidation, ServiceCertificate},
+    metrics::Metrics,
+};
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::warn;
 
@@ -54,6 +58,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Settings from flags.
     pub settings: Settings,
+    /// Metrics of the process.
+    pub metrics: Arc<Metrics>,
     validations: Store<DomainValidation>,
     certificates: Store<ServiceCertificate>,
     issuers: IssuerCache,
@@ -90,6 +96,7 @@ impl Context {
         settings: Settings,
         validations: Store<DomainValidation>,
         certificates: Store<ServiceCertificate>,
+        metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         let recorder = Recorder::new(
             client.clone(),
@@ -102,6 +109,7 @@ impl Context {
             client,
             recorder,
             settings,
+            metrics,
             validations,
             certificates,
             issuers: Default::default(),
@@ -217,6 +225,22 @@ impl Error {
             Error::Incomplete(_) => "incomplete",
         }
     }
+}
+
+/// Runs one reconcile of `controller` and records its count, duration and error reason.
+pub async fn measured(
+    ctx: Arc<Context>,
+    controller: &'static str,
+    reconcile: impl std::future::Future<Output = Result<Action, Error>>,
+) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile.await;
+    ctx.metrics.reconciled(
+        controller,
+        started.elapsed(),
+        result.as_ref().err().map(Error::metric_label),
+    );
+    result
 }
 
 /// Server-side applies `status` to the status subresource of `obj` when it differs from

@@ -36,7 +36,7 @@ use super::{
     CERTIFICATE_LABEL, Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, REVISION_KEY,
     ROLE_CERTIFICATE, ROLE_LABEL, ROLE_STAGED_KEY, apply_status,
     domain_validation::{grants_for, today},
-    now, rfc3339,
+    measured, now, rfc3339,
     siths_issuer::{ResolvedBackend, ResolvedIssuer},
 };
 use crate::{
@@ -1129,7 +1129,7 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
             },
         )
         .run(
-            reconcile,
+            |o, ctx| measured(ctx.clone(), "ServiceCertificate", reconcile(o, ctx)),
             |cert, e, _| {
                 warn!(error = %e, label = e.metric_label(), name = %cert.name_any(), "ServiceCertificate reconcile failed");
                 Action::requeue(Duration::from_secs(5))

@@ -15,7 +15,7 @@ use kube::{
 };
 use tracing::{info, warn};
 
-use super::{Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, apply_status, now};
+use super::{Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, apply_status, measured, now};
 use crate::{
     api::{
         CertificateOrder, ConfigMapKeyRef, Environment, OrderPhase, SithsIssuer, SithsIssuerStatus,
@@ -342,8 +342,10 @@ pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Ac
         .labels(&format!("{ISSUER_LABEL}={}", issuer.name_any()))
         .limit(500);
     let mut mine = Vec::new();
+    let mut samples = Vec::new();
     loop {
         let page = orders.list(&lp).await?;
+        samples.extend(page.items.iter().map(crate::metrics::OrderSample::from));
         mine.extend(
             page.items
                 .into_iter()
@@ -354,6 +356,8 @@ pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Ac
             _ => break,
         }
     }
+    ctx.metrics
+        .observe_order_samples(&issuer.name_any(), samples);
     for (phase, cost) in mine {
         if !matches!(phase, Some(OrderPhase::Denied) | Some(OrderPhase::Failed)) {
             spend += u64::from(cost);
@@ -434,10 +438,12 @@ pub async fn run(
 ) {
     let issuers: Api<SithsIssuer> = Api::all(ctx.client.clone());
     let orders: Api<CertificateOrder> = Api::all(ctx.client.clone());
-    Controller::new(issuers, watcher::Config::default().any_semantic())
+    let controller = Controller::new(issuers, watcher::Config::default().any_semantic())
         // Orders change in bursts (hundreds while a batch issues); counting them once per
         // burst is enough for a status that shows pending orders and spend.
-        .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(5)))
+        .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(5)));
+    ctx.metrics.attach_issuers(controller.store());
+    controller
         .watches(orders, watcher::Config::default().any_semantic(), |o| {
             o.labels()
                 .get(ISSUER_LABEL)
@@ -445,7 +451,7 @@ pub async fn run(
         })
         .graceful_shutdown_on(shutdown)
         .run(
-            reconcile,
+            |o, ctx| measured(ctx.clone(), "SithsIssuer", reconcile(o, ctx)),
             |_, e, _| {
                 warn!(error = %e, label = e.metric_label(), "SithsIssuer reconcile failed");
                 Action::requeue(Duration::from_secs(15))

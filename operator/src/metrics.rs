@@ -1,0 +1,571 @@
+//! Prometheus metrics (`siths_` prefix), served on `/metrics` in the OpenMetrics text format.
+//!
+//! Two kinds of metrics:
+//! - what happened (reconcile counts, errors by reason, durations): counters and a
+//!   histogram the controllers update through [`Metrics::reconciled`];
+//! - what is (certificate timestamps and readiness, orders by phase, spend): computed at
+//!   scrape time from the controllers' caches, so a deleted certificate disappears from
+//!   the output at once and a standby replica (which runs no controllers) reports none.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use kube::{ResourceExt, runtime::reflector::Store};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::{ConstGauge, Gauge},
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+use crate::{
+    api::{CertificateOrder, OrderPhase, Purpose, ServiceCertificate, SithsIssuer, status},
+    policy::conditions::find_condition,
+};
+
+/// Content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric of the operator process.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<Labels, Counter>,
+    errors: Family<Labels, Counter>,
+    durations: Family<Labels, Histogram>,
+    leader: Gauge,
+    state: Arc<ClusterState>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered and no cluster state attached.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let reconciles = Family::<Labels, Counter>::default();
+        registry.register(
+            "siths_reconcile",
+            "Reconciles run, by controller",
+            reconciles.clone(),
+        );
+        let errors = Family::<Labels, Counter>::default();
+        registry.register(
+            "siths_reconcile_errors",
+            "Reconciles that failed, by controller and reason",
+            errors.clone(),
+        );
+        let durations = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        registry.register(
+            "siths_reconcile_duration_seconds",
+            "Duration of reconciles, by controller",
+            durations.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "siths_leader",
+            "1 when this replica holds the leader lease and runs the controllers",
+            leader.clone(),
+        );
+        let state = Arc::new(ClusterState::default());
+        registry.register_collector(Box::new(state.clone()));
+        Self {
+            registry,
+            reconciles,
+            errors,
+            durations,
+            leader,
+            state,
+        }
+    }
+
+    /// Records one reconcile of `controller` that took `elapsed` and failed with
+    /// `error` (an [`Error::metric_label`](crate::controllers::Error::metric_label)) or
+    /// succeeded (`None`).
+    pub fn reconciled(&self, controller: &str, elapsed: Duration, error: Option<&str>) {
+        let by = vec![("controller", controller.to_string())];
+        self.reconciles.get_or_create(&by).inc();
+        self.durations
+            .get_or_create(&by)
+            .observe(elapsed.as_secs_f64());
+        if let Some(reason) = error {
+            self.errors
+                .get_or_create(&vec![
+                    ("controller", controller.to_string()),
+                    ("reason", reason.to_string()),
+                ])
+                .inc();
+        }
+    }
+
+    /// Whether this replica leads (and runs the controllers).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// Reports certificates from `store` (the certificate controller's cache).
+    pub fn attach_certificates(&self, store: Store<ServiceCertificate>) {
+        *lock(&self.state.certificates) = Some(store);
+    }
+
+    /// Reports issuers from `store` (the issuer controller's cache).
+    pub fn attach_issuers(&self, store: Store<SithsIssuer>) {
+        *lock(&self.state.issuers) = Some(store);
+    }
+
+    /// Records the orders of issuer `issuer` (all of them, as the issuer controller lists
+    /// them).
+    pub fn observe_orders(&self, issuer: &str, orders: &[CertificateOrder]) {
+        self.observe_order_samples(issuer, orders.iter().map(OrderSample::from).collect());
+    }
+
+    /// Like [`Metrics::observe_orders`], from samples taken page by page.
+    pub fn observe_order_samples(&self, issuer: &str, samples: Vec<OrderSample>) {
+        lock(&self.state.orders).insert(issuer.to_string(), samples);
+    }
+
+    /// Forgets the cluster state: the controllers stopped (leadership lost or shutdown),
+    /// so their caches no longer describe the cluster.
+    pub fn detach(&self) {
+        *lock(&self.state.certificates) = None;
+        *lock(&self.state.issuers) = None;
+        lock(&self.state.orders).clear();
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock means a panic while holding it; the data is still consistent
+    // (every write replaces a whole value).
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the metrics keep of one order.
+#[derive(Debug, Clone)]
+pub struct OrderSample {
+    namespace: String,
+    name: String,
+    certificate: String,
+    phase: Option<OrderPhase>,
+    created: Option<i64>,
+}
+
+impl From<&CertificateOrder> for OrderSample {
+    fn from(o: &CertificateOrder) -> Self {
+        Self {
+            namespace: o.namespace().unwrap_or_default(),
+            name: o.name_any(),
+            certificate: o.spec.certificate_name.clone(),
+            phase: o.status.as_ref().and_then(|s| s.phase),
+            created: o
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.as_second()),
+        }
+    }
+}
+
+/// Phase label of an order; an order the operator has not looked at yet is `New`.
+pub fn phase_label(phase: Option<OrderPhase>) -> &'static str {
+    match phase {
+        None => "New",
+        Some(OrderPhase::PendingApproval) => "PendingApproval",
+        Some(OrderPhase::Approved) => "Approved",
+        Some(OrderPhase::AwaitingCertificate) => "AwaitingCertificate",
+        Some(OrderPhase::Issued) => "Issued",
+        Some(OrderPhase::Denied) => "Denied",
+        Some(OrderPhase::Failed) => "Failed",
+    }
+}
+
+fn is_open(phase: Option<OrderPhase>) -> bool {
+    !matches!(phase, Some(OrderPhase::Issued) | Some(OrderPhase::Denied))
+}
+
+#[derive(Debug, Default)]
+struct ClusterState {
+    certificates: Mutex<Option<Store<ServiceCertificate>>>,
+    issuers: Mutex<Option<Store<SithsIssuer>>>,
+    orders: Mutex<BTreeMap<String, Vec<OrderSample>>>,
+}
+
+/// One gauge family written by the collector.
+struct GaugeFamily {
+    name: &'static str,
+    help: &'static str,
+    samples: Vec<(Labels, i64)>,
+}
+
+impl GaugeFamily {
+    fn new(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            help,
+            samples: Vec::new(),
+        }
+    }
+
+    fn encode(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let kind = ConstGauge::new(0i64).metric_type();
+        let mut family = encoder.encode_descriptor(self.name, self.help, None, kind)?;
+        for (labels, value) in &self.samples {
+            ConstGauge::new(*value).encode(family.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+fn timestamp(value: Option<&String>) -> Option<i64> {
+    value
+        .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_second())
+}
+
+/// The gauges describing the cluster as the caches see it, computed at scrape time.
+fn cluster_gauges(
+    certificates: &[Arc<ServiceCertificate>],
+    issuers: Option<&[Arc<SithsIssuer>]>,
+    orders: &BTreeMap<String, Vec<OrderSample>>,
+) -> Vec<GaugeFamily> {
+    let mut expiry = GaugeFamily::new(
+        "siths_certificate_expiration_timestamp_seconds",
+        "End of validity (notAfter) of the certificate in the Secret, as a Unix timestamp",
+    );
+    let mut renewal = GaugeFamily::new(
+        "siths_certificate_renewal_timestamp_seconds",
+        "When renewal of the certificate starts, as a Unix timestamp",
+    );
+    let mut not_before = GaugeFamily::new(
+        "siths_certificate_not_before_timestamp_seconds",
+        "Start of validity (notBefore) of the certificate in the Secret, as a Unix timestamp",
+    );
+    let mut ready = GaugeFamily::new(
+        "siths_certificate_ready_status",
+        "1 when the ServiceCertificate is Ready, 0 otherwise",
+    );
+    let mut issuing = GaugeFamily::new(
+        "siths_certificate_issuing_status",
+        "1 while a new revision is being issued, 0 otherwise; reason is the Issuing condition's reason (WaitingForApproval, AwaitingCertificate, OrderDenied, ...)",
+    );
+    for c in certificates {
+        let labels: Labels = vec![
+            ("namespace", c.namespace().unwrap_or_default()),
+            ("name", c.name_any()),
+            (
+                "purpose",
+                match c.spec.purpose {
+                    Purpose::ServerToServer => "ServerToServer",
+                    Purpose::UserFacing => "UserFacing",
+                }
+                .to_string(),
+            ),
+            (
+                "route",
+                c.status
+                    .as_ref()
+                    .and_then(|s| s.route.clone())
+                    .unwrap_or_default(),
+            ),
+            ("issuer", c.spec.issuer_ref.name.clone()),
+        ];
+        let st = c.status.as_ref();
+        let conditions = st.map(|s| s.conditions.as_slice()).unwrap_or_default();
+        let is_ready =
+            find_condition(conditions, "Ready").is_some_and(|c| c.status == status::TRUE);
+        ready.samples.push((labels.clone(), i64::from(is_ready)));
+        if let Some(cond) = find_condition(conditions, "Issuing") {
+            let mut l = labels.clone();
+            l.push(("reason", cond.reason.clone()));
+            issuing
+                .samples
+                .push((l, i64::from(cond.status == status::TRUE)));
+        }
+        for (family, value) in [
+            (&mut expiry, st.and_then(|s| s.not_after.as_ref())),
+            (&mut renewal, st.and_then(|s| s.renewal_time.as_ref())),
+            (&mut not_before, st.and_then(|s| s.not_before.as_ref())),
+        ] {
+            if let Some(ts) = timestamp(value) {
+                family.samples.push((labels.clone(), ts));
+            }
+        }
+    }
+
+    let mut by_phase = GaugeFamily::new(
+        "siths_certificate_orders",
+        "CertificateOrders by issuer and phase",
+    );
+    let mut open = GaugeFamily::new(
+        "siths_certificate_order_created_timestamp_seconds",
+        "Creation time of every order not yet Issued or Denied, as a Unix timestamp",
+    );
+    let mut spend = GaugeFamily::new(
+        "siths_issuer_estimated_spend_sek",
+        "Estimated SITHS spend of the issuer's orders in SEK (denied and failed orders excluded)",
+    );
+    let mut issuer_ready = GaugeFamily::new(
+        "siths_issuer_ready_status",
+        "1 when the SithsIssuer is Ready, 0 otherwise",
+    );
+    if let Some(issuers) = issuers {
+        for i in issuers {
+            let name = i.name_any();
+            let labels: Labels = vec![("issuer", name.clone())];
+            let st = i.status.as_ref();
+            spend.samples.push((
+                labels.clone(),
+                st.map(|s| s.estimated_spend_sek as i64).unwrap_or(0),
+            ));
+            let conditions = st.map(|s| s.conditions.as_slice()).unwrap_or_default();
+            issuer_ready.samples.push((
+                labels,
+                i64::from(
+                    find_condition(conditions, "Ready").is_some_and(|c| c.status == status::TRUE),
+                ),
+            ));
+            let Some(samples) = orders.get(&name) else {
+                continue;
+            };
+            let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
+            for o in samples {
+                *counts.entry(phase_label(o.phase)).or_default() += 1;
+                if is_open(o.phase)
+                    && let Some(created) = o.created
+                {
+                    open.samples.push((
+                        vec![
+                            ("namespace", o.namespace.clone()),
+                            ("name", o.name.clone()),
+                            ("certificate", o.certificate.clone()),
+                            ("issuer", name.clone()),
+                            ("phase", phase_label(o.phase).to_string()),
+                        ],
+                        created,
+                    ));
+                }
+            }
+            for (phase, n) in counts {
+                by_phase.samples.push((
+                    vec![("issuer", name.clone()), ("phase", phase.to_string())],
+                    n,
+                ));
+            }
+        }
+    }
+    vec![
+        expiry,
+        renewal,
+        not_before,
+        ready,
+        issuing,
+        by_phase,
+        open,
+        spend,
+        issuer_ready,
+    ]
+}
+
+impl Collector for ClusterState {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let certificates = lock(&self.certificates)
+            .as_ref()
+            .map(|s| s.state())
+            .unwrap_or_default();
+        let issuers = lock(&self.issuers).as_ref().map(|s| s.state());
+        let orders = lock(&self.orders).clone();
+        for family in cluster_gauges(&certificates, issuers.as_deref(), &orders) {
+            family.encode(&mut encoder)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{
+        CertificateOrderSpec, CertificateOrderStatus, Condition, IssuerKind, IssuerRef,
+        ServiceCertificateSpec, ServiceCertificateStatus,
+    };
+    use kube::runtime::{reflector, watcher::Event};
+
+    fn condition(type_: &str, status: &str, reason: &str) -> Condition {
+        serde_json::from_value(serde_json::json!({
+            "type": type_, "status": status, "reason": reason, "message": "",
+            "lastTransitionTime": "2026-01-01T00:00:00Z"
+        }))
+        .expect("condition")
+    }
+
+    fn cert(name: &str, ready: bool) -> ServiceCertificate {
+        let mut c = ServiceCertificate::new(
+            name,
+            ServiceCertificateSpec {
+                purpose: Purpose::ServerToServer,
+                dns_names: vec!["a.region.se".into()],
+                secret_name: name.into(),
+                hsa_id: Some("SE2321000016-A1".into()),
+                issuer_ref: IssuerRef {
+                    kind: IssuerKind::SithsIssuer,
+                    name: "region".into(),
+                },
+                private_key: None,
+                renew_before: None,
+            },
+        );
+        c.metadata.namespace = Some("team".into());
+        c.status = Some(ServiceCertificateStatus {
+            route: Some("SITHS".into()),
+            conditions: vec![
+                condition("Ready", if ready { "True" } else { "False" }, "Issued"),
+                condition("Issuing", "True", "WaitingForApproval"),
+            ],
+            not_after: ready.then(|| "2027-01-01T00:00:00Z".into()),
+            not_before: ready.then(|| "2026-01-01T00:00:00Z".into()),
+            renewal_time: ready.then(|| "2026-11-01T00:00:00Z".into()),
+            ..Default::default()
+        });
+        c
+    }
+
+    fn order(name: &str, phase: Option<OrderPhase>) -> CertificateOrder {
+        let mut o = CertificateOrder::new(
+            name,
+            CertificateOrderSpec {
+                certificate_name: "api".into(),
+                revision: 1,
+                issuer_name: "region".into(),
+                dns_names: vec!["a.region.se".into()],
+                hsa_id: None,
+                subject: "CN=a.region.se".into(),
+                csr: String::new(),
+                estimated_cost_sek: 3500,
+                approval: None,
+                certificate: None,
+            },
+        );
+        o.metadata.namespace = Some("team".into());
+        o.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::from_second(1_700_000_000).expect("ts"),
+        ));
+        o.status = Some(CertificateOrderStatus {
+            phase,
+            ..Default::default()
+        });
+        o
+    }
+
+    #[test]
+    fn expiry_gauges_exist_for_certificates_with_a_certificate_only() {
+        let (reader, mut writer) = reflector::store();
+        writer.apply_watcher_event(&Event::Apply(cert("ready", true)));
+        writer.apply_watcher_event(&Event::Apply(cert("waiting", false)));
+        let m = Metrics::new();
+        m.attach_certificates(reader);
+        let text = m.encode().expect("encode");
+        assert!(text.contains(
+            "siths_certificate_expiration_timestamp_seconds{namespace=\"team\",name=\"ready\",purpose=\"ServerToServer\",route=\"SITHS\",issuer=\"region\"} 1798761600"
+        ), "{text}");
+        assert!(!text.contains("expiration_timestamp_seconds{namespace=\"team\",name=\"waiting\""));
+        assert!(text.contains("siths_certificate_ready_status{namespace=\"team\",name=\"ready\""));
+        assert!(text.contains(
+            "siths_certificate_ready_status{namespace=\"team\",name=\"waiting\",purpose=\"ServerToServer\",route=\"SITHS\",issuer=\"region\"} 0"
+        ));
+        assert!(text.contains("reason=\"WaitingForApproval\"} 1"));
+        assert!(text.ends_with("# EOF\n"));
+
+        // A standby (or a replica that lost the lease) reports no certificates.
+        m.detach();
+        let text = m.encode().expect("encode");
+        assert!(text.contains("# TYPE siths_certificate_expiration_timestamp_seconds gauge"));
+        assert!(!text.contains("name=\"ready\""));
+    }
+
+    #[test]
+    fn orders_are_counted_by_phase_and_open_orders_listed() {
+        let (reader, mut writer) = reflector::store();
+        let issuer: SithsIssuer = serde_json::from_value(serde_json::json!({
+            "apiVersion": "siths-operator.io/v1alpha1", "kind": "SithsIssuer",
+            "metadata": {"name": "region"},
+            "spec": {
+                "organization": {"name": "Region", "organizationNumber": "232100-0016"},
+                "connection": {"type": "Direct"}, "environment": "Production",
+                "backend": {"manual": {}}
+            },
+            "status": {"estimatedSpendSek": 7000}
+        }))
+        .expect("issuer");
+        writer.apply_watcher_event(&Event::Apply(issuer));
+        let m = Metrics::new();
+        m.attach_issuers(reader);
+        m.observe_orders(
+            "region",
+            &[
+                order("a-1", Some(OrderPhase::Issued)),
+                order("b-1", Some(OrderPhase::PendingApproval)),
+                order("c-1", Some(OrderPhase::PendingApproval)),
+            ],
+        );
+        // Orders of an issuer that no longer exists are not reported.
+        m.observe_orders("gone", &[order("d-1", None)]);
+        let text = m.encode().expect("encode");
+        assert!(
+            text.contains(
+                "siths_certificate_orders{issuer=\"region\",phase=\"PendingApproval\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("siths_certificate_orders{issuer=\"region\",phase=\"Issued\"} 1"));
+        assert!(!text.contains("issuer=\"gone\""));
+        assert!(text.contains("siths_certificate_order_created_timestamp_seconds{namespace=\"team\",name=\"b-1\",certificate=\"api\",issuer=\"region\",phase=\"PendingApproval\"} 1700000000"));
+        assert!(!text.contains("name=\"a-1\""), "issued orders are not open");
+        assert!(text.contains("siths_issuer_estimated_spend_sek{issuer=\"region\"} 7000"));
+    }
+
+    #[test]
+    fn reconciles_are_counted_with_errors_by_reason() {
+        let m = Metrics::new();
+        m.reconciled("ServiceCertificate", Duration::from_millis(20), None);
+        m.reconciled(
+            "ServiceCertificate",
+            Duration::from_millis(20),
+            Some("kube"),
+        );
+        m.set_leader(true);
+        let text = m.encode().expect("encode");
+        assert!(
+            text.contains("siths_reconcile_total{controller=\"ServiceCertificate\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "siths_reconcile_errors_total{controller=\"ServiceCertificate\",reason=\"kube\"} 1"
+        ));
+        assert!(text.contains(
+            "siths_reconcile_duration_seconds_count{controller=\"ServiceCertificate\"} 2"
+        ));
+        assert!(text.contains("siths_leader 1"));
+    }
+}
