@@ -648,3 +648,38 @@ async fn a_short_lived_local_ca_certificate_renews_before_expiry() -> Result<()>
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn sithsctl_renew_issues_exactly_one_new_revision() -> Result<()> {
+    let e = env("renewnow").await?;
+    let issuer = e.local_issuer("").await?;
+    e.validation(&e.ns, &e.domain(), REGION, "").await?;
+    e.certificate(
+        "svc",
+        &issuer,
+        &[format!("svc.{}", e.domain())],
+        "SE2321000016-N1",
+    )
+    .await?;
+    let first = wait_condition(&e.certs(), "svc", "Ready", "True", None, WAIT).await?;
+    let first_serial = first.status.unwrap().serial_number;
+    let kubeconfig = e2e::shared().kubeconfig.clone();
+    let out = sithsctl(&kubeconfig, &["renew", "-n", &e.ns, "svc"])?;
+    assert!(out.contains("renewal of svc requested"), "{out}");
+    let second = e2e::eventually(WAIT, "revision 2", || {
+        let certs = e.certs();
+        async move {
+            let c = certs.get("svc").await?;
+            Ok(c.status.filter(|s| s.revision == Some(2)))
+        }
+    })
+    .await?;
+    assert_ne!(second.serial_number, first_serial);
+    // Answered once: no third revision follows.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        e.order_names().await?,
+        vec!["svc-1".to_string(), "svc-2".to_string()]
+    );
+    Ok(())
+}

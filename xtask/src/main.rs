@@ -412,14 +412,36 @@ async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
         kubectl(cp, &["get", kind, "-A"])?;
     }
     println!("\n==> orders for the human step");
-    println!("$ sithsctl orders list -A");
-    let sithsctl = e2e::k8s::sithsctl_binary()?;
-    let status = Command::new(sithsctl)
-        .env("KUBECONFIG", &cp.kubeconfig)
-        .args(["orders", "list", "-A"])
-        .status()?;
-    if !status.success() {
-        bail!("sithsctl orders list failed");
+    let anchors = root().join("examples/migration/anchors");
+    let production = anchors.join("stand-in-production-ca.pem");
+    let test = anchors.join("stand-in-test-ca.pem");
+    let audit = [
+        "audit",
+        "-A",
+        "--siths-ca",
+        &production.to_string_lossy(),
+        "--siths-test-ca",
+        &test.to_string_lossy(),
+    ]
+    .map(String::from);
+    for args in [
+        vec!["orders".to_string(), "list".into(), "-A".into()],
+        audit.to_vec(),
+    ] {
+        if args[0] == "audit" {
+            println!(
+                "\n==> where do we stand: the migration audit (the examples/migration export uses stand-in SITHS CAs)"
+            );
+        }
+        println!("$ sithsctl {}", args.join(" "));
+        // The audit exits 1 when --fail-on trips; without it, 0. Anything else is a failure.
+        let status = Command::new(e2e::k8s::sithsctl_binary()?)
+            .env("KUBECONFIG", &cp.kubeconfig)
+            .args(&args)
+            .status()?;
+        if !status.success() {
+            bail!("sithsctl {} failed", args.join(" "));
+        }
     }
     if keep {
         // The operator keeps running with the control plane; `cluster down` stops both.

@@ -1,4 +1,4 @@
-//! `sithsctl`: the command line for people (orders now; audit and plan follow).
+//! `sithsctl`: the command line for people: orders, audit, plan, status, renew.
 
 use std::path::PathBuf;
 
@@ -36,6 +36,11 @@ enum Command {
     ///
     /// Example: sithsctl plan -f deploy/ --fail-on error
     Plan(cli::audit::PlanArgs),
+    /// Ask for a new revision of a ServiceCertificate now (through an order, approved
+    /// where the issuer requires it).
+    ///
+    /// Example: sithsctl renew -n journal journal-api
+    Renew(cli::renew::RenewArgs),
     /// Print the version.
     ///
     /// Example: sithsctl version
@@ -58,6 +63,10 @@ async fn main() -> anyhow::Result<()> {
                 std::io::Write::flush(&mut std::io::stdout())?;
                 std::process::exit(1);
             }
+        }
+        Command::Renew(r) => {
+            let client = cli::client(args.kubeconfig.as_deref()).await?;
+            cli::renew::run(&client, &r, &mut std::io::stdout()).await?;
         }
         Command::Status(s) => {
             let client = cli::client(args.kubeconfig.as_deref()).await?;

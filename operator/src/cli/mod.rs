@@ -4,6 +4,7 @@ pub mod audit;
 pub mod manifests;
 pub mod orders;
 pub mod output;
+pub mod renew;
 pub mod status;
 
 use anyhow::Context as _;

@@ -36,6 +36,11 @@ pub const CERTIFICATE_LABEL: &str = "siths-operator.io/certificate";
 pub const ISSUER_LABEL: &str = "siths-operator.io/issuer";
 /// Label or annotation with the certificate revision.
 pub const REVISION_KEY: &str = "siths-operator.io/revision";
+/// Annotation on a ServiceCertificate: a person asked for a new revision at this time
+/// (`sithsctl renew`).
+pub const RENEW_REQUESTED_KEY: &str = "siths-operator.io/renew-requested-at";
+/// Annotation on a certificate Secret: when the operator wrote it.
+pub const ISSUED_AT_KEY: &str = "siths-operator.io/issued-at";
 /// Label marking a staged private key Secret.
 pub const ROLE_LABEL: &str = "siths-operator.io/role";
 /// Value of [`ROLE_LABEL`] on staged private key Secrets.

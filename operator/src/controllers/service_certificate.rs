@@ -33,8 +33,8 @@ use kube::{
 use tracing::{info, warn};
 
 use super::{
-    CERTIFICATE_LABEL, Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, REVISION_KEY,
-    ROLE_CERTIFICATE, ROLE_LABEL, ROLE_STAGED_KEY, apply_status,
+    CERTIFICATE_LABEL, Context, Error, FIELD_MANAGER, ISSUED_AT_KEY, ISSUER_LABEL, MANAGED_BY,
+    RENEW_REQUESTED_KEY, REVISION_KEY, ROLE_CERTIFICATE, ROLE_LABEL, ROLE_STAGED_KEY, apply_status,
     domain_validation::{grants_for, today},
     measured, now, rfc3339,
     siths_issuer::{ResolvedBackend, ResolvedIssuer},
@@ -56,7 +56,8 @@ use crate::{
         coverage::uncovered_names,
         names::{key_secret_name, order_name},
         renewal::{
-            RenewalInput, parse_renew_before, renewal_due, renewal_time, time_until_renewal,
+            RenewalInput, parse_renew_before, renewal_due, renewal_requested, renewal_time,
+            time_until_renewal,
         },
         routing::Route,
     },
@@ -336,7 +337,17 @@ async fn process(
                 leaf.not_after
             ),
         );
-        if !renewal_due(s.now, renew_at) {
+        let issued_at = secret
+            .as_ref()
+            .and_then(|sec| sec.annotations().get(ISSUED_AT_KEY))
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .unwrap_or(leaf.not_before);
+        let requested = cert
+            .annotations()
+            .get(RENEW_REQUESTED_KEY)
+            .and_then(|t| t.parse::<Timestamp>().ok());
+        let asked = renewal_requested(requested, issued_at);
+        if !renewal_due(s.now, renew_at) && !asked {
             s.set(ISSUING, false, "UpToDate", "no issuance needed");
             // Never list Secrets on an idle pass; only while finishing a revision.
             s.st.current_order = None;
@@ -359,7 +370,19 @@ async fn process(
             ));
         }
         let was = find_condition(&s.st.conditions, ISSUING).map(|c| c.reason.clone());
-        if was.as_deref() != Some("Renewing") {
+        if asked && was.as_deref() != Some("Renewing") {
+            ctx.event(
+                cert,
+                false,
+                "RenewalRequested",
+                "Renew",
+                format!(
+                    "a new revision was requested at {}; the current certificate stays in place until the new one is accepted",
+                    requested.map(rfc3339).unwrap_or_default()
+                ),
+            )
+            .await;
+        } else if was.as_deref() != Some("Renewing") {
             ctx.event(
                 cert,
                 false,
@@ -999,7 +1022,13 @@ async fn write_secret(
         metadata: ObjectMeta {
             name: Some(cert.spec.secret_name.clone()),
             labels: Some(labels(&cert.name_any(), ROLE_CERTIFICATE)),
-            annotations: Some([(REVISION_KEY.to_string(), revision.to_string())].into()),
+            annotations: Some(
+                [
+                    (REVISION_KEY.to_string(), revision.to_string()),
+                    (ISSUED_AT_KEY.to_string(), rfc3339(now())),
+                ]
+                .into(),
+            ),
             ..Default::default()
         },
         type_: Some("kubernetes.io/tls".into()),

@@ -155,6 +155,13 @@ pub fn parse_renew_before(value: &str) -> Result<SignedDuration, RenewBeforeErro
 }
 
 /// Whether renewal should start now.
+/// Whether a person asked for a new revision (`sithsctl renew`) after the certificate now
+/// in the Secret was written. `issued_at` is when the operator wrote it (or its notBefore
+/// for an adopted certificate), so a request is answered by exactly one new revision.
+pub fn renewal_requested(requested_at: Option<Timestamp>, issued_at: Timestamp) -> bool {
+    requested_at.is_some_and(|r| r > issued_at)
+}
+
 pub fn renewal_due(now: Timestamp, renewal_time: Timestamp) -> bool {
     now >= renewal_time
 }
@@ -413,5 +420,15 @@ mod tests {
             Duration::from_secs(90)
         );
         assert_eq!(time_until_renewal(at + DAY, at), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_renewal_request_is_answered_once() {
+        let issued: Timestamp = "2026-11-01T10:00:00Z".parse().unwrap();
+        let before: Timestamp = "2026-11-01T09:00:00Z".parse().unwrap();
+        let after: Timestamp = "2026-11-02T09:00:00Z".parse().unwrap();
+        assert!(!renewal_requested(None, issued));
+        assert!(!renewal_requested(Some(before), issued), "already answered");
+        assert!(renewal_requested(Some(after), issued));
     }
 }
