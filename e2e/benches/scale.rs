@@ -13,7 +13,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use e2e::{ControlPlane, k8s::apply, operator::OperatorProcess};
+use e2e::{ControlPlane, operator::OperatorProcess};
 use futures::{StreamExt, TryStreamExt};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
@@ -22,7 +22,7 @@ use kube::{
     api::{ListParams, PostParams},
 };
 use siths_operator::{
-    api::{DomainValidation, ServiceCertificate, SithsIssuer},
+    api::ServiceCertificate,
     pki::{CertificateProfile, KeySpec, LocalCa, LocalCaOptions, Usage},
     policy::{
         renewal::{RenewalInput, renewal_time},
@@ -267,40 +267,8 @@ impl Bench<'_> {
 
     async fn setup_issuer(&self, ns: &str) -> Result<String> {
         let issuer = format!("{ns}-ca");
-        apply(
-            &Api::<SithsIssuer>::all(self.client.clone()),
-            &format!(
-                r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: SithsIssuer
-metadata: {{ name: {issuer} }}
-spec:
-  organization: {{ name: Region Bench, organizationNumber: "232100-0016", locality: Stockholm }}
-  connection: {{ type: Direct }}
-  environment: Test
-  backend: {{ localCA: {{ secretRef: {{ name: ca, namespace: {ns} }}, generate: true }} }}
-"#
-            ),
-        )
-        .await?;
-        apply(
-            &Api::<DomainValidation>::all(self.client.clone()),
-            &format!(
-                r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: DomainValidation
-metadata: {{ name: {ns} }}
-spec:
-  domain: {ns}.bench.se
-  includeSubdomains: true
-  owner: {{ name: Region Bench, organizationNumber: "232100-0016" }}
-  validatedFor: "232100-0016"
-  evidence: {{ formReference: B-1, submittedBy: bench, approvedOn: "2026-01-01" }}
-  validUntil: "2030-12-31"
-"#
-            ),
-        )
-        .await?;
+        e2e::fixtures::local_ca_issuer(&self.client, &issuer, ns, "").await?;
+        e2e::fixtures::region_validation(&self.client, ns, &format!("{ns}.bench.se")).await?;
         Ok(issuer)
     }
 

@@ -3,6 +3,7 @@
 
 pub mod controlplane;
 pub mod demo;
+pub mod fixtures;
 pub mod helm;
 pub mod k8s;
 pub mod operator;

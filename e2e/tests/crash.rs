@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use anyhow::Result;
 use e2e::{
-    k8s::{apply, siths_ca_bundle, wait_condition},
+    k8s::{siths_ca_bundle, wait_condition},
     operator::OperatorProcess,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, api::ListParams};
 use siths_operator::{
-    api::{CertificateOrder, ServiceCertificate, SithsIssuer},
+    api::{CertificateOrder, ServiceCertificate},
     pki::{CertInfo, PrivateKey, key_matches, parse_pem_chain},
 };
 
@@ -49,63 +49,21 @@ async fn sigkill_during_issuance_never_orders_twice() -> Result<()> {
     eprintln!("crash test seed: CRASH_SEED={seed}");
     let mut rng = Rng(seed);
 
-    let issuers: Api<SithsIssuer> = Api::all(client.clone());
-    apply(
-        &issuers,
-        &format!(
-            r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: SithsIssuer
-metadata: {{ name: {ns} }}
-spec:
-  organization: {{ name: Region Exempel, organizationNumber: "232100-0016", locality: Stockholm }}
-  connection: {{ type: Direct }}
-  environment: Test
-  backend: {{ localCA: {{ secretRef: {{ name: ca, namespace: {ns} }}, generate: true }} }}
-"#
-        ),
-    )
-    .await?;
-    apply(
-        &Api::all(client.clone()),
-        &format!(
-            r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: DomainValidation
-metadata: {{ name: {ns} }}
-spec:
-  domain: {ns}.region.se
-  includeSubdomains: true
-  owner: {{ name: Region Exempel, organizationNumber: "232100-0016" }}
-  validatedFor: "232100-0016"
-  evidence: {{ formReference: DV-9, submittedBy: Anna, approvedOn: "2026-01-10" }}
-  validUntil: "2030-12-31"
-"#
-        ),
-    )
-    .await
-    .map(|_: siths_operator::api::DomainValidation| ())?;
+    e2e::fixtures::local_ca_scenario(&client, &ns).await?;
     let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), &ns);
     // New certificates arrive before every restart, so each kill lands mid-issuance.
     let per_round = certificates / kills;
     let mut interrupted = 0;
     for round in 0..kills {
         for i in round * per_round..(round + 1) * per_round {
-            apply(
-                &certs,
-                &format!(
-                    r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: ServiceCertificate
-metadata: {{ name: svc-{i} }}
-spec:
-  purpose: ServerToServer
-  hsaId: SE2321000016-C{i}
-  dnsNames: [svc-{i}.{ns}.region.se]
-  secretName: svc-{i}-tls
-  issuerRef: {{ kind: SithsIssuer, name: {ns} }}
-"#
-                ),
+            e2e::fixtures::server_certificate(
+                &client,
+                &ns,
+                &format!("svc-{i}"),
+                &format!("svc-{i}.{ns}.region.se"),
+                &format!("SE2321000016-C{i}"),
+                &ns,
+                &format!("svc-{i}-tls"),
             )
             .await?;
         }

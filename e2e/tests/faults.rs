@@ -26,41 +26,8 @@ impl Env {
         let _ = shared_operator();
         let client = e2e::shared().client().await?;
         let ns = e2e::test_namespace(&client, prefix).await?;
-        apply(
-            &Api::<SithsIssuer>::all(client.clone()),
-            &format!(
-                r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: SithsIssuer
-metadata: {{ name: {ns} }}
-spec:
-  organization: {{ name: Region Exempel, organizationNumber: "232100-0016", locality: Stockholm }}
-  connection: {{ type: Direct }}
-  environment: Test
-  backend: {{ localCA: {{ secretRef: {{ name: ca, namespace: {ns} }}, generate: true }} }}
-{issuer_extra}
-"#
-            ),
-        )
-        .await?;
-        apply(
-            &Api::<DomainValidation>::all(client.clone()),
-            &format!(
-                r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: DomainValidation
-metadata: {{ name: {ns} }}
-spec:
-  domain: {ns}.region.se
-  includeSubdomains: true
-  owner: {{ name: Region Exempel, organizationNumber: "232100-0016" }}
-  validatedFor: "232100-0016"
-  evidence: {{ formReference: DV-F, submittedBy: Anna, approvedOn: "2026-01-10" }}
-  validUntil: "2030-12-31"
-"#
-            ),
-        )
-        .await?;
+        e2e::fixtures::local_ca_issuer(&client, &ns, &ns, issuer_extra).await?;
+        e2e::fixtures::region_validation(&client, &ns, &format!("{ns}.region.se")).await?;
         Ok(Self { client, ns })
     }
 
@@ -75,25 +42,17 @@ spec:
     }
 
     async fn certificate(&self, name: &str, secret: &str) -> Result<()> {
-        apply(
-            &self.certs(),
-            &format!(
-                r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: ServiceCertificate
-metadata: {{ name: {name} }}
-spec:
-  purpose: ServerToServer
-  hsaId: SE2321000016-F1
-  dnsNames: [{name}.{ns}.region.se]
-  secretName: {secret}
-  issuerRef: {{ kind: SithsIssuer, name: {ns} }}
-"#,
-                ns = self.ns
-            ),
+        let ns = &self.ns;
+        e2e::fixtures::server_certificate(
+            &self.client,
+            ns,
+            name,
+            &format!("{name}.{ns}.region.se"),
+            "SE2321000016-F1",
+            ns,
+            secret,
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Current length of the audit log (after the batch flush).

@@ -25,7 +25,7 @@ use k8s_openapi::api::{
 };
 use kube::{Api, Client, api::ListParams};
 use serde_json::Value;
-use siths_operator::api::{CertificateOrder, DomainValidation, ServiceCertificate, SithsIssuer};
+use siths_operator::api::{CertificateOrder, ServiceCertificate};
 
 const LEASE_SECONDS: u64 = 6;
 /// The tests take turns: the operator has no namespace scope, so two leader groups on one
@@ -115,40 +115,7 @@ async fn wait_holder(
 /// An issuer with a local test CA, a domain validation and a namespace for certificates.
 async fn scenario(admin: &Client, prefix: &str) -> Result<(String, Api<ServiceCertificate>)> {
     let ns = e2e::test_namespace(admin, prefix).await?;
-    apply(
-        &Api::<SithsIssuer>::all(admin.clone()),
-        &format!(
-            r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: SithsIssuer
-metadata: {{ name: {ns} }}
-spec:
-  organization: {{ name: Region Exempel, organizationNumber: "232100-0016", locality: Stockholm }}
-  connection: {{ type: Direct }}
-  environment: Test
-  backend: {{ localCA: {{ secretRef: {{ name: ca, namespace: {ns} }}, generate: true }} }}
-"#
-        ),
-    )
-    .await?;
-    apply(
-        &Api::<DomainValidation>::all(admin.clone()),
-        &format!(
-            r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: DomainValidation
-metadata: {{ name: {ns} }}
-spec:
-  domain: {ns}.region.se
-  includeSubdomains: true
-  owner: {{ name: Region Exempel, organizationNumber: "232100-0016" }}
-  validatedFor: "232100-0016"
-  evidence: {{ formReference: DV-1, submittedBy: Anna, approvedOn: "2026-01-10" }}
-  validUntil: "2030-12-31"
-"#
-        ),
-    )
-    .await?;
+    e2e::fixtures::local_ca_scenario(admin, &ns).await?;
     Ok((ns.clone(), Api::namespaced(admin.clone(), &ns)))
 }
 
@@ -158,21 +125,14 @@ async fn add_certificates(
     range: std::ops::Range<usize>,
 ) -> Result<()> {
     for i in range {
-        apply(
-            certs,
-            &format!(
-                r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: ServiceCertificate
-metadata: {{ name: svc-{i} }}
-spec:
-  purpose: ServerToServer
-  hsaId: SE2321000016-L{i}
-  dnsNames: [svc-{i}.{ns}.region.se]
-  secretName: svc-{i}-tls
-  issuerRef: {{ kind: SithsIssuer, name: {ns} }}
-"#
-            ),
+        e2e::fixtures::server_certificate(
+            &certs.clone().into_client(),
+            ns,
+            &format!("svc-{i}"),
+            &format!("svc-{i}.{ns}.region.se"),
+            &format!("SE2321000016-L{i}"),
+            ns,
+            &format!("svc-{i}-tls"),
         )
         .await?;
     }

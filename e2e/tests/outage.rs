@@ -6,74 +6,28 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use e2e::{
-    k8s::{OPERATOR_USER, apply, condition, siths_ca_bundle},
+    k8s::{OPERATOR_USER, condition, siths_ca_bundle},
     operator::OperatorProcess,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, api::ListParams};
 use siths_operator::{
-    api::{CertificateOrder, DomainValidation, ServiceCertificate, SithsIssuer},
+    api::{CertificateOrder, ServiceCertificate},
     pki::{CertInfo, PrivateKey, key_matches, parse_pem_chain},
 };
 
 const CERTIFICATES: usize = 10;
 
-async fn setup(client: &Client, ns: &str) -> Result<()> {
-    apply(
-        &Api::<SithsIssuer>::all(client.clone()),
-        &format!(
-            r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: SithsIssuer
-metadata: {{ name: {ns} }}
-spec:
-  organization: {{ name: Region Exempel, organizationNumber: "232100-0016", locality: Stockholm }}
-  connection: {{ type: Direct }}
-  environment: Test
-  backend: {{ localCA: {{ secretRef: {{ name: ca, namespace: {ns} }}, generate: true }} }}
-"#
-        ),
-    )
-    .await?;
-    apply(
-        &Api::<DomainValidation>::all(client.clone()),
-        &format!(
-            r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: DomainValidation
-metadata: {{ name: {ns} }}
-spec:
-  domain: {ns}.region.se
-  includeSubdomains: true
-  owner: {{ name: Region Exempel, organizationNumber: "232100-0016" }}
-  validatedFor: "232100-0016"
-  evidence: {{ formReference: DV-O, submittedBy: Anna, approvedOn: "2026-01-10" }}
-  validUntil: "2030-12-31"
-"#
-        ),
-    )
-    .await?;
-    Ok(())
-}
-
 async fn create_certificates(client: &Client, ns: &str) -> Result<()> {
-    let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), ns);
     for i in 0..CERTIFICATES {
-        apply(
-            &certs,
-            &format!(
-                r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: ServiceCertificate
-metadata: {{ name: svc-{i} }}
-spec:
-  purpose: ServerToServer
-  hsaId: SE2321000016-O{i}
-  dnsNames: [svc-{i}.{ns}.region.se]
-  secretName: svc-{i}-tls
-  issuerRef: {{ kind: SithsIssuer, name: {ns} }}
-"#
-            ),
+        e2e::fixtures::server_certificate(
+            client,
+            ns,
+            &format!("svc-{i}"),
+            &format!("svc-{i}.{ns}.region.se"),
+            &format!("SE2321000016-O{i}"),
+            ns,
+            &format!("svc-{i}-tls"),
         )
         .await?;
     }
@@ -138,7 +92,7 @@ async fn outage_during_issuance(component: &str) -> Result<()> {
     let cp = e2e::shared();
     let client = cp.client().await?;
     let ns = e2e::test_namespace(&client, &format!("outage-{component}")).await?;
-    setup(&client, &ns).await?;
+    e2e::fixtures::local_ca_scenario(&client, &ns).await?;
     let ca = siths_ca_bundle(cp)?;
     let kubeconfig = cp.dir.join(format!("operator-{component}.kubeconfig"));
     cp.write_kubeconfig(&kubeconfig, OPERATOR_USER, &["system:masters"])?;
