@@ -5,7 +5,7 @@ use kube::{
     api::{Patch, PatchParams},
 };
 
-use crate::{api::ServiceCertificate, controllers::RENEW_REQUESTED_KEY, controllers::rfc3339};
+use crate::{api::ServiceCertificate, controllers::RENEW_REQUESTED_KEY};
 
 /// Arguments of `sithsctl renew`.
 #[derive(Debug, clap::Args)]
@@ -28,7 +28,8 @@ pub async fn run(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::default_namespaced(client.clone()),
     };
-    let at = rfc3339(jiff::Timestamp::now());
+    // Full precision: a request made in the same second as the last issuance still counts.
+    let at = jiff::Timestamp::now().to_string();
     let patch = serde_json::json!({ "metadata": { "annotations": { RENEW_REQUESTED_KEY: at } } });
     api.patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;

@@ -478,13 +478,27 @@ fn current_certificate(
     let secret = secret.ok_or_else(|| "no Secret".to_string())?;
     let crt = secret_text(secret, "tls.crt").ok_or("tls.crt missing or not text")?;
     let key = secret_text(secret, "tls.key").ok_or("tls.key missing or not text")?;
-    let key = PrivateKey::from_pem(&key).map_err(|e| format!("tls.key: {e}"))?;
+    // Checked on every pass over every managed Secret, so without loading the key (an RSA
+    // key's validation alone costs tens of milliseconds) whenever its fields tell.
+    let leaf = pki::parse_pem_chain(&crt)
+        .ok()
+        .and_then(|chain| chain.first().and_then(|der| pki::CertInfo::parse(der).ok()));
+    let public_key_der = match leaf
+        .as_ref()
+        .and_then(|l| pki::key_pem_matches_spki(&key, &l.public_key_der))
+    {
+        Some(true) => leaf.map(|l| l.public_key_der).unwrap_or_default(),
+        Some(false) => return Err("tls.key is not the key of the certificate in tls.crt".into()),
+        None => PrivateKey::from_pem(&key)
+            .map_err(|e| format!("tls.key: {e}"))?
+            .public_key_der(),
+    };
     check_issued(
         &crt,
         &Expected {
             dns_names: cert.spec.dns_names.clone(),
             hsa_id: cert.spec.hsa_id.clone(),
-            public_key_der: key.public_key_der(),
+            public_key_der,
             usage: Usage::ServerToServer,
         },
         &issuer.anchors,
@@ -1025,7 +1039,8 @@ async fn write_secret(
             annotations: Some(
                 [
                     (REVISION_KEY.to_string(), revision.to_string()),
-                    (ISSUED_AT_KEY.to_string(), rfc3339(now())),
+                    // Full precision, to order it against renewal requests.
+                    (ISSUED_AT_KEY.to_string(), now().to_string()),
                 ]
                 .into(),
             ),

@@ -367,3 +367,93 @@ mod tests {
         assert_eq!(rsa_modulus_bits(&[]), 0);
     }
 }
+
+/// Whether the PKCS#8 key in `key_pem` is the private half of the DER SubjectPublicKeyInfo
+/// `spki_der`, read from the key's own public fields (RSA modulus and exponent; the EC
+/// public point) without loading the key. Loading an RSA key validates it, which costs
+/// tens of milliseconds: too much for checking every managed Secret on every pass.
+/// `None` when the key's structure does not say (an EC key without its public point,
+/// unusual encodings): then load it with [`PrivateKey::from_pem`].
+pub fn key_pem_matches_spki(key_pem: &str, spki_der: &[u8]) -> Option<bool> {
+    use x509_parser::{der_parser::parse_der, prelude::FromDer, x509::SubjectPublicKeyInfo};
+    let blocks = pem::parse(key_pem).ok()?;
+    let [block] = blocks.as_slice() else {
+        return None;
+    };
+    if block.label != pem::PRIVATE_KEY {
+        return None;
+    }
+    let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der).ok()?;
+    let (_, pkcs8) = parse_der(&block.der).ok()?;
+    let fields = pkcs8.as_sequence().ok()?;
+    let algorithm = fields.get(1)?.as_sequence().ok()?;
+    let oid = algorithm.first()?.as_oid().ok()?.to_id_string();
+    if oid != spki.algorithm.algorithm.to_id_string() {
+        return Some(false);
+    }
+    let (_, inner) = parse_der(fields.get(2)?.as_slice().ok()?).ok()?;
+    let inner = inner.as_sequence().ok()?;
+    match oid.as_str() {
+        // rsaEncryption: RSAPrivateKey { version, modulus, publicExponent, ... } against
+        // RSAPublicKey { modulus, publicExponent }.
+        "1.2.840.113549.1.1.1" => {
+            let (_, public) = parse_der(spki.subject_public_key.data.as_ref()).ok()?;
+            let public = public.as_sequence().ok()?;
+            Some(
+                inner.get(1)?.as_slice().ok()? == public.first()?.as_slice().ok()?
+                    && inner.get(2)?.as_slice().ok()? == public.get(1)?.as_slice().ok()?,
+            )
+        }
+        // id-ecPublicKey: the curve, and ECPrivateKey's [1] publicKey against the point.
+        "1.2.840.10045.2.1" => {
+            let curve = algorithm.get(1)?.as_oid().ok()?.to_id_string();
+            let spki_curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())?;
+            if curve != spki_curve {
+                return Some(false);
+            }
+            let tagged = inner.iter().find(|o| {
+                o.header.class() == x509_parser::der_parser::asn1_rs::Class::ContextSpecific
+                    && o.header.tag().0 == 1
+            })?;
+            let (_, bits) = parse_der(tagged.as_slice().ok()?).ok()?;
+            let point = bits.as_bitstring().ok()?.data;
+            Some(point == spki.subject_public_key.data.as_ref())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod cheap_match_tests {
+    use super::*;
+
+    #[test]
+    fn the_cheap_key_match_agrees_with_loading_the_key() {
+        for spec in [KeySpec::RSA_2048, KeySpec::ECDSA_P256, KeySpec::ECDSA_P384] {
+            let key = spec.generate().expect("key");
+            let other = spec.generate().expect("key");
+            assert_eq!(
+                key_pem_matches_spki(&key.to_pem(), &key.public_key_der()),
+                Some(true),
+                "{spec}"
+            );
+            assert_eq!(
+                key_pem_matches_spki(&key.to_pem(), &other.public_key_der()),
+                Some(false),
+                "{spec}"
+            );
+        }
+        let ec = KeySpec::ECDSA_P256.generate().expect("key");
+        let rsa = KeySpec::RSA_2048.generate().expect("key");
+        assert_eq!(
+            key_pem_matches_spki(&ec.to_pem(), &rsa.public_key_der()),
+            Some(false)
+        );
+        assert_eq!(key_pem_matches_spki("garbage", &rsa.public_key_der()), None);
+    }
+}

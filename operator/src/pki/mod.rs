@@ -27,7 +27,7 @@ pub use cert::{CertInfo, chain_to_pem, key_matches, parse_pem_chain, sha256_fing
 pub use check::{Accepted, Expected, Rejection, check_issued};
 pub use csr::{ParsedCsr, build_csr, parse_csr};
 pub use error::PkiError;
-pub use keys::{KeyAlgorithm, KeySpec, PrivateKey};
+pub use keys::{KeyAlgorithm, KeySpec, PrivateKey, key_pem_matches_spki};
 pub use local_ca::{LocalCa, LocalCaOptions, random_serial};
 pub use profile::{CertificateProfile, Usage};
 pub use siths::{Environment, SithsAnchors, SithsVerdict, is_siths};
