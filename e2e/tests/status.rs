@@ -80,6 +80,16 @@ spec:
     )
     .await?;
 
+    // The issuer's status is written once per burst of changes (debounced): wait for it.
+    wait_condition(
+        &Api::<siths_operator::api::SithsIssuer>::all(client.clone()),
+        &issuer,
+        "Ready",
+        "True",
+        None,
+        WAIT,
+    )
+    .await?;
     let out = sithsctl(&cp.kubeconfig, &["status", "-n", &ns, "api"])?;
     assert!(
         out.contains(&format!("ServiceCertificate {ns}/api")),

@@ -1100,10 +1100,11 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
     let issuer_generations = Generations::default();
     let validation_generations = Generations::default();
     controller
-        // Issuing one certificate touches its order, Secret and status within a second;
-        // one look afterwards is enough.
+        // Issuing one certificate touches its order, Secret and status in quick
+        // succession; collapse those triggers. The debounce also delays the first look at
+        // a new certificate, so it stays short (B2 latency).
         .with_config(
-            kube::runtime::controller::Config::default().debounce(Duration::from_millis(500)),
+            kube::runtime::controller::Config::default().debounce(Duration::from_millis(100)),
         )
         .owns(
             Api::<CertificateOrder>::all(client.clone()),
