@@ -72,14 +72,13 @@ const READY: &str = "Ready";
 const DOMAIN_VALIDATED: &str = "DomainValidated";
 const ISSUING: &str = "Issuing";
 
-struct Status<'a> {
+struct Status {
     st: ServiceCertificateStatus,
     generation: Option<i64>,
     now: Timestamp,
-    _cert: &'a ServiceCertificate,
 }
 
-impl Status<'_> {
+impl Status {
     fn set(&mut self, type_: &str, ok: bool, reason: &str, message: &str) {
         set_condition(
             &mut self.st.conditions,
@@ -117,7 +116,6 @@ pub async fn reconcile(cert: Arc<ServiceCertificate>, ctx: Arc<Context>) -> Resu
         st: cert.status.clone().unwrap_or_default(),
         generation: cert.metadata.generation,
         now: now(),
-        _cert: &cert,
     };
     s.st.observed_generation = cert.metadata.generation;
     let action = match process(&cert, &ns, &ctx, &mut s).await {
@@ -138,7 +136,7 @@ async fn process(
     cert: &ServiceCertificate,
     ns: &str,
     ctx: &Context,
-    s: &mut Status<'_>,
+    s: &mut Status,
 ) -> Result<Action, Error> {
     let spec = &cert.spec;
     // 1. Route.
@@ -662,7 +660,7 @@ async fn issue(
     cert: &ServiceCertificate,
     ns: &str,
     ctx: &Context,
-    s: &mut Status<'_>,
+    s: &mut Status,
     issuer: &ResolvedIssuer,
     revision: u32,
     uid: &str,
@@ -792,7 +790,7 @@ async fn orders_placed_on(ctx: &Context, issuer: &str) -> Result<u32, Error> {
 async fn advance_order(
     cert: &ServiceCertificate,
     ctx: &Context,
-    s: &mut Status<'_>,
+    s: &mut Status,
     issuer: &ResolvedIssuer,
     order: CertificateOrder,
     orders: &Api<CertificateOrder>,
