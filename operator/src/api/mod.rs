@@ -8,6 +8,7 @@
 mod certificate_order;
 mod common;
 mod domain_validation;
+mod public_issuer;
 mod service_certificate;
 mod siths_issuer;
 mod siths_trust_bundle;
@@ -15,6 +16,7 @@ mod siths_trust_bundle;
 pub use certificate_order::*;
 pub use common::*;
 pub use domain_validation::*;
+pub use public_issuer::*;
 pub use service_certificate::*;
 pub use siths_issuer::*;
 pub use siths_trust_bundle::*;
@@ -35,6 +37,7 @@ pub fn all_crds() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("servicecertificate.yaml", ServiceCertificate::crd()),
         ("certificateorder.yaml", CertificateOrder::crd()),
         ("sithstrustbundle.yaml", SithsTrustBundle::crd()),
+        ("publicissuer.yaml", PublicIssuer::crd()),
     ]
 }
 
