@@ -58,6 +58,16 @@ pub struct Args {
     /// Seconds before expiry the leader renews; also the clock skew tolerated between nodes.
     #[arg(long, default_value_t = 5)]
     pub lease_grace_seconds: u64,
+    /// Mode of Ingresses without the `siths-operator.io/tls` annotation.
+    #[arg(long, env = "SITHS_INGRESS_MODE", value_enum, default_value = "audit")]
+    pub ingress_mode: controllers::IngressMode,
+    /// PublicIssuer for Ingresses in `public` mode without a
+    /// `siths-operator.io/public-issuer` annotation.
+    #[arg(long, env = "SITHS_DEFAULT_PUBLIC_ISSUER")]
+    pub default_public_issuer: Option<String>,
+    /// Port of the ACME HTTP-01 challenge responder (all interfaces).
+    #[arg(long, env = "SITHS_ACME_HTTP01_PORT", default_value_t = 8089)]
+    pub acme_http01_port: u16,
 }
 
 impl Args {
@@ -144,6 +154,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .build();
     let settings = Settings {
         siths_ca_file: args.siths_ca_file.clone(),
+        namespace: args.lease_namespace.clone(),
+        ingress_mode: args.ingress_mode,
+        default_public_issuer: args.default_public_issuer.clone(),
+        acme_http01_port: args.acme_http01_port,
     };
     health.set_ready();
 

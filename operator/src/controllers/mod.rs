@@ -53,7 +53,37 @@ pub const ROLE_CERTIFICATE: &str = "certificate";
 pub struct Settings {
     /// PEM file with the SITHS CA certificates (checked against the pinned fingerprints).
     pub siths_ca_file: Option<PathBuf>,
+    /// The operator's own namespace: ACME HTTP-01 solver objects and pending tokens live
+    /// here.
+    pub namespace: String,
+    /// Mode of Ingresses without the `siths-operator.io/tls` annotation.
+    pub ingress_mode: IngressMode,
+    /// PublicIssuer used by Ingresses in `public` mode that do not name one with the
+    /// `siths-operator.io/public-issuer` annotation.
+    pub default_public_issuer: Option<String>,
+    /// Port the operator serves ACME HTTP-01 challenges on (the solver Service targets it).
+    pub acme_http01_port: u16,
 }
+
+/// How the operator treats an Ingress's TLS entries (annotation `siths-operator.io/tls`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum IngressMode {
+    /// Keep a publicly trusted certificate in each TLS Secret (a UserFacing
+    /// ServiceCertificate owned by the Ingress). The Ingress itself is never modified.
+    Public,
+    /// Read each TLS Secret and warn about SITHS or not publicly trusted certificates.
+    #[default]
+    Audit,
+    /// Leave the Ingress alone.
+    Ignore,
+}
+
+/// Annotation on an Ingress choosing its [`IngressMode`].
+pub const INGRESS_TLS_ANNOTATION: &str = "siths-operator.io/tls";
+/// Annotation on an Ingress naming the PublicIssuer of its `public` mode.
+pub const INGRESS_ISSUER_ANNOTATION: &str = "siths-operator.io/public-issuer";
+/// Condition reason of a UserFacing certificate whose Secret back-end traffic also uses.
+pub const REASON_SHARED_WITH_BACKEND: &str = "SharedWithBackend";
 
 /// Shared state of the controllers.
 pub struct Context {
