@@ -3,6 +3,7 @@
 
 pub mod domain_validation;
 mod public_route;
+pub use service_certificate::names_problem;
 pub mod service_certificate;
 pub mod siths_issuer;
 pub mod trust_bundle;

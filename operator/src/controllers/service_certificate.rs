@@ -410,10 +410,9 @@ pub(super) async fn namespace_allowed(
         .unwrap_or(false))
 }
 
-/// The first identifier the schema cannot fully check that is wrong: reason and message.
-pub(super) fn names_problem(
-    spec: &crate::api::ServiceCertificateSpec,
-) -> Option<(&'static str, String)> {
+/// The first identifier the schema cannot fully check that is wrong: condition reason and
+/// message. Shared with `sithsctl plan`.
+pub fn names_problem(spec: &crate::api::ServiceCertificateSpec) -> Option<(&'static str, String)> {
     if let Some(id) = &spec.hsa_id
         && let Err(e) = policy::identifiers::validate_hsa_id(id)
     {
