@@ -169,6 +169,51 @@ async fn manual_public_issuer_refuses_siths_and_accepts_a_configured_test_root()
         .await?;
     let issuer = format!("{ns}-manual");
     manual_issuer(&client, &issuer, Some((&ns, "public-roots"))).await?;
+    let issuers: Api<PublicIssuer> = Api::all(client.clone());
+    let i = wait_condition(
+        &issuers,
+        &issuer,
+        "Ready",
+        "True",
+        Some("ManualReady"),
+        WAIT,
+    )
+    .await?;
+    assert_eq!(i.status.and_then(|s| s.source).as_deref(), Some("Manual"));
+    // SITHS is never an additional public root: that issuer is not Ready.
+    Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: kube::api::ObjectMeta {
+                    name: Some("siths-roots".into()),
+                    ..Default::default()
+                },
+                data: Some(BTreeMap::from([(
+                    "ca.crt".into(),
+                    ca("SITHS e-id Root CA v2").root_pem(),
+                )])),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let wrong = format!("{ns}-wrong");
+    manual_issuer(&client, &wrong, Some((&ns, "siths-roots"))).await?;
+    let i = wait_condition(
+        &issuers,
+        &wrong,
+        "Ready",
+        "False",
+        Some("TrustAnchorsInvalid"),
+        WAIT,
+    )
+    .await?;
+    assert!(
+        e2e::k8s::condition(&i, "Ready")
+            .is_some_and(|(_, _, m)| m.contains("never a public trust anchor")),
+        "{:?}",
+        i.status
+    );
     let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), &ns);
     let names = vec![format!("portal.{ns}.region.se")];
     user_facing_certificate(&certs, "portal", &names, "portal-tls", &issuer).await?;

@@ -2,6 +2,7 @@
 //! and apply the outcome; decisions live in those pure modules.
 
 pub mod domain_validation;
+pub mod public_issuer;
 mod public_route;
 pub use service_certificate::names_problem;
 pub mod service_certificate;

@@ -399,7 +399,7 @@ pub(crate) fn pod_mounts(pod: &Pod, name: &str) -> bool {
 }
 
 /// The issuer's additional trust anchors; a SITHS CA among them is refused.
-async fn additional_anchors(
+pub(super) async fn additional_anchors(
     ctx: &Context,
     r: &crate::api::ConfigMapKeyRef,
 ) -> Result<Result<TrustAnchors, String>, Error> {

@@ -42,8 +42,8 @@ use super::{
 use crate::{
     api::{
         ApprovalDecision, CertificateOrder, CertificateOrderSpec, CertificateOrderStatus,
-        DomainValidation, IssuerKind, KeyAlgorithm, OrderPhase, RotationPolicy, ServiceCertificate,
-        ServiceCertificateStatus, SithsIssuer, status,
+        DomainValidation, IssuerKind, KeyAlgorithm, OrderPhase, PublicIssuer, RotationPolicy,
+        ServiceCertificate, ServiceCertificateStatus, SithsIssuer, status,
     },
     pki::{
         self, CertificateProfile, Expected, KeySpec, PrivateKey, Usage, build_csr, check_issued,
@@ -1128,11 +1128,27 @@ impl Generations {
     }
 }
 
+/// The certificates naming issuer `name` of `kind`.
+fn certificates_of(
+    store: &Store<ServiceCertificate>,
+    kind: IssuerKind,
+    name: &str,
+) -> Vec<ObjectRef<ServiceCertificate>> {
+    store
+        .state()
+        .iter()
+        .filter(|c| c.spec.issuer_ref.kind == kind && c.spec.issuer_ref.name == name)
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
+}
+
 /// Runs the ServiceCertificate controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) {
     let client = ctx.client.clone();
     let store = controller.store();
     let by_issuer = store.clone();
+    let by_public_issuer = store.clone();
+    let public_generations = Generations::default();
     let by_validation = store.clone();
     let by_secret = store.clone();
     let issuer_generations = Generations::default();
@@ -1182,12 +1198,18 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
                 if !issuer_generations.changed(&name, issuer.metadata.generation) {
                     return Vec::new();
                 }
-                by_issuer
-                    .state()
-                    .iter()
-                    .filter(|c| c.spec.issuer_ref.kind == IssuerKind::SithsIssuer && c.spec.issuer_ref.name == name)
-                    .map(|c| ObjectRef::from_obj(c.as_ref()))
-                    .collect::<Vec<_>>()
+                certificates_of(&by_issuer, IssuerKind::SithsIssuer, &name)
+            },
+        )
+        .watches(
+            Api::<PublicIssuer>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+            move |issuer| {
+                let name = issuer.name_any();
+                if !public_generations.changed(&name, issuer.metadata.generation) {
+                    return Vec::new();
+                }
+                certificates_of(&by_public_issuer, IssuerKind::PublicIssuer, &name)
             },
         )
         .watches(
