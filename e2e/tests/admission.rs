@@ -88,6 +88,13 @@ const CASES: &[Case] = &[
         message: "punycode (xn--)",
     },
     Case {
+        what: "an IP address as a DNS name",
+        kind: "ServiceCertificate",
+        body: r#"{"purpose":"ServerToServer","hsaId":"SE2321000016-A1","dnsNames":["10.0.0.1"],"secretName":"a","issuerRef":{"kind":"SithsIssuer","name":"region"}}"#,
+        update: None,
+        message: "an IP address is not a DNS name",
+    },
+    Case {
         what: "no DNS names",
         kind: "ServiceCertificate",
         body: r#"{"purpose":"ServerToServer","hsaId":"SE2321000016-A1","dnsNames":[],"secretName":"a","issuerRef":{"kind":"SithsIssuer","name":"region"}}"#,
