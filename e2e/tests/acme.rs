@@ -154,7 +154,8 @@ fn names(ns: &str, hosts: &[&str]) -> Vec<String> {
 #[tokio::test]
 async fn issues_for_two_names_with_eab_and_http01() -> Result<()> {
     let env = Env::start("acme-issue", Some(e2e::pebble::EAB_HMAC), true).await?;
-    let acme = env.acme();
+    let metrics = siths_operator::metrics::Metrics::new();
+    let acme = env.acme().with_requests_counter(metrics.acme_requests());
     let names = names(&env.ns, &["www", "api"]);
     let started = Instant::now();
     let issued = acme
@@ -166,6 +167,11 @@ async fn issues_for_two_names_with_eab_and_http01() -> Result<()> {
         "ACME | issue for 2 names (EAB registration + 2 HTTP-01 validations) | {:.2} s | {} ACME requests",
         took.as_secs_f64(),
         acme.requests()
+    );
+    let scraped = metrics.encode()?;
+    ensure!(
+        scraped.contains(&format!("siths_acme_requests_total {}", acme.requests())),
+        "{scraped}"
     );
 
     let chain = pki::parse_pem_chain(&issued.chain_pem)?;
@@ -364,5 +370,82 @@ async fn an_unanswered_challenge_fails_and_leaves_nothing_behind() -> Result<()>
         "solver objects left behind"
     );
     env.cleanup().await;
+    Ok(())
+}
+
+/// GET `path` from 127.0.0.1:`port` with a plain HTTP/1.1 request; (status, body).
+async fn http_get(port: u16, host: &str, path: &str) -> Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await?;
+    let status = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no status line")?;
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    Ok((status, body))
+}
+
+#[tokio::test]
+async fn every_replica_answers_a_pending_challenge_from_the_api() -> Result<()> {
+    let client = e2e::shared().client().await?;
+    let ns = test_namespace(&client, "acme-responders").await?;
+    // Two responders, as two operator replicas would run.
+    let mut ports = Vec::new();
+    let mut stops = Vec::new();
+    for _ in 0..2 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        ports.push(listener.local_addr()?.port());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(serve_http01(listener, client.clone(), ns.clone(), async {
+            let _ = rx.await;
+        }));
+        stops.push(tx);
+    }
+    let token = "Xk2v9QeJ0s7cLr1mWbT4yN8hGf5uDaZq3pRiOnEwKtA";
+    let path = format!("{}{token}", siths_operator::acme::CHALLENGE_PATH);
+    for &port in &ports {
+        ensure!(http_get(port, "www.region.example", &path).await?.0 == 404);
+    }
+    // What Acme::issue writes for a pending challenge (same name, same data keys).
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": siths_operator::acme::solver_name(token),
+            "labels": { "siths-operator.io/role": ROLE_ACME_HTTP01 },
+        },
+        "data": { "token": token, "keyAuthorization": format!("{token}.thumbprint") },
+    }))?;
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+    cms.create(&PostParams::default(), &cm).await?;
+    for &port in &ports {
+        let (status, body) = http_get(port, "www.region.example", &path).await?;
+        ensure!(status == 200, "{status} {body}");
+        ensure!(body == format!("{token}.thumbprint"), "{body}");
+    }
+    // Another token, a malformed one, and a different path are not answered.
+    let other = format!("{}{}", siths_operator::acme::CHALLENGE_PATH, "A".repeat(43));
+    ensure!(http_get(ports[0], "x", &other).await?.0 == 404);
+    ensure!(
+        http_get(ports[0], "x", "/.well-known/acme-challenge/..%2f..%2fetc")
+            .await?
+            .0
+            == 404
+    );
+    ensure!(http_get(ports[0], "x", "/metrics").await?.0 == 404);
+    cms.delete(
+        &siths_operator::acme::solver_name(token),
+        &DeleteParams::default(),
+    )
+    .await?;
+    for &port in &ports {
+        ensure!(http_get(port, "www.region.example", &path).await?.0 == 404);
+    }
+    drop(stops);
     Ok(())
 }

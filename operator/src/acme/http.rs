@@ -33,7 +33,7 @@ const RETRY_AFTER_MEMORY: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     pub requests: Counter,
-    last_retry_after: Mutex<Option<(Instant, Duration)>>,
+    pub last_retry_after: Mutex<Option<(Instant, Duration)>>,
 }
 
 impl Stats {

@@ -110,15 +110,20 @@ impl Acme {
         }
     }
 
+    /// Counts requests in `counter` (the registered `siths_acme_requests` of
+    /// [`Metrics::acme_requests`](crate::metrics::Metrics::acme_requests)) instead of a
+    /// counter of its own. Call before first use.
+    pub fn with_requests_counter(mut self, counter: Counter) -> Self {
+        self.stats = Arc::new(Stats {
+            requests: counter,
+            ..Stats::default()
+        });
+        self
+    }
+
     /// ACME HTTP requests sent so far, by every account of this instance.
     pub fn requests(&self) -> u64 {
         self.stats.requests.get()
-    }
-
-    /// The same count as a Prometheus counter, for `Registry::register`
-    /// (`siths_acme_requests`).
-    pub fn requests_counter(&self) -> Counter {
-        self.stats.requests.clone()
     }
 
     /// Loads the issuer's account from its `privateKeySecretRef` Secret, or registers one
