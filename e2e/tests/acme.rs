@@ -449,3 +449,53 @@ async fn every_replica_answers_a_pending_challenge_from_the_api() -> Result<()> 
     drop(stops);
     Ok(())
 }
+
+#[tokio::test]
+async fn stale_solver_objects_are_removed_and_fresh_ones_kept() -> Result<()> {
+    let client = e2e::shared().client().await?;
+    let ns = test_namespace(&client, "acme-stale").await?;
+    let labels = serde_json::json!({
+        "app.kubernetes.io/managed-by": "siths-operator",
+        "siths-operator.io/role": ROLE_ACME_HTTP01,
+    });
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "acme-http01-left", "labels": labels },
+        "data": { "token": "t", "keyAuthorization": "k" },
+    }))?;
+    let svc: Service = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "acme-http01-left", "labels": labels },
+        "spec": { "ports": [{ "port": 80, "targetPort": 8089 }] },
+    }))?;
+    // Not a solver object: never touched.
+    let other: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "unrelated" }, "data": { "a": "b" },
+    }))?;
+    let pp = PostParams::default();
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+    cms.create(&pp, &cm).await?;
+    cms.create(&pp, &other).await?;
+    Api::<Service>::namespaced(client.clone(), &ns)
+        .create(&pp, &svc)
+        .await?;
+    let acme = Acme::new(client.clone(), ns.clone(), 8089);
+    let removed = acme
+        .remove_stale_solvers(Duration::from_secs(600))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    ensure!(removed == 0, "removed {removed} fresh objects");
+    ensure!(cms.get_opt("acme-http01-left").await?.is_some());
+    let removed = acme
+        .remove_stale_solvers(Duration::ZERO)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    ensure!(removed == 2, "removed {removed}");
+    ensure!(cms.get_opt("acme-http01-left").await?.is_none());
+    ensure!(
+        Api::<Service>::namespaced(client.clone(), &ns)
+            .get_opt("acme-http01-left")
+            .await?
+            .is_none()
+    );
+    ensure!(cms.get_opt("unrelated").await?.is_some());
+    Ok(())
+}

@@ -226,6 +226,80 @@ impl Solver {
     }
 }
 
+/// Whether a solver object created at `created` is left over from an order that cannot
+/// still be running at `now` (orders give up after a few minutes; `max_age` is longer).
+pub fn is_stale(
+    created: jiff::Timestamp,
+    now: jiff::Timestamp,
+    max_age: std::time::Duration,
+) -> bool {
+    now.duration_since(created)
+        >= jiff::SignedDuration::try_from(max_age).unwrap_or(jiff::SignedDuration::MAX)
+}
+
+/// Deletes the solver objects (labelled [`ROLE_ACME_HTTP01`]) in `namespace` older than
+/// `max_age`: what a process that died in the middle of an order left behind. Returns
+/// how many objects it deleted.
+pub(crate) async fn remove_stale(
+    client: &Client,
+    namespace: &str,
+    max_age: std::time::Duration,
+) -> Result<usize, kube::Error> {
+    let lp = kube::api::ListParams::default().labels(&format!(
+        "{}={},{ROLE_LABEL}={ROLE_ACME_HTTP01}",
+        MANAGED_BY.0, MANAGED_BY.1
+    ));
+    let now = jiff::Timestamp::now();
+    let stale = |m: &kube::api::ObjectMeta| {
+        m.creation_timestamp
+            .as_ref()
+            .is_some_and(|t| is_stale(t.0, now, max_age))
+    };
+    let dp = DeleteParams::default();
+    let mut removed = 0;
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), namespace);
+    for o in cms.list_metadata(&lp).await?.items {
+        if stale(&o.metadata) {
+            ignore_missing(
+                cms.delete(&o.metadata.name.unwrap_or_default(), &dp)
+                    .await
+                    .map(|_| ()),
+            )?;
+            removed += 1;
+        }
+    }
+    let svcs = Api::<Service>::namespaced(client.clone(), namespace);
+    for o in svcs.list_metadata(&lp).await?.items {
+        if stale(&o.metadata) {
+            ignore_missing(
+                svcs.delete(&o.metadata.name.unwrap_or_default(), &dp)
+                    .await
+                    .map(|_| ()),
+            )?;
+            removed += 1;
+        }
+    }
+    let ings = Api::<Ingress>::namespaced(client.clone(), namespace);
+    for o in ings.list_metadata(&lp).await?.items {
+        if stale(&o.metadata) {
+            ignore_missing(
+                ings.delete(&o.metadata.name.unwrap_or_default(), &dp)
+                    .await
+                    .map(|_| ()),
+            )?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn ignore_missing(r: Result<(), kube::Error>) -> Result<(), kube::Error> {
+    match r {
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        other => other,
+    }
+}
+
 async fn create<K>(api: &Api<K>, pp: &PostParams, obj: &K) -> Result<(), kube::Error>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
@@ -311,6 +385,20 @@ mod tests {
             a.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         );
+    }
+
+    #[test]
+    fn solver_objects_are_stale_only_past_max_age() {
+        let t = |s: i64| jiff::Timestamp::from_second(1_800_000_000 + s).unwrap();
+        let ten_min = std::time::Duration::from_secs(600);
+        assert!(!is_stale(t(0), t(599), ten_min));
+        assert!(is_stale(t(0), t(600), ten_min));
+        assert!(
+            !is_stale(t(10), t(0), ten_min),
+            "clock skew: created in the future"
+        );
+        assert!(is_stale(t(0), t(0), std::time::Duration::ZERO));
+        assert!(!is_stale(t(0), t(600), std::time::Duration::MAX));
     }
 
     #[test]

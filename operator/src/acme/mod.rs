@@ -31,8 +31,8 @@ pub use error::{
     ACME_SERVER_UNAVAILABLE, ACME_UNAUTHORIZED, AcmeError,
 };
 pub use http01::{
-    CHALLENGE_PATH, OPERATOR_POD_SELECTOR, OWNER_NAMESPACE_LABEL, ROLE_ACME_HTTP01, is_token,
-    serve_http01, solver_name,
+    CHALLENGE_PATH, OPERATOR_POD_SELECTOR, OWNER_NAMESPACE_LABEL, ROLE_ACME_HTTP01, is_stale,
+    is_token, serve_http01, solver_name,
 };
 
 use self::{
@@ -119,6 +119,17 @@ impl Acme {
             ..Stats::default()
         });
         self
+    }
+
+    /// Deletes HTTP-01 solver objects older than `max_age` in the operator namespace:
+    /// leftovers of a process that died in the middle of an order (a live order removes
+    /// its own). Call at start-up and now and then with a `max_age` well above
+    /// [`CHALLENGE_TIMEOUT`] + [`CERTIFICATE_TIMEOUT`], for example 10 minutes. Returns how
+    /// many objects were deleted.
+    pub async fn remove_stale_solvers(&self, max_age: Duration) -> Result<usize, AcmeError> {
+        http01::remove_stale(&self.client, &self.namespace, max_age)
+            .await
+            .map_err(|e| api_unavailable("removing stale HTTP-01 solver objects", &e))
     }
 
     /// ACME HTTP requests sent so far, by every account of this instance.
