@@ -17,7 +17,7 @@ use kube::{
 use siths_operator::{
     acme::{
         ACME_CHALLENGE_FAILED, ACME_CONFIG_INVALID, ACME_UNAUTHORIZED, Acme, ROLE_ACME_HTTP01,
-        serve_http01,
+        SelfCheck, serve_http01,
     },
     api::PublicIssuer,
     pki::{self, public_trust::verifies_to},
@@ -155,7 +155,15 @@ fn names(ns: &str, hosts: &[&str]) -> Vec<String> {
 async fn issues_for_two_names_with_eab_and_http01() -> Result<()> {
     let env = Env::start("acme-issue", Some(e2e::pebble::EAB_HMAC), true).await?;
     let metrics = siths_operator::metrics::Metrics::new();
-    let acme = env.acme().with_requests_counter(metrics.acme_requests());
+    // The self-check fetches the answer as the CA will; the names resolve to the
+    // responder only inside Pebble's mock DNS, so it connects there directly.
+    let acme = env
+        .acme()
+        .with_requests_counter(metrics.acme_requests())
+        .with_self_check(SelfCheck {
+            connect_to: Some(([127, 0, 0, 1], env.pebble.http_port).into()),
+            timeout: Duration::from_secs(20),
+        });
     let names = names(&env.ns, &["www", "api"]);
     let started = Instant::now();
     let issued = acme
@@ -363,6 +371,46 @@ async fn an_unanswered_challenge_fails_and_leaves_nothing_behind() -> Result<()>
     ensure!(started.elapsed() < Duration::from_secs(60));
     println!(
         "ACME | unanswered challenge | {}: {}",
+        err.reason, err.message
+    );
+    ensure!(
+        env.solver_objects().await? == 0,
+        "solver objects left behind"
+    );
+    ensure!(
+        env.pebble
+            .log()
+            .contains("set INVALID by completed challenge")
+    );
+
+    // With the self-check on, the same situation never reaches the CA's validation.
+    let acme = env.acme().with_self_check(SelfCheck {
+        connect_to: Some(([127, 0, 0, 1], env.pebble.http_port).into()),
+        timeout: Duration::from_secs(3),
+    });
+    let validations = env.pebble.log().matches("Pulled a task").count();
+    let err = acme
+        .issue(&env.issuer, &env.ns, &names, &csr(&names)?)
+        .await
+        .err()
+        .context("issued without answering the challenge")?;
+    ensure!(
+        err.reason == ACME_CHALLENGE_FAILED,
+        "{}: {}",
+        err.reason,
+        err.message
+    );
+    ensure!(
+        err.message.contains("the CA was not asked to validate"),
+        "{}",
+        err.message
+    );
+    ensure!(
+        env.pebble.log().matches("Pulled a task").count() == validations,
+        "Pebble validated although the self-check failed"
+    );
+    println!(
+        "ACME | self-check failure | {}: {}",
         err.reason, err.message
     );
     ensure!(

@@ -300,6 +300,84 @@ fn ignore_missing(r: Result<(), kube::Error>) -> Result<(), kube::Error> {
     }
 }
 
+/// The operator's own check of a challenge answer before it tells the CA to validate:
+/// an ingress controller takes a moment to serve a new Ingress, and a validation the CA
+/// tries too early fails the whole order (and counts against the CA's failed-validation
+/// limits).
+#[derive(Debug, Clone)]
+pub struct SelfCheck {
+    /// Connect here instead of resolving the name on port 80 (tests, or a cluster whose
+    /// own DNS does not resolve its public names). The `Host` header is always the name.
+    pub connect_to: Option<std::net::SocketAddr>,
+    /// How long to keep trying before giving up on the order.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for SelfCheck {
+    fn default() -> Self {
+        Self {
+            connect_to: None,
+            timeout: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// Fetches `http://<name>/.well-known/acme-challenge/<token>` until it returns the key
+/// authorization, or fails after `check.timeout`.
+pub(crate) async fn self_check(c: &Challenge, check: &SelfCheck) -> Result<(), AcmeError> {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let path = format!("{CHALLENGE_PATH}{}", c.token);
+    let authority = match check.connect_to {
+        Some(addr) => addr.to_string(),
+        None => c.name.clone(),
+    };
+    let url = format!("http://{}{path}", c.name);
+    let deadline = tokio::time::Instant::now() + check.timeout;
+    loop {
+        let attempt = async {
+            let req = http::Request::get(format!("http://{authority}{path}"))
+                .header(http::header::HOST, &c.name)
+                .header(http::header::USER_AGENT, "siths-operator-http01-self-check")
+                .body(Empty::new())
+                .map_err(|e| e.to_string())?;
+            let rsp = client.request(req).await.map_err(|e| e.to_string())?;
+            let status = rsp.status();
+            let body = rsp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            if !status.is_success() {
+                return Err(format!("HTTP {status}"));
+            }
+            if body.trim_ascii() != c.key_authorization.as_bytes() {
+                return Err("a different answer than the key authorization".to_string());
+            }
+            Ok(())
+        };
+        let last = match tokio::time::timeout(std::time::Duration::from_secs(5), attempt).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(_) => "no answer within 5 s".to_string(),
+        };
+        if tokio::time::Instant::now() + std::time::Duration::from_secs(1) > deadline {
+            return Err(AcmeError::new(
+                super::error::ACME_CHALLENGE_FAILED,
+                format!(
+                    "the operator's own check of {url} did not get the key authorization within {} s (last: {last}); the CA was not asked to validate. Check that DNS for {} points at the ingress controller and that it serves the Ingress {} in the operator namespace",
+                    check.timeout.as_secs(),
+                    c.name,
+                    solver_name(&c.token)
+                ),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 async fn create<K>(api: &Api<K>, pp: &PostParams, obj: &K) -> Result<(), kube::Error>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,

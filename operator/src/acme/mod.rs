@@ -31,8 +31,8 @@ pub use error::{
     ACME_SERVER_UNAVAILABLE, ACME_UNAUTHORIZED, AcmeError,
 };
 pub use http01::{
-    CHALLENGE_PATH, OPERATOR_POD_SELECTOR, OWNER_NAMESPACE_LABEL, ROLE_ACME_HTTP01, is_stale,
-    is_token, serve_http01, solver_name,
+    CHALLENGE_PATH, OPERATOR_POD_SELECTOR, OWNER_NAMESPACE_LABEL, ROLE_ACME_HTTP01, SelfCheck,
+    is_stale, is_token, serve_http01, solver_name,
 };
 
 use self::{
@@ -85,6 +85,7 @@ pub struct Acme {
     http01_port: u16,
     stats: Arc<Stats>,
     accounts: tokio::sync::Mutex<HashMap<String, Cached>>,
+    self_check: Option<SelfCheck>,
 }
 
 impl std::fmt::Debug for Acme {
@@ -107,7 +108,17 @@ impl Acme {
             http01_port,
             stats: Arc::default(),
             accounts: tokio::sync::Mutex::default(),
+            self_check: None,
         }
+    }
+
+    /// Before telling the CA a challenge is ready, fetch the answer the way the CA will
+    /// (see [`SelfCheck`]) and give up on the order if it does not arrive in time. Off by
+    /// default; turn it on in clusters (an ingress controller needs a moment to serve
+    /// the solver Ingress).
+    pub fn with_self_check(mut self, check: SelfCheck) -> Self {
+        self.self_check = Some(check);
+        self
     }
 
     /// Counts requests in `counter` (the registered `siths_acme_requests` of
@@ -492,6 +503,9 @@ impl Acme {
             solver
                 .present(&c, owner_namespace, self.http01_port, class)
                 .await?;
+            if let Some(check) = &self.self_check {
+                http01::self_check(&c, check).await?;
+            }
             challenge
                 .set_ready()
                 .await
