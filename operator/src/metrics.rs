@@ -44,6 +44,7 @@ pub struct Metrics {
     errors: Family<Labels, Counter>,
     durations: Family<Labels, Histogram>,
     leader: Gauge,
+    acme_requests: Counter,
     state: Arc<ClusterState>,
 }
 
@@ -83,6 +84,12 @@ impl Metrics {
             "1 when this replica holds the leader lease and runs the controllers",
             leader.clone(),
         );
+        let acme_requests = Counter::default();
+        registry.register(
+            "siths_acme_requests",
+            "HTTP requests sent to ACME CAs (pass to Acme::with_requests_counter)",
+            acme_requests.clone(),
+        );
         let state = Arc::new(ClusterState::default());
         registry.register_collector(Box::new(state.clone()));
         Self {
@@ -91,6 +98,7 @@ impl Metrics {
             errors,
             durations,
             leader,
+            acme_requests,
             state,
         }
     }
@@ -112,6 +120,12 @@ impl Metrics {
                 ])
                 .inc();
         }
+    }
+
+    /// The counter of requests sent to ACME CAs, for
+    /// [`Acme::with_requests_counter`](crate::acme::Acme::with_requests_counter).
+    pub fn acme_requests(&self) -> Counter {
+        self.acme_requests.clone()
     }
 
     /// Whether this replica leads (and runs the controllers).

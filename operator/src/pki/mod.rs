@@ -17,7 +17,7 @@ pub mod csr;
 mod error;
 pub mod keys;
 pub mod local_ca;
-mod pem;
+pub(crate) mod pem;
 pub mod profile;
 pub mod public_trust;
 pub mod siths;
