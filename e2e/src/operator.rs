@@ -131,6 +131,14 @@ impl OperatorProcess {
         if !args.contains(&"--http-port") {
             cmd.args(["--http-port", &http_port.to_string()]);
         }
+        // The same for the ACME HTTP-01 responder; a test that needs it passes the port
+        // its Pebble validates on.
+        if !args.contains(&"--acme-http01-port") {
+            cmd.args([
+                "--acme-http01-port",
+                &crate::controlplane::free_port()?.to_string(),
+            ]);
+        }
         let child = cmd
             .args(args)
             .env("KUBECONFIG", kubeconfig)

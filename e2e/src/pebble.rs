@@ -258,10 +258,12 @@ impl Pebble {
             .await
     }
 
-    /// Accounts Pebble has registered so far (from its log: "There are now N accounts").
+    /// Accounts Pebble has registered so far (from its log: "There are now N accounts in
+    /// memory"; the same words count authorizations and orders).
     pub fn accounts_registered(&self) -> usize {
         self.log()
             .lines()
+            .filter(|l| l.contains(" accounts in memory"))
             .filter_map(|l| l.split("There are now ").nth(1))
             .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
             .max()

@@ -102,6 +102,9 @@ fn until_stopped(
     }
 }
 
+/// Age after which an ACME HTTP-01 solver object belongs to no live order.
+const STALE_SOLVER_AGE: Duration = Duration::from_secs(600);
+
 /// Longest wait for the controllers after SIGTERM or SIGINT.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -133,6 +136,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         health.clone(),
         until_stopped(&stop_rx),
     ));
+    // Every replica answers ACME HTTP-01 challenges (the tokens are in the API), leader
+    // or not, so the solver Service may route to any of them.
+    match tokio::net::TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], args.acme_http01_port)))
+        .await
+    {
+        Ok(l) => {
+            tokio::spawn(crate::acme::serve_http01(
+                l,
+                client.clone(),
+                args.lease_namespace.clone(),
+                until_stopped(&stop_rx),
+            ));
+        }
+        Err(e) => {
+            warn!(port = args.acme_http01_port, error = %e, "cannot serve ACME HTTP-01 challenges; ACME issuance from this replica will fail validation")
+        }
+    }
 
     let election = if args.leader_election {
         let lease = args.lease_settings();
@@ -255,12 +275,25 @@ async fn run_controllers(
         )
         .graceful_shutdown_on(until_stopped(&stop));
         metrics.attach_certificates(certificates.store());
+        let acme = crate::acme::Acme::new(
+            client.clone(),
+            settings.namespace.clone(),
+            settings.acme_http01_port,
+        )
+        .with_requests_counter(metrics.acme_requests());
+        // Solver objects a crashed process left behind in the middle of an order.
+        match acme.remove_stale_solvers(STALE_SOLVER_AGE).await {
+            Ok(0) => {}
+            Ok(n) => info!(removed = n, "removed stale ACME HTTP-01 solver objects"),
+            Err(e) => warn!(error = %e, "could not look for stale ACME HTTP-01 solver objects"),
+        }
         let ctx = Context::new(
             client.clone(),
             settings,
             validations,
             certificates.store(),
             metrics,
+            Arc::new(acme),
         );
         info!("watching ServiceCertificates, SithsIssuers, PublicIssuers and DomainValidations");
         tokio::join!(

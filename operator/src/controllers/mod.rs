@@ -102,6 +102,8 @@ pub struct Context {
     certificates: Store<ServiceCertificate>,
     issuers: IssuerCache,
     siths_anchors: std::sync::OnceLock<Vec<crate::pki::SithsAnchors>>,
+    /// ACME accounts and orders of PublicIssuers with `acme`.
+    pub acme: Arc<crate::acme::Acme>,
 }
 
 /// Resolved issuers by name, valid for one resourceVersion and at most [`ISSUER_TTL`], so
@@ -136,6 +138,7 @@ impl Context {
         validations: Store<DomainValidation>,
         certificates: Store<ServiceCertificate>,
         metrics: Arc<Metrics>,
+        acme: Arc<crate::acme::Acme>,
     ) -> Arc<Self> {
         let recorder = Recorder::new(
             client.clone(),
@@ -153,6 +156,7 @@ impl Context {
             certificates,
             issuers: Default::default(),
             siths_anchors: Default::default(),
+            acme,
         })
     }
 

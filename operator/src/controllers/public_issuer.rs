@@ -18,23 +18,35 @@ use crate::{
 /// How often a healthy issuer is looked at again (the ACME account, cert-manager's CRDs).
 const RECHECK: Duration = Duration::from_secs(3600);
 
-/// Whether the issuer's source works: `Ok(message)` or `Err((reason, message))`.
-async fn check_source(
-    issuer: &PublicIssuer,
-    ctx: &Context,
-) -> Result<Result<String, (String, String)>, Error> {
+/// What a source check found: `Ok(message)` or `Err((reason, message))`, and the ACME
+/// account URL when there is one.
+type Checked = (Result<String, (String, String)>, Option<String>);
+
+/// Whether the issuer's source works.
+async fn check_source(issuer: &PublicIssuer, ctx: &Context) -> Result<Checked, Error> {
     if let Some(r) = &issuer.spec.additional_trust_anchors
         && let Err(message) = additional_anchors(ctx, r).await?
     {
-        return Ok(Err(("TrustAnchorsInvalid".into(), message)));
+        return Ok((Err(("TrustAnchorsInvalid".into(), message)), None));
     }
-    Ok(Ok(match issuer.spec.source() {
-        "Manual" => {
+    if issuer.spec.acme.is_some() {
+        return Ok(match ctx.acme.ensure_account(issuer).await {
+            Ok(url) => (
+                Ok(format!(
+                    "ACME account {url} is registered; its key is kept in the privateKeySecretRef Secret"
+                )),
+                Some(url),
+            ),
+            Err(e) => (Err((e.reason.to_string(), e.message)), None),
+        });
+    }
+    Ok((
+        Ok(
             "certificates are placed in their Secrets by a person and verified by the operator"
-                .to_string()
-        }
-        other => format!("{other} source configured"),
-    }))
+                .to_string(),
+        ),
+        None,
+    ))
 }
 
 /// Reconciles one PublicIssuer.
@@ -42,7 +54,9 @@ pub async fn reconcile(issuer: Arc<PublicIssuer>, ctx: Arc<Context>) -> Result<A
     let mut st = issuer.status.clone().unwrap_or_default();
     st.observed_generation = issuer.metadata.generation;
     st.source = Some(issuer.spec.source().to_string());
-    let (ok, reason, message, requeue) = match check_source(&issuer, &ctx).await? {
+    let (checked, account) = check_source(&issuer, &ctx).await?;
+    st.acme_account_uri = account;
+    let (ok, reason, message, requeue) = match checked {
         Ok(message) => (
             true,
             issuer.spec.source().to_string() + "Ready",

@@ -18,22 +18,28 @@ use kube::{
     runtime::{controller::Action, reflector::Store},
 };
 
+use tracing::{info, warn};
+
 use super::{
     Context, Error, ISSUED_AT_KEY, REASON_SHARED_WITH_BACKEND, RENEW_REQUESTED_KEY, REVISION_KEY,
     service_certificate::{
-        DOMAIN_VALIDATED, ISSUING, MAX_REQUEUE, READY, Status, adopt, domain_gate, names_problem,
-        namespace_allowed, secret_text,
+        DOMAIN_VALIDATED, ISSUING, MAX_REQUEUE, READY, Status, adopt, cleanup_staged_keys,
+        domain_gate, names_problem, namespace_allowed, secret_text, staged_key, write_secret,
     },
     siths_issuer::read_config_map,
 };
 use crate::{
     api::{PublicIssuer, Purpose, ServiceCertificate},
-    pki::{self, Expected, PrivateKey, SithsAnchors, TrustAnchors, Usage},
+    pki::{
+        self, CertificateProfile, Expected, PrivateKey, SithsAnchors, TrustAnchors, Usage,
+        build_csr,
+    },
     policy::{
+        backoff::BackoffPolicy,
         conditions::find_condition,
         renewal::{
-            RenewalInput, parse_renew_before, renewal_due, renewal_requested, renewal_time,
-            time_until_renewal,
+            RenewalInput, parse_renew_before, renewal_due, renewal_in_window, renewal_requested,
+            renewal_time, time_until_renewal,
         },
         routing::Route,
     },
@@ -175,7 +181,7 @@ pub(super) async fn process(
                 .renew_before
                 .as_deref()
                 .and_then(|v| parse_renew_before(v).ok());
-            let renew_at = renewal_time(&RenewalInput {
+            let mut renew_at = renewal_time(&RenewalInput {
                 not_before: leaf.not_before,
                 not_after: leaf.not_after,
                 renew_before,
@@ -183,6 +189,26 @@ pub(super) async fn process(
                 kind: Route::Public,
                 uid: &uid,
             });
+            // The CA's own window (ARI) when it offers one, unless renewBefore asks for
+            // earlier; if the CA cannot be asked, the computed time stands.
+            if issuer.spec.acme.is_some()
+                && let Some(leaf_der) = accepted.chain.first()
+            {
+                match ctx.acme.renewal_window(&issuer, leaf_der).await {
+                    Ok(Some((start, end))) => {
+                        let in_window = renewal_in_window(start, end, &uid);
+                        renew_at = if renew_before.is_some() {
+                            renew_at.min(in_window)
+                        } else {
+                            in_window
+                        };
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(error = %e, "ACME renewal information unavailable; renewing at two thirds of the lifetime")
+                    }
+                }
+            }
             s.record(leaf, renew_at, revision);
             s.st.current_order = None;
             s.set(
@@ -268,6 +294,21 @@ pub(super) async fn process(
     }
 
     // 6. Automatic sources.
+    let revision = secret_revision.or(s.st.revision).unwrap_or(0) + 1;
+    if issuer.spec.acme.is_some() {
+        return issue_acme(
+            cert,
+            ns,
+            ctx,
+            s,
+            &issuer,
+            revision,
+            &uid,
+            additional.as_ref(),
+            &siths_refs,
+        )
+        .await;
+    }
     s.not_ready(
         "SourceUnavailable",
         &format!(
@@ -277,6 +318,139 @@ pub(super) async fn process(
         ),
     );
     Ok(Action::await_change())
+}
+
+/// Orders revision `revision` over ACME: the key is stored before the CSR exists, the
+/// chain the CA returns is checked like any other before key and certificate replace the
+/// Secret together. Failures back off exponentially per certificate.
+#[allow(clippy::too_many_arguments)]
+async fn issue_acme(
+    cert: &ServiceCertificate,
+    ns: &str,
+    ctx: &Context,
+    s: &mut Status,
+    issuer: &PublicIssuer,
+    revision: u32,
+    uid: &str,
+    additional: Option<&TrustAnchors>,
+    siths: &[&SithsAnchors],
+) -> Result<Action, Error> {
+    let failed = s.st.failed_attempts.unwrap_or(0);
+    if failed > 0
+        && let Some(last) =
+            s.st.last_failure_time
+                .as_deref()
+                .and_then(|t| t.parse::<Timestamp>().ok())
+    {
+        let retry = BackoffPolicy::STANDARD.retry_at(last, failed, uid);
+        if s.now < retry {
+            return Ok(Action::requeue(
+                retry
+                    .duration_since(s.now)
+                    .unsigned_abs()
+                    .max(Duration::from_secs(1)),
+            ));
+        }
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let key = staged_key(cert, &secrets, revision).await?;
+    let profile = CertificateProfile {
+        dns_names: cert.spec.dns_names.clone(),
+        hsa_id: None,
+        organization: String::new(),
+        locality: None,
+        usage: Usage::UserFacing,
+    };
+    let csr = pki::parse_csr(&build_csr(&profile, &key)?)?;
+    let directory = issuer
+        .spec
+        .acme
+        .as_ref()
+        .map(|a| a.directory())
+        .unwrap_or_default();
+    info!(certificate = %cert.name_any(), revision, directory, "ordering over ACME");
+    let outcome = match ctx
+        .acme
+        .issue(issuer, ns, &cert.spec.dns_names, &csr.der)
+        .await
+    {
+        Ok(issued) => pki::check_public(
+            &issued.chain_pem,
+            &Expected {
+                dns_names: cert.spec.dns_names.clone(),
+                hsa_id: None,
+                public_key_der: key.public_key_der(),
+                usage: Usage::UserFacing,
+            },
+            additional,
+            siths,
+            s.now,
+        )
+        .map(|accepted| (accepted, issued.renewal_window))
+        .map_err(|r| {
+            (
+                r.reason(),
+                format!(
+                    "the ACME CA returned a certificate that was refused: {}",
+                    r.message()
+                ),
+                None,
+            )
+        }),
+        Err(e) => Err((e.reason, e.message.clone(), e.retry_after)),
+    };
+    match outcome {
+        Ok((accepted, window)) => {
+            write_secret(cert, &secrets, &accepted, &key, revision).await?;
+            cleanup_staged_keys(&secrets, &cert.name_any(), revision).await?;
+            let leaf = &accepted.leaf;
+            let renew_at = match window {
+                Some((start, end)) => renewal_in_window(start, end, uid),
+                None => renewal_time(&RenewalInput {
+                    not_before: leaf.not_before,
+                    not_after: leaf.not_after,
+                    renew_before: cert
+                        .spec
+                        .renew_before
+                        .as_deref()
+                        .and_then(|v| parse_renew_before(v).ok()),
+                    lead_time: jiff::SignedDuration::ZERO,
+                    kind: Route::Public,
+                    uid,
+                }),
+            };
+            s.record(leaf, renew_at, revision);
+            s.st.failed_attempts = None;
+            s.st.last_failure_time = None;
+            s.st.current_order = None;
+            let message = format!(
+                "revision {revision} from {directory} (issuer {}) written to Secret {}, valid until {}",
+                leaf.issuer, cert.spec.secret_name, leaf.not_after
+            );
+            s.set(READY, true, "Issued", &message);
+            s.set(ISSUING, false, "UpToDate", "no issuance needed");
+            ctx.event(cert, false, "Issued", "Issue", message).await;
+            Ok(Action::requeue(
+                time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
+            ))
+        }
+        Err((reason, message, retry_after)) => {
+            let failed = failed.saturating_add(1);
+            s.st.failed_attempts = Some(failed);
+            s.st.last_failure_time = Some(super::rfc3339(s.now));
+            let delay = BackoffPolicy::STANDARD
+                .delay(failed, uid)
+                .max(retry_after.unwrap_or_default());
+            let message = format!(
+                "{message} (attempt {failed}; next attempt in {}s)",
+                delay.as_secs()
+            );
+            warn!(certificate = %cert.name_any(), reason, "ACME issuance failed");
+            s.not_ready(reason, &message);
+            ctx.event(cert, true, reason, "Issue", message).await;
+            Ok(Action::requeue(delay.max(Duration::from_secs(1))))
+        }
+    }
 }
 
 /// The oldest other ServiceCertificate naming the same Secret, if it is older than `cert`.

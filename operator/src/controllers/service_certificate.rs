@@ -596,7 +596,7 @@ fn create_params() -> PostParams {
 
 /// The staged private key of `revision`, created before any CSR exists. Create-only: a
 /// second replica or a restart finds and uses the key already stored.
-async fn staged_key(
+pub(super) async fn staged_key(
     cert: &ServiceCertificate,
     secrets: &Api<Secret>,
     revision: u32,
@@ -668,7 +668,7 @@ async fn delete_ignoring_absent(secrets: &Api<Secret>, name: &str) -> Result<(),
 
 /// Deletes staged key Secrets of this certificate up to `revision` (their key is in the
 /// certificate Secret now, or belongs to an abandoned revision).
-async fn cleanup_staged_keys(
+pub(super) async fn cleanup_staged_keys(
     secrets: &Api<Secret>,
     cert_name: &str,
     revision: u32,
@@ -1047,7 +1047,7 @@ async fn advance_order(
     Ok(action)
 }
 
-async fn write_secret(
+pub(super) async fn write_secret(
     cert: &ServiceCertificate,
     secrets: &Api<Secret>,
     accepted: &pki::Accepted,

@@ -1,0 +1,298 @@
+//! The operator's ACME route end to end: a `UserFacing` ServiceCertificate on an `acme`
+//! PublicIssuer becomes `Ready` through External Account Binding and HTTP-01 answered by
+//! the operator, against the real Pebble and the real apiserver; a restart reuses the
+//! account; a wrong EAB key backs off with a bounded number of ACME requests.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, ensure};
+use e2e::{
+    controlplane::free_port,
+    fixtures::{REGION, region_validation},
+    k8s::{apply, siths_ca_bundle, wait_condition},
+    operator::OperatorProcess,
+    pebble::Pebble,
+};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::{
+    Api, Client,
+    api::{Patch, PatchParams, PostParams},
+};
+use siths_operator::{
+    api::{PublicIssuer, ServiceCertificate},
+    pki::{self, Expected, PrivateKey, TrustAnchors, Usage},
+};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+/// One Pebble, one operator answering its HTTP-01 challenges, one namespace with an ACME
+/// PublicIssuer named after it (EAB with `hmac`, the domain-validation gate on).
+struct Env {
+    client: Client,
+    pebble: Pebble,
+    ns: String,
+    operator: OperatorProcess,
+    args: Vec<String>,
+    kubeconfig: std::path::PathBuf,
+}
+
+impl Env {
+    async fn start(prefix: &str, hmac: &str) -> Result<Self> {
+        let cp = e2e::shared();
+        let client = cp.client().await?;
+        let port = free_port()?;
+        let pebble = Pebble::start(port).await?;
+        let ns = e2e::test_namespace(&client, prefix).await?;
+        let pp = PostParams::default();
+        let eab: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": "eab" }, "stringData": { "secret": hmac },
+        }))?;
+        Api::<Secret>::namespaced(client.clone(), &ns)
+            .create(&pp, &eab)
+            .await?;
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+        for (name, pem) in [
+            ("pebble-https", pebble.server_ca_pem.clone()),
+            ("pebble-roots", pebble.root_pem().await?),
+        ] {
+            let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+                "metadata": { "name": name }, "data": { "ca.crt": pem },
+            }))?;
+            cms.create(&pp, &cm).await?;
+        }
+        region_validation(&client, &ns, &format!("{ns}.region.se")).await?;
+        apply(
+            &Api::<PublicIssuer>::all(client.clone()),
+            &format!(
+                r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: PublicIssuer
+metadata: {{ name: {ns} }}
+spec:
+  acme:
+    server: {dir}
+    email: pki@region.example
+    externalAccountBinding: {{ keyId: {kid}, keySecretRef: {{ name: eab, namespace: {ns} }} }}
+    privateKeySecretRef: {{ name: acme-account, namespace: {ns} }}
+    serverCa: {{ name: pebble-https, namespace: {ns}, key: ca.crt }}
+  additionalTrustAnchors: {{ name: pebble-roots, namespace: {ns}, key: ca.crt }}
+  organizationNumber: "{REGION}"
+"#,
+                dir = pebble.directory_url,
+                kid = pebble.eab_kid,
+            ),
+        )
+        .await?;
+        // Its own identity and lease, so the operators of this binary do not contend.
+        let kubeconfig = cp.dir.join(format!("{ns}.kubeconfig"));
+        cp.write_kubeconfig(&kubeconfig, "siths-operator", &["system:masters"])?;
+        let ca = siths_ca_bundle(cp)?;
+        let args = vec![
+            "--siths-ca-file".to_string(),
+            ca.to_string_lossy().into_owned(),
+            "--acme-http01-port".into(),
+            port.to_string(),
+            "--lease-name".into(),
+            ns.clone(),
+        ];
+        let operator = OperatorProcess::start(cp, &kubeconfig, &strs(&args))?;
+        Ok(Self {
+            client,
+            pebble,
+            ns,
+            operator,
+            args,
+            kubeconfig,
+        })
+    }
+
+    fn certificates(&self) -> Api<ServiceCertificate> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    async fn certificate(&self, name: &str, host: &str) -> Result<String> {
+        let dns = format!("{host}.{}.region.se", self.ns);
+        apply(
+            &self.certificates(),
+            &format!(
+                r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: ServiceCertificate
+metadata: {{ name: {name} }}
+spec:
+  purpose: UserFacing
+  dnsNames: [{dns}]
+  secretName: {name}-tls
+  issuerRef: {{ kind: PublicIssuer, name: {ns} }}
+"#,
+                ns = self.ns
+            ),
+        )
+        .await?;
+        Ok(dns)
+    }
+
+    /// `siths_acme_requests_total` from the operator's /metrics.
+    async fn acme_requests(&self) -> Result<u64> {
+        let (_, body) = self.operator.http_get("/metrics").await?;
+        body.lines()
+            .find_map(|l| l.strip_prefix("siths_acme_requests_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .context("no siths_acme_requests_total in /metrics")
+    }
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[tokio::test]
+async fn a_user_facing_certificate_is_issued_over_acme_and_a_restart_reuses_the_account()
+-> Result<()> {
+    let mut env = Env::start("acme-route", e2e::pebble::EAB_HMAC).await?;
+    let certs = env.certificates();
+    let started = Instant::now();
+    let dns = env.certificate("web", "www").await?;
+    let cert = wait_condition(&certs, "web", "Ready", "True", Some("Issued"), WAIT)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}\n{}\n{}", env.operator.output(), env.pebble.log()))?;
+    println!(
+        "ACME route | apply -> Ready through EAB + HTTP-01 | {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let st = cert.status.clone().unwrap_or_default();
+    ensure!(st.route.as_deref() == Some("Public"), "{st:?}");
+    ensure!(st.revision == Some(1), "{st:?}");
+
+    // The Secret: Pebble's chain for our key and names, verified against Pebble's root,
+    // which is also ca.crt.
+    let secret = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
+        .get("web-tls")
+        .await?;
+    let data = secret.data.clone().unwrap_or_default();
+    let text = |k: &str| String::from_utf8(data.get(k).map(|b| b.0.clone()).unwrap_or_default());
+    let (crt, key, ca) = (text("tls.crt")?, text("tls.key")?, text("ca.crt")?);
+    let root = env.pebble.root_pem().await?;
+    ensure!(ca == root, "ca.crt is not Pebble's root");
+    let key = PrivateKey::from_pem(&key)?;
+    let accepted = pki::check_public(
+        &crt,
+        &Expected {
+            dns_names: vec![dns],
+            hsa_id: None,
+            public_key_der: key.public_key_der(),
+            usage: Usage::UserFacing,
+        },
+        Some(&TrustAnchors::from_pem(&root)?),
+        &[],
+        jiff::Timestamp::now(),
+    )?;
+    ensure!(
+        !accepted.leaf.client_auth,
+        "a public certificate has no clientAuth"
+    );
+    ensure!(key.spec().to_string().contains("P-256"), "{}", key.spec());
+
+    // The issuer shows its account; the solver objects are gone.
+    let issuers: Api<PublicIssuer> = Api::all(env.client.clone());
+    let issuer = wait_condition(&issuers, &env.ns, "Ready", "True", None, WAIT).await?;
+    let account = issuer.status.and_then(|s| s.acme_account_uri);
+    ensure!(account.is_some(), "no account URL in the issuer status");
+    ensure!(
+        env.pebble.accounts_registered() == 1,
+        "{}\n{}",
+        env.pebble.log(),
+        env.operator.output()
+    );
+
+    // Restart, then ask for a new revision: ordered with the same account.
+    env.operator.terminate(Duration::from_secs(10)).await?;
+    env.operator = OperatorProcess::start(e2e::shared(), &env.kubeconfig, &strs(&env.args))?;
+    certs
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+                "siths-operator.io/renew-requested-at": jiff::Timestamp::now().to_string()
+            }}})),
+        )
+        .await?;
+    e2e::eventually(WAIT, "revision 2", || {
+        let certs = certs.clone();
+        async move {
+            let c = certs.get("web").await?;
+            Ok(c.status.and_then(|s| s.revision).filter(|r| *r == 2))
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e:#}\n{}", env.operator.output()))?;
+    ensure!(
+        env.pebble.accounts_registered() == 1,
+        "a restart registered a second ACME account\n{}\n{}",
+        env.pebble.log(),
+        env.operator.output()
+    );
+    let issuer = issuers.get(&env.ns).await?;
+    ensure!(issuer.status.and_then(|s| s.acme_account_uri) == account);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_eab_key_backs_off_with_a_bounded_number_of_acme_requests() -> Result<()> {
+    let env = Env::start(
+        "acme-bad-eab",
+        "d3JvbmctaG1hYy1rZXktdGhhdC1wZWJibGUtZG9lcy1ub3Qta25vdw",
+    )
+    .await?;
+    let certs = env.certificates();
+    env.certificate("web", "www").await?;
+    let cert = wait_condition(
+        &certs,
+        "web",
+        "Ready",
+        "False",
+        Some("AcmeUnauthorized"),
+        WAIT,
+    )
+    .await?;
+    let message = e2e::k8s::condition(&cert, "Ready")
+        .map(|c| c.2)
+        .unwrap_or_default();
+    ensure!(message.contains("externalAccountBinding"), "{message}");
+    let issuers: Api<PublicIssuer> = Api::all(env.client.clone());
+    wait_condition(
+        &issuers,
+        &env.ns,
+        "Ready",
+        "False",
+        Some("AcmeUnauthorized"),
+        WAIT,
+    )
+    .await?;
+
+    // Five minutes of a persistent failure.
+    let window = Duration::from_secs(300);
+    let before = env.acme_requests().await?;
+    tokio::time::sleep(window).await;
+    let requests = env.acme_requests().await? - before;
+    let cert = certs.get("web").await?;
+    let attempts = cert
+        .status
+        .as_ref()
+        .and_then(|s| s.failed_attempts)
+        .unwrap_or(0);
+    println!(
+        "ACME route | wrong EAB key | {requests} ACME requests in {} s | {attempts} failed issuance attempts so far | reason AcmeUnauthorized",
+        window.as_secs()
+    );
+    // Exponential backoff (10 s doubling) allows about six attempts in five minutes;
+    // a retry loop would send thousands of requests.
+    ensure!((2..=8).contains(&attempts), "{attempts} attempts");
+    ensure!(requests <= 60, "{requests} ACME requests in five minutes");
+    ensure!(env.pebble.accounts_registered() == 0);
+    e2e::reliability(
+        "Wrong EAB key (ACME)",
+        &format!("{requests} ACME requests and {attempts} failed attempts in 300 s"),
+    );
+    Ok(())
+}
