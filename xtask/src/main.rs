@@ -164,8 +164,8 @@ fn test(filter: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Processes started from the control-plane cache or the operator binary that are still
-/// running: after a test run there must be none.
+/// Processes started from the control-plane or Pebble cache or the operator binary, from
+/// this workspace, that are still running: after a test run there must be none.
 fn leftover_processes() -> Vec<String> {
     let bin_dir = controlplane::bin_dir();
     let pebble_dir = e2e::pebble::pebble_dir();
@@ -180,7 +180,11 @@ fn leftover_processes() -> Vec<String> {
         let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else {
             continue;
         };
-        if exe.starts_with(&bin_dir) || exe.starts_with(&pebble_dir) || exe == target {
+        // The binary caches may be shared by several worktrees on one machine: only
+        // processes started from this workspace are this run's leftovers.
+        let ours = std::fs::read_link(entry.path().join("cwd"))
+            .is_ok_and(|cwd| cwd.starts_with(controlplane::workspace_root()));
+        if ours && (exe.starts_with(&bin_dir) || exe.starts_with(&pebble_dir) || exe == target) {
             found.push(format!(
                 "{} ({})",
                 entry.file_name().to_string_lossy(),
