@@ -448,9 +448,11 @@ spec:
         assert!(needs_apply(&changed, &desired));
 
         let mut changed = stored.clone();
-        changed.data["spec"]["usages"] =
-            json!(["digital signature", "server auth", "client auth"]);
-        assert!(needs_apply(&changed, &desired), "an added clientAuth is undone");
+        changed.data["spec"]["usages"] = json!(["digital signature", "server auth", "client auth"]);
+        assert!(
+            needs_apply(&changed, &desired),
+            "an added clientAuth is undone"
+        );
 
         let mut changed = stored.clone();
         changed.data["spec"]["dnsNames"] = json!(["portal.region.example.se"]);
@@ -464,7 +466,12 @@ spec:
         assert!(needs_apply(&changed, &desired));
 
         let mut changed = stored.clone();
-        changed.metadata.labels.as_mut().unwrap().remove(CERTIFICATE_LABEL);
+        changed
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .remove(CERTIFICATE_LABEL);
         assert!(needs_apply(&changed, &desired));
 
         let mut changed = stored.clone();
