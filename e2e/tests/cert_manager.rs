@@ -201,7 +201,7 @@ async fn ensure_certificate_writes_a_certificate_the_real_crd_accepts_and_then_n
     );
     assert_eq!(
         spec["privateKey"],
-        json!({"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"})
+        json!({"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always", "encoding": "PKCS8"})
     );
     assert_eq!(spec["usages"], json!(["digital signature", "server auth"]));
     let owners = stored.metadata.owner_references.clone().unwrap_or_default();
@@ -406,5 +406,169 @@ async fn a_certificate_that_is_not_ours_is_left_alone() -> Result<()> {
     let after = api.get("intranet").await?;
     assert_eq!(resource_version(&after), resource_version(&theirs));
     assert_eq!(after.data["spec"]["secretName"], "their-tls");
+    Ok(())
+}
+
+/// The `ClusterIssuer` resource of cert-manager.
+fn cluster_issuers(client: &Client) -> Api<DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk("cert-manager.io", "v1", "ClusterIssuer");
+    Api::all_with(
+        client.clone(),
+        &kube::api::ApiResource::from_gvk_with_plural(&gvk, "clusterissuers"),
+    )
+}
+
+fn ready_condition(obj: &DynamicObject) -> Option<(String, String)> {
+    obj.data["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_string(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+}
+
+#[tokio::test]
+async fn the_real_cert_manager_issues_the_certificate_the_operator_writes() -> Result<()> {
+    use k8s_openapi::api::core::v1::Secret;
+    use siths_operator::pki::{
+        CertInfo, KeySpec, LocalCa, LocalCaOptions, Usage, key_pem_matches_spki, parse_pem_chain,
+        verify_chain,
+    };
+
+    let cp = e2e::shared();
+    let client = cp.client().await?;
+    install_once(&client).await?;
+
+    // A CA ClusterIssuer: its key pair in a Secret of the cluster resource namespace.
+    let ca_ns = e2e::test_namespace(&client, "cm-ca").await?;
+    let ca = LocalCa::generate(&LocalCaOptions {
+        common_name: "cert-manager e2e Root CA".into(),
+        organization: "siths-operator e2e".into(),
+        key: KeySpec::ECDSA_P256,
+        intermediate_common_name: None,
+        not_before: jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
+        validity: Duration::from_secs(365 * 86_400),
+    })?;
+    let ca_secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "ca"},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": ca.cert_pem(), "tls.key": ca.key_pem()},
+    }))?;
+    Api::<Secret>::namespaced(client.clone(), &ca_ns)
+        .create(&PostParams::default(), &ca_secret)
+        .await?;
+    let issuer_name = format!("{ca_ns}-ca");
+    let cluster_issuer: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
+        "metadata": {"name": issuer_name},
+        "spec": {"ca": {"secretName": "ca"}},
+    }))?;
+    let issuers = cluster_issuers(&client);
+    issuers
+        .create(&PostParams::default(), &cluster_issuer)
+        .await?;
+
+    let controller = e2e::certmanager::Controller::start(cp, &ca_ns)?;
+    let started = std::time::Instant::now();
+    let ready = e2e::eventually(
+        Duration::from_secs(60),
+        "the CA ClusterIssuer to be Ready",
+        || {
+            let issuers = issuers.clone();
+            let name = issuer_name.clone();
+            async move {
+                let ci = issuers.get(&name).await?;
+                Ok(ready_condition(&ci).filter(|(s, _)| s == "True"))
+            }
+        },
+    )
+    .await;
+    ready.with_context(|| format!("cert-manager log:\n{}", controller.logs()))?;
+
+    // The operator's Certificate, issued by the real cert-manager.
+    let ns = e2e::test_namespace(&client, "cm-issue").await?;
+    let sc = service_certificate(&client, &ns, "shop").await?;
+    let issuer_ref: CertManagerIssuerRef =
+        serde_json::from_value(json!({"name": issuer_name, "kind": "ClusterIssuer"}))?;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<Delegation>::new()));
+    let issued = e2e::eventually(
+        Duration::from_secs(90),
+        "ensure_certificate to report Ready",
+        || {
+            let (client, sc, issuer_ref, seen) =
+                (client.clone(), sc.clone(), issuer_ref.clone(), seen.clone());
+            async move {
+                let d = cert_manager::ensure_certificate(&client, &sc, &issuer_ref).await?;
+                let mut seen = seen.lock().expect("lock");
+                if seen.last() != Some(&d) {
+                    seen.push(d.clone());
+                }
+                Ok((d == Delegation::Ready).then_some(()))
+            }
+        },
+    )
+    .await;
+    let seen = seen.lock().expect("lock").clone();
+    issued.with_context(|| {
+        format!(
+            "delegation states: {seen:?}\ncert-manager log:\n{}",
+            controller.logs()
+        )
+    })?;
+    eprintln!(
+        "cert-manager issued in {:.1} s; delegation went through {seen:?}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        seen.iter().any(|d| matches!(d, Delegation::Pending { .. })),
+        "{seen:?}"
+    );
+
+    // What cert-manager wrote into the Secret is the certificate the ServiceCertificate
+    // asked for, from the CA, with its own key.
+    let secret = Api::<Secret>::namespaced(client.clone(), &ns)
+        .get("shop-tls")
+        .await?;
+    let data = secret.data.unwrap_or_default();
+    let text = |key: &str| -> Result<String> {
+        Ok(String::from_utf8(
+            data.get(key)
+                .with_context(|| format!("{key} in the Secret"))?
+                .0
+                .clone(),
+        )?)
+    };
+    let chain = parse_pem_chain(&text("tls.crt")?)?;
+    let leaf = CertInfo::parse(&chain[0])?;
+    assert_eq!(
+        leaf.dns_names,
+        ["shop.region.example.se", "www.shop.region.example.se"]
+    );
+    assert!(leaf.server_auth, "{}", leaf.eku_description());
+    assert!(!leaf.client_auth, "{}", leaf.eku_description());
+    assert_eq!(leaf.key_spec, Some(KeySpec::ECDSA_P256));
+    verify_chain(
+        &chain,
+        ca.trust_anchors(),
+        jiff::Timestamp::now(),
+        Usage::UserFacing,
+    )?;
+    assert_eq!(
+        key_pem_matches_spki(&text("tls.key")?, &leaf.public_key_der),
+        Some(true)
+    );
+
+    // Ready, and still nothing to write.
+    let (operator, writes) = counting_client().await?;
+    assert_eq!(
+        cert_manager::ensure_certificate(&operator, &sc, &issuer_ref).await?,
+        Delegation::Ready
+    );
+    assert_eq!(writes.load(Ordering::SeqCst), 0);
+    drop(controller);
     Ok(())
 }

@@ -92,8 +92,8 @@ pub async fn crds_present(client: &Client) -> Result<bool, kube::Error> {
 
 /// The `Certificate` the operator wants for `cert`: same name and namespace, owned by it
 /// (controller), same `secretName` and `dnsNames`, the issuer, the key parameters (ECDSA
-/// P-256 by default, a new key each revision unless the ServiceCertificate says `Never`),
-/// and serverAuth only (public TLS certificates no longer carry clientAuth).
+/// P-256 by default, a new key each revision unless the ServiceCertificate says `Never`,
+/// PKCS#8 in the Secret as the operator's own keys are), and serverAuth only (public TLS certificates no longer carry clientAuth).
 pub fn desired_certificate(
     cert: &ServiceCertificate,
     issuer: &CertManagerIssuerRef,
@@ -132,6 +132,9 @@ pub fn desired_certificate(
                     },
                     "size": size,
                     "rotationPolicy": rotation,
+                    // The operator reads and verifies keys as PKCS#8, like every key it
+                    // writes itself (cert-manager's default would be PKCS#1/SEC1).
+                    "encoding": "PKCS8",
                 },
                 "usages": ["digital signature", "server auth"],
             }
@@ -383,7 +386,7 @@ spec:
                 "secretName": "portal-tls",
                 "dnsNames": ["portal.region.example.se", "www.portal.region.example.se"],
                 "issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"},
-                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always", "encoding": "PKCS8"},
                 "usages": ["digital signature", "server auth"],
             })
         );
@@ -397,7 +400,7 @@ spec:
         let spec = desired_certificate(&sc, &issuer).unwrap().data["spec"].clone();
         assert_eq!(
             spec["privateKey"],
-            json!({"algorithm": "RSA", "size": 2048, "rotationPolicy": "Always"})
+            json!({"algorithm": "RSA", "size": 2048, "rotationPolicy": "Always", "encoding": "PKCS8"})
         );
         assert_eq!(spec["issuerRef"]["kind"], "Issuer");
         let sc = service_certificate(
@@ -406,7 +409,7 @@ spec:
         let spec = desired_certificate(&sc, &issuer).unwrap().data["spec"].clone();
         assert_eq!(
             spec["privateKey"],
-            json!({"algorithm": "ECDSA", "size": 384, "rotationPolicy": "Never"})
+            json!({"algorithm": "ECDSA", "size": 384, "rotationPolicy": "Never", "encoding": "PKCS8"})
         );
         let sc = service_certificate("  privateKey: { algorithm: RSA, size: 3072 }\n");
         let spec = desired_certificate(&sc, &issuer).unwrap().data["spec"].clone();
