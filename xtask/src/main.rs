@@ -135,6 +135,9 @@ fn test(filter: &[String]) -> Result<()> {
     eprintln!("==> helm binary");
     let helm = e2e::helm::ensure_helm()?;
     eprintln!("    cached in {}", helm.display());
+    eprintln!("==> cert-manager controller");
+    let cert_manager = e2e::certmanager::ensure_controller()?;
+    eprintln!("    cached in {}", cert_manager.display());
     run(
         "unit tests",
         cargo().args(["test", "--workspace", "--exclude", "e2e", "--all-targets"]),
