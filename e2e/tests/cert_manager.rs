@@ -204,6 +204,10 @@ async fn ensure_certificate_writes_a_certificate_the_real_crd_accepts_and_then_n
         json!({"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always", "encoding": "PKCS8"})
     );
     assert_eq!(spec["usages"], json!(["digital signature", "server auth"]));
+    assert_eq!(
+        spec["secretTemplate"]["labels"]["siths-operator.io/certificate"],
+        "portal"
+    );
     let owners = stored.metadata.owner_references.clone().unwrap_or_default();
     assert_eq!(owners.len(), 1, "{owners:?}");
     assert_eq!(owners[0].kind, "ServiceCertificate");
@@ -533,6 +537,19 @@ async fn the_real_cert_manager_issues_the_certificate_the_operator_writes() -> R
     let secret = Api::<Secret>::namespaced(client.clone(), &ns)
         .get("shop-tls")
         .await?;
+    // Labelled for the ServiceCertificate controller's Secret watch.
+    let labels = secret.metadata.labels.clone().unwrap_or_default();
+    for (key, value) in [
+        ("app.kubernetes.io/managed-by", "siths-operator"),
+        ("siths-operator.io/certificate", "shop"),
+        ("siths-operator.io/role", "certificate"),
+    ] {
+        assert_eq!(
+            labels.get(key).map(String::as_str),
+            Some(value),
+            "{labels:?}"
+        );
+    }
     let data = secret.data.unwrap_or_default();
     let text = |key: &str| -> Result<String> {
         Ok(String::from_utf8(

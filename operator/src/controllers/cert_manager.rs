@@ -18,7 +18,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 
-use super::{CERTIFICATE_LABEL, FIELD_MANAGER, MANAGED_BY};
+use super::{CERTIFICATE_LABEL, FIELD_MANAGER, MANAGED_BY, ROLE_CERTIFICATE, ROLE_LABEL};
 use crate::api::{
     CertManagerIssuerKind, CertManagerIssuerRef, KeyAlgorithm, RotationPolicy, ServiceCertificate,
 };
@@ -93,7 +93,9 @@ pub async fn crds_present(client: &Client) -> Result<bool, kube::Error> {
 /// The `Certificate` the operator wants for `cert`: same name and namespace, owned by it
 /// (controller), same `secretName` and `dnsNames`, the issuer, the key parameters (ECDSA
 /// P-256 by default, a new key each revision unless the ServiceCertificate says `Never`,
-/// PKCS#8 in the Secret as the operator's own keys are), and serverAuth only (public TLS certificates no longer carry clientAuth).
+/// PKCS#8 in the Secret as the operator's own keys are), serverAuth only (public TLS
+/// certificates no longer carry clientAuth), and the operator's certificate-Secret labels
+/// on the Secret cert-manager writes.
 pub fn desired_certificate(
     cert: &ServiceCertificate,
     issuer: &CertManagerIssuerRef,
@@ -137,6 +139,16 @@ pub fn desired_certificate(
                     "encoding": "PKCS8",
                 },
                 "usages": ["digital signature", "server auth"],
+                // cert-manager labels the Secret it writes like the operator labels its
+                // own certificate Secrets, so the ServiceCertificate controller's Secret
+                // watch (selected by these labels) sees each issuance.
+                "secretTemplate": {
+                    "labels": {
+                        (MANAGED_BY.0): MANAGED_BY.1,
+                        (CERTIFICATE_LABEL): name,
+                        (ROLE_LABEL): ROLE_CERTIFICATE,
+                    }
+                },
             }
         }));
     obj.metadata.owner_references = Some(vec![owner]);
@@ -388,6 +400,11 @@ spec:
                 "issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"},
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always", "encoding": "PKCS8"},
                 "usages": ["digital signature", "server auth"],
+                "secretTemplate": {"labels": {
+                    "app.kubernetes.io/managed-by": "siths-operator",
+                    "siths-operator.io/certificate": "portal",
+                    "siths-operator.io/role": "certificate",
+                }},
             })
         );
     }
