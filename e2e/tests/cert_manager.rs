@@ -31,11 +31,13 @@ use tokio::sync::OnceCell;
 struct BeforeInstall {
     crds_present: bool,
     delegation: Delegation,
+    removed: bool,
 }
 
 /// Installs the cert-manager CRDs once per test binary. The first test to get here checks,
-/// before installing, that `crds_present` is false and that `ensure_certificate` reports
-/// `CrdsMissing`; every test waits for the install.
+/// before installing, that `crds_present` is false, that `ensure_certificate` reports
+/// `CrdsMissing` and that `remove_certificate` has nothing to do; every test waits for the
+/// install.
 async fn install_once(client: &Client) -> Result<BeforeInstall> {
     static ONCE: OnceCell<std::result::Result<BeforeInstall, String>> = OnceCell::const_new();
     ONCE.get_or_init(|| async {
@@ -44,10 +46,12 @@ async fn install_once(client: &Client) -> Result<BeforeInstall> {
             let ns = e2e::test_namespace(client, "cm-absent").await?;
             let sc = service_certificate(client, &ns, "before-install").await?;
             let delegation = cert_manager::ensure_certificate(client, &sc, &issuer()).await?;
+            let removed = cert_manager::remove_certificate(client, &sc).await?;
             e2e::certmanager::install_crds(client).await?;
             anyhow::Ok(BeforeInstall {
                 crds_present,
                 delegation,
+                removed,
             })
         };
         run.await.map_err(|e| format!("{e:#}"))
@@ -137,6 +141,7 @@ async fn crds_present_is_false_until_the_real_cert_manager_crds_are_installed() 
             message: cert_manager::CRDS_MISSING_MESSAGE.to_string()
         }
     );
+    assert!(!before.removed);
     assert!(cert_manager::crds_present(&client).await?);
     eprintln!(
         "cert-manager {} CRDs installed from {}",
@@ -406,6 +411,10 @@ async fn a_certificate_that_is_not_ours_is_left_alone() -> Result<()> {
         }
         other => panic!("expected Failed, got {other:?}"),
     }
+    assert!(
+        !cert_manager::remove_certificate(&operator, &sc).await?,
+        "removed a Certificate that is not ours"
+    );
     assert_eq!(writes.load(Ordering::SeqCst), 0);
     let after = api.get("intranet").await?;
     assert_eq!(resource_version(&after), resource_version(&theirs));
@@ -587,5 +596,24 @@ async fn the_real_cert_manager_issues_the_certificate_the_operator_writes() -> R
     );
     assert_eq!(writes.load(Ordering::SeqCst), 0);
     drop(controller);
+    Ok(())
+}
+
+#[tokio::test]
+async fn remove_certificate_deletes_only_this_service_certificates_certificate() -> Result<()> {
+    let client = e2e::shared().client().await?;
+    install_once(&client).await?;
+    let ns = e2e::test_namespace(&client, "cm-remove").await?;
+    let sc = service_certificate(&client, &ns, "moved").await?;
+    let api = certificates(&client, &ns);
+    let (operator, writes) = counting_client().await?;
+    // Nothing to remove yet: no write.
+    assert!(!cert_manager::remove_certificate(&operator, &sc).await?);
+    assert_eq!(writes.load(Ordering::SeqCst), 0);
+    cert_manager::ensure_certificate(&operator, &sc, &issuer()).await?;
+    assert!(api.get_opt("moved").await?.is_some());
+    assert!(cert_manager::remove_certificate(&operator, &sc).await?);
+    assert_eq!(writes.load(Ordering::SeqCst), 2, "one apply, one delete");
+    assert!(api.get_opt("moved").await?.is_none());
     Ok(())
 }

@@ -330,6 +330,47 @@ pub async fn ensure_certificate(
     Ok(readiness(&current))
 }
 
+/// Deletes the `Certificate` of `cert` when this ServiceCertificate controls it: for a
+/// ServiceCertificate that no longer delegates to cert-manager (its issuer changed route),
+/// so cert-manager stops writing its Secret. Returns whether a delete was sent; a missing
+/// Certificate, missing cert-manager CRDs, or a Certificate controlled by something else
+/// mean no write.
+pub async fn remove_certificate(
+    client: &Client,
+    cert: &ServiceCertificate,
+) -> Result<bool, kube::Error> {
+    let (Some(namespace), Some(uid)) = (cert.namespace(), cert.meta().uid.as_deref()) else {
+        return Ok(false);
+    };
+    let name = cert.name_any();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &api_resource());
+    let existing = match api.get_opt(&name).await {
+        Ok(Some(existing)) => existing,
+        Ok(None) => return Ok(false),
+        Err(kube::Error::Api(e)) if e.code == 404 => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let ours = existing
+        .owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && o.uid == uid);
+    if !ours {
+        return Ok(false);
+    }
+    let precondition = kube::api::DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: existing.uid(),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(&name, &precondition).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn crds_missing() -> Delegation {
     Delegation::CrdsMissing {
         message: CRDS_MISSING_MESSAGE.to_string(),
