@@ -138,6 +138,9 @@ fn test(filter: &[String]) -> Result<()> {
     eprintln!("==> pebble binaries");
     let pebble = e2e::pebble::ensure_pebble()?;
     eprintln!("    cached in {}", pebble.display());
+    eprintln!("==> cert-manager controller");
+    let cert_manager = e2e::certmanager::ensure_controller()?;
+    eprintln!("    cached in {}", cert_manager.display());
     run(
         "unit tests",
         cargo().args(["test", "--workspace", "--exclude", "e2e", "--all-targets"]),
@@ -169,6 +172,7 @@ fn test(filter: &[String]) -> Result<()> {
 fn leftover_processes() -> Vec<String> {
     let bin_dir = controlplane::bin_dir();
     let pebble_dir = e2e::pebble::pebble_dir();
+    let cert_manager = e2e::certmanager::controller_path();
     let target = e2e::operator::target_dir()
         .join("debug")
         .join("siths-operator");
@@ -184,7 +188,12 @@ fn leftover_processes() -> Vec<String> {
         // processes started from this workspace are this run's leftovers.
         let ours = std::fs::read_link(entry.path().join("cwd"))
             .is_ok_and(|cwd| cwd.starts_with(controlplane::workspace_root()));
-        if ours && (exe.starts_with(&bin_dir) || exe.starts_with(&pebble_dir) || exe == target) {
+        if ours
+            && (exe.starts_with(&bin_dir)
+                || exe.starts_with(&pebble_dir)
+                || exe == cert_manager
+                || exe == target)
+        {
             found.push(format!(
                 "{} ({})",
                 entry.file_name().to_string_lossy(),

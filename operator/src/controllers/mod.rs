@@ -1,6 +1,7 @@
 //! Controllers: one module per reconciled kind. They gather inputs, ask `policy` and `pki`,
 //! and apply the outcome; decisions live in those pure modules.
 
+pub mod cert_manager;
 pub mod domain_validation;
 pub mod public_issuer;
 mod public_route;
