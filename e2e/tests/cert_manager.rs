@@ -595,6 +595,70 @@ async fn the_real_cert_manager_issues_the_certificate_the_operator_writes() -> R
         Delegation::Ready
     );
     assert_eq!(writes.load(Ordering::SeqCst), 0);
+
+    // The operator end to end: a UserFacing certificate on a certManager PublicIssuer is
+    // delegated, and Ready only once the operator has verified what cert-manager wrote
+    // (the test CA is trusted through additionalTrustAnchors, as a public root would be).
+    let _ = e2e::k8s::shared_operator();
+    let op_ns = e2e::test_namespace(&client, "cm-operator").await?;
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), &op_ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "cm-root"}, "data": {"ca.crt": ca.root_pem()},
+            }))?,
+        )
+        .await?;
+    let public_issuers: Api<siths_operator::api::PublicIssuer> = Api::all(client.clone());
+    e2e::k8s::apply(
+        &public_issuers,
+        &format!(
+            "apiVersion: siths-operator.io/v1alpha1\nkind: PublicIssuer\nmetadata: {{name: {op_ns}}}\nspec:\n  certManager: {{issuerRef: {{name: {issuer_name}, kind: ClusterIssuer}}}}\n  additionalTrustAnchors: {{name: cm-root, namespace: {op_ns}, key: ca.crt}}\n  domainValidation: Disabled\n"
+        ),
+    )
+    .await?;
+    e2e::k8s::wait_condition(
+        &public_issuers,
+        &op_ns,
+        "Ready",
+        "True",
+        Some("CertManagerReady"),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let certs: Api<siths_operator::api::ServiceCertificate> =
+        Api::namespaced(client.clone(), &op_ns);
+    e2e::k8s::apply(
+        &certs,
+        &format!(
+            "apiVersion: siths-operator.io/v1alpha1\nkind: ServiceCertificate\nmetadata: {{name: web}}\nspec:\n  purpose: UserFacing\n  dnsNames: [web.{op_ns}.region.se]\n  secretName: web-tls\n  issuerRef: {{kind: PublicIssuer, name: {op_ns}}}\n"
+        ),
+    )
+    .await?;
+    let started = std::time::Instant::now();
+    let web = e2e::k8s::wait_condition(
+        &certs,
+        "web",
+        "Ready",
+        "True",
+        Some("Verified"),
+        Duration::from_secs(90),
+    )
+    .await
+    .with_context(|| format!("cert-manager log:\n{}", controller.logs()))?;
+    eprintln!(
+        "operator + cert-manager: UserFacing certificate Ready (verified) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let st = web.status.unwrap_or_default();
+    assert_eq!(st.route.as_deref(), Some("Public"));
+    assert!(
+        st.issuer
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cert-manager e2e Root CA"),
+        "{st:?}"
+    );
     drop(controller);
     Ok(())
 }

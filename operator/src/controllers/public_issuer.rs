@@ -40,6 +40,22 @@ async fn check_source(issuer: &PublicIssuer, ctx: &Context) -> Result<Checked, E
             Err(e) => (Err((e.reason.to_string(), e.message)), None),
         });
     }
+    if issuer.spec.cert_manager.is_some() {
+        return Ok(if super::cert_manager::crds_present(&ctx.client).await? {
+            (
+                Ok("cert-manager is installed; certificates are delegated to it and verified by the operator".to_string()),
+                None,
+            )
+        } else {
+            (
+                Err((
+                    super::cert_manager::REASON_CRDS_MISSING.to_string(),
+                    super::cert_manager::CRDS_MISSING_MESSAGE.to_string(),
+                )),
+                None,
+            )
+        });
+    }
     Ok((
         Ok(
             "certificates are placed in their Secrets by a person and verified by the operator"

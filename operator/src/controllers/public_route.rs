@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 use super::{
     Context, Error, ISSUED_AT_KEY, REASON_SHARED_WITH_BACKEND, RENEW_REQUESTED_KEY, REVISION_KEY,
+    cert_manager::{self, Delegation},
     service_certificate::{
         DOMAIN_VALIDATED, ISSUING, MAX_REQUEUE, READY, Status, adopt, cleanup_staged_keys,
         domain_gate, names_problem, namespace_allowed, secret_text, staged_key, write_secret,
@@ -44,6 +45,10 @@ use crate::{
         routing::Route,
     },
 };
+
+/// How often a delegated certificate looks at cert-manager's progress again (its
+/// `Certificate` is not watched: the kind may not be installed).
+const CERT_MANAGER_RECHECK: Duration = Duration::from_secs(30);
 
 /// How often a certificate waiting for a person (manual issuer) looks at its Secret again,
 /// besides the Secret watch.
@@ -165,6 +170,7 @@ pub(super) async fn process(
     });
     let uid = cert.uid().ok_or(Error::Incomplete("uid"))?;
 
+    let current_problem = current.as_ref().err().cloned();
     match current {
         Ok(accepted) => {
             let leaf = &accepted.leaf;
@@ -238,6 +244,18 @@ pub(super) async fn process(
                     time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
                 ));
             }
+            if let Some(cm) = &issuer.spec.cert_manager {
+                // cert-manager renews on its own; keep its Certificate as the spec says.
+                let state =
+                    cert_manager::ensure_certificate(&ctx.client, cert, &cm.issuer_ref).await?;
+                s.set(
+                    ISSUING,
+                    true,
+                    "DelegatedRenewal",
+                    &format!("renewal is due (renewal time {renew_at}); cert-manager renews the certificate ({})", describe(&state)),
+                );
+                return Ok(Action::requeue(CERT_MANAGER_RECHECK));
+            }
             if issuer.spec.manual.is_some() {
                 let message = format!(
                     "renewal is due (renewal time {renew_at}); place a renewed certificate for {} in Secret {}{}",
@@ -294,6 +312,34 @@ pub(super) async fn process(
     }
 
     // 6. Automatic sources.
+    if let Some(cm) = &issuer.spec.cert_manager {
+        let state = cert_manager::ensure_certificate(&ctx.client, cert, &cm.issuer_ref).await?;
+        let (reason, message, requeue) = match &state {
+            Delegation::CrdsMissing { message } => (
+                cert_manager::REASON_CRDS_MISSING.to_string(),
+                message.clone(),
+                Duration::from_secs(300),
+            ),
+            Delegation::Pending { reason, message } | Delegation::Failed { reason, message } => (
+                reason.clone(),
+                format!("cert-manager: {message}"),
+                CERT_MANAGER_RECHECK,
+            ),
+            // cert-manager is content, but the Secret did not pass the check above.
+            Delegation::Ready => (
+                "CertificateRejected".to_string(),
+                format!(
+                    "cert-manager reports the certificate Ready, but Secret {} was refused: {}",
+                    spec.secret_name,
+                    current_problem.as_deref().unwrap_or("renewal is due")
+                ),
+                CERT_MANAGER_RECHECK,
+            ),
+        };
+        announce(ctx, cert, s, &reason, &message).await;
+        s.not_ready(&reason, &message);
+        return Ok(Action::requeue(requeue));
+    }
     let revision = secret_revision.or(s.st.revision).unwrap_or(0) + 1;
     if issuer.spec.acme.is_some() {
         return issue_acme(
@@ -479,6 +525,17 @@ fn instructions(issuer: &PublicIssuer) -> String {
         .unwrap_or_default()
 }
 
+/// cert-manager's state in words, for a message.
+fn describe(state: &Delegation) -> String {
+    match state {
+        Delegation::CrdsMissing { message } => message.clone(),
+        Delegation::Pending { reason, message } | Delegation::Failed { reason, message } => {
+            format!("{reason}: {message}")
+        }
+        Delegation::Ready => "Ready".into(),
+    }
+}
+
 /// An event when the reason changes, so a waiting certificate does not repeat itself.
 async fn announce(
     ctx: &Context,
@@ -596,7 +653,11 @@ pub(crate) fn public_anchors_from_pem(pem: &str) -> Result<TrustAnchors, String>
     let anchors = TrustAnchors::from_pem(pem).map_err(|e| e.to_string())?;
     for der in anchors.roots().iter().chain(anchors.intermediates()) {
         let info = pki::CertInfo::parse(der).map_err(|e| e.to_string())?;
-        if info.subject.to_ascii_lowercase().contains("siths") {
+        let named = info
+            .common_name
+            .as_deref()
+            .is_some_and(|cn| cn.to_ascii_lowercase().contains("siths"));
+        if named || pki::siths::impersonates_pin(der).is_some() || pki::siths::is_pinned(der) {
             return Err(format!(
                 "{} is a SITHS CA; SITHS is never a public trust anchor",
                 info.subject

@@ -255,14 +255,6 @@ pub(crate) fn first_attr(name: &X509Name<'_>, oid: &Oid<'_>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Every attribute value of `name` as text (for name-based heuristics).
-pub(crate) fn attr_values(name: &X509Name<'_>) -> Vec<String> {
-    name.iter_attributes()
-        .filter_map(|atv| atv.as_str().ok())
-        .map(str::to_string)
-        .collect()
-}
-
 fn attr_name(oid: &Oid<'_>) -> String {
     match oid.to_id_string().as_str() {
         "2.5.4.3" => "CN".into(),

@@ -6,7 +6,7 @@ use std::fmt;
 use jiff::Timestamp;
 use rustls_pki_types::CertificateDer;
 
-use super::cert::{CertInfo, attr_values, parse_pem_chain, parse_x509, sha256_fingerprint};
+use super::cert::{CertInfo, parse_pem_chain, parse_x509, sha256_fingerprint};
 use super::error::PkiError;
 use super::verify::{TrustAnchors, verify_with_policy};
 
@@ -221,6 +221,12 @@ fn unpinned(info: CertInfo, found: String, environment: Environment) -> PkiError
     }
 }
 
+/// Whether `der` is one of the pinned SITHS CA certificates (by SHA-256).
+pub fn is_pinned(der: &CertificateDer<'_>) -> bool {
+    let found = sha256_fingerprint(der);
+    PINS.iter().any(|p| p.sha256 == found)
+}
+
 /// If `der` carries the common name of a pinned SITHS CA but not its fingerprint, the
 /// [`PkiError::FingerprintMismatch`] that says so: a forged or tampered SITHS CA.
 pub fn impersonates_pin(der: &CertificateDer<'_>) -> Option<PkiError> {
@@ -268,10 +274,13 @@ pub fn is_siths(
             };
         }
     }
+    // A SITHS CA's common name says SITHS; an organisation or unit that merely mentions
+    // the word (a tool named after it) does not make a certificate SITHS.
     let claims = chain.iter().any(|der| {
         parse_x509(der, 1).is_ok_and(|cert| {
-            attr_values(cert.issuer())
-                .iter()
+            cert.issuer()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok())
                 .any(|v| v.to_ascii_lowercase().contains("siths"))
         })
     });
