@@ -5,7 +5,9 @@ use std::time::Duration;
 use anyhow::Result;
 use e2e::k8s::{apply_manifests, shared_operator, wait_condition};
 use kube::Api;
-use siths_operator::api::{CertificateOrder, OrderPhase, ServiceCertificate, SithsIssuer};
+use siths_operator::api::{
+    CertificateOrder, OrderPhase, PublicIssuer, ServiceCertificate, SithsIssuer,
+};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -79,6 +81,78 @@ async fn examples_reach_the_states_their_readmes_promise() -> Result<()> {
             .spec
             .estimated_cost_sek,
         750
+    );
+
+    // public-web: the three sources, a bought certificate waiting for a person, and the
+    // Ingress in public mode getting its certificate without being modified.
+    let public: Api<PublicIssuer> = Api::all(client.clone());
+    wait_condition(
+        &public,
+        "telia",
+        "Ready",
+        "False",
+        Some("AcmeConfigInvalid"),
+        WAIT,
+    )
+    .await?;
+    wait_condition(
+        &public,
+        "bought-certificates",
+        "Ready",
+        "True",
+        Some("ManualReady"),
+        WAIT,
+    )
+    .await?;
+    wait_condition(
+        &public,
+        "via-cert-manager",
+        "Ready",
+        "False",
+        Some("CertManagerNotInstalled"),
+        WAIT,
+    )
+    .await?;
+    let webb: Api<ServiceCertificate> = Api::namespaced(client.clone(), "webb");
+    let c = wait_condition(
+        &webb,
+        "mina-sidor",
+        "Ready",
+        "False",
+        Some("AwaitingCertificate"),
+        WAIT,
+    )
+    .await?;
+    let message = e2e::k8s::condition(&c, "Ready")
+        .map(|c| c.2)
+        .unwrap_or_default();
+    assert!(
+        message.contains("mina-sidor-tls") && message.contains("Telia's certificate portal"),
+        "{message}"
+    );
+    let ingress =
+        Api::<k8s_openapi::api::networking::v1::Ingress>::namespaced(client.clone(), "webb")
+            .get("bokning")
+            .await?;
+    let derived = e2e::eventually(WAIT, "the Ingress's ServiceCertificate", || {
+        let webb = webb.clone();
+        async move { Ok(webb.get_opt("bokning-bokning-tls").await?) }
+    })
+    .await?;
+    assert_eq!(derived.spec.dns_names, ["bokning.www.region-exempel.se"]);
+    assert_eq!(derived.spec.secret_name, "bokning-tls");
+    assert_eq!(derived.spec.issuer_ref.name, "telia");
+    assert_eq!(
+        derived.metadata.owner_references.unwrap_or_default()[0].uid,
+        ingress.metadata.uid.clone().unwrap_or_default()
+    );
+    let after =
+        Api::<k8s_openapi::api::networking::v1::Ingress>::namespaced(client.clone(), "webb")
+            .get("bokning")
+            .await?;
+    assert_eq!(
+        after.metadata.resource_version,
+        ingress.metadata.resource_version
     );
     Ok(())
 }
