@@ -267,7 +267,8 @@ async fn run_controllers(
             controllers::service_certificate::run(ctx.clone(), certificates),
             controllers::siths_issuer::run(ctx.clone(), until_stopped(&stop)),
             controllers::trust_bundle::run(ctx.clone(), until_stopped(&stop)),
-            controllers::domain_validation::run(ctx, until_stopped(&stop)),
+            controllers::domain_validation::run(ctx.clone(), until_stopped(&stop)),
+            controllers::ingress::run(ctx, until_stopped(&stop)),
         );
         anyhow::Ok(())
     };

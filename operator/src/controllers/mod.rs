@@ -2,6 +2,7 @@
 //! and apply the outcome; decisions live in those pure modules.
 
 pub mod domain_validation;
+pub mod ingress;
 pub mod service_certificate;
 pub mod siths_issuer;
 pub mod trust_bundle;
