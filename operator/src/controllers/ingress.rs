@@ -26,7 +26,10 @@ use std::{
 };
 
 use futures::StreamExt;
-use k8s_openapi::api::{core::v1::Secret, networking::v1::Ingress};
+use k8s_openapi::api::{
+    core::v1::{ObjectReference, Secret},
+    networking::v1::Ingress,
+};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams},
@@ -34,6 +37,7 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
+        events::{Event, EventType},
         reflector::{self, ObjectRef, Store},
         watcher,
     },
@@ -84,6 +88,55 @@ struct Note {
     key: String,
     reason: &'static str,
     message: String,
+    /// The object the note is also about (the Secret, the ServiceCertificate). Events of one
+    /// reason on one Ingress are told apart by it.
+    related: Option<ObjectReference>,
+}
+
+/// A reference to `kind` `name` in `namespace` (for an event's `related`).
+fn reference(api_version: &str, kind: &str, namespace: &str, name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(api_version.into()),
+        kind: Some(kind.into()),
+        namespace: Some(namespace.into()),
+        name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+fn secret_ref(namespace: &str, name: &str) -> Option<ObjectReference> {
+    Some(reference("v1", "Secret", namespace, name))
+}
+
+fn certificate_ref(namespace: &str, name: &str) -> Option<ObjectReference> {
+    Some(reference(
+        &ServiceCertificate::api_version(&()),
+        "ServiceCertificate",
+        namespace,
+        name,
+    ))
+}
+
+/// Publishes a Warning event on `ing`. Failing to publish is logged, never fatal.
+async fn publish(ctx: &Context, ing: &Ingress, note: Note) {
+    let mut message = note.message;
+    if message.len() > 1000 {
+        let mut cut = 1000;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+    }
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: note.reason.into(),
+        note: Some(message),
+        action: "Reconcile".into(),
+        secondary: note.related,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &ing.object_ref(&())).await {
+        warn!(error = %e, reason = note.reason, "could not publish event");
+    }
 }
 
 #[derive(Default)]
@@ -137,7 +190,31 @@ impl Remembered {
     }
 }
 
-type CachedAnchors = Option<(Instant, Vec<(String, String)>, Arc<AnchorSet>)>;
+type CachedAnchors = Option<(Instant, Vec<(String, i64)>, Arc<AnchorSet>)>;
+
+/// The Ready SithsIssuers, by name.
+fn ready_issuers(store: &Store<SithsIssuer>) -> Vec<Arc<SithsIssuer>> {
+    let mut ready: Vec<Arc<SithsIssuer>> = store
+        .state()
+        .into_iter()
+        .filter(|i| {
+            i.status
+                .as_ref()
+                .is_some_and(|s| is_true(&s.conditions, "Ready"))
+        })
+        .collect();
+    ready.sort_by_key(|i| i.name_any());
+    ready
+}
+
+/// What the anchors depend on: the Ready issuers and their spec generations (status
+/// updates, frequent on a busy issuer, do not count).
+fn anchor_key(ready: &[Arc<SithsIssuer>]) -> Vec<(String, i64)> {
+    ready
+        .iter()
+        .map(|i| (i.name_any(), i.metadata.generation.unwrap_or_default()))
+        .collect()
+}
 
 /// State of the Ingress controller.
 pub struct IngressContext {
@@ -207,21 +284,8 @@ impl IngressContext {
     /// SITHS by definition, including a local CA standing in for SITHS).
     async fn anchors(&self) -> Result<Arc<AnchorSet>, Error> {
         let _ = self.issuers.wait_until_ready().await;
-        let mut ready: Vec<Arc<SithsIssuer>> = self
-            .issuers
-            .state()
-            .into_iter()
-            .filter(|i| {
-                i.status
-                    .as_ref()
-                    .is_some_and(|s| is_true(&s.conditions, "Ready"))
-            })
-            .collect();
-        ready.sort_by_key(|i| i.name_any());
-        let key: Vec<(String, String)> = ready
-            .iter()
-            .map(|i| (i.name_any(), i.resource_version().unwrap_or_default()))
-            .collect();
+        let ready = ready_issuers(&self.issuers);
+        let key = anchor_key(&ready);
         if let Some((at, k, set)) = &*lock(&self.anchors)
             && *k == key
             && at.elapsed() < ANCHORS_TTL
@@ -246,6 +310,11 @@ impl IngressContext {
                 }
             }
         }
+        debug!(
+            pinned = self.pinned.len(),
+            ready_issuers = key.len(),
+            "anchors for classifying Ingress certificates"
+        );
         let set = Arc::new(set);
         *lock(&self.anchors) = Some((Instant::now(), key, set.clone()));
         Ok(set)
@@ -306,11 +375,12 @@ pub async fn run(
     let (ingresses, ingress_writer) = reflector::store::<Ingress>();
     let (owned, owned_writer) = reflector::store::<ServiceCertificate>();
     let (issuers, issuer_writer) = reflector::store::<SithsIssuer>();
+    let issuers_for_state = issuers.clone();
     let state = Arc::new(IngressContext {
         pinned: pinned_anchors(&ctx),
         ctx,
         owned: owned.clone(),
-        issuers,
+        issuers: issuers_for_state,
         remembered: Mutex::default(),
         anchors: Mutex::default(),
     });
@@ -366,6 +436,11 @@ pub async fn run(
     .default_backoff()
     .touched_objects();
 
+    // SithsIssuers: a small cache for the anchors; when an issuer becomes Ready (or
+    // changes its spec, or goes) every Ingress is audited again.
+    let (anchors_changed, reaudit) = futures::channel::mpsc::unbounded::<()>();
+    let issuer_reader = issuers.clone();
+    let mut last_key = None;
     let issuer_stream = reflector::reflector(
         issuer_writer,
         watcher(
@@ -374,7 +449,21 @@ pub async fn run(
         )
         .default_backoff(),
     )
-    .for_each(|_| async {});
+    .for_each(move |ev| {
+        if matches!(
+            ev,
+            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone)
+        ) {
+            let key = anchor_key(&ready_issuers(&issuer_reader));
+            if last_key.as_ref() != Some(&key) {
+                if last_key.is_some() {
+                    let _ = anchors_changed.unbounded_send(());
+                }
+                last_key = Some(key);
+            }
+        }
+        async {}
+    });
 
     info!("watching Ingresses (and Secrets by metadata)");
     let controller = Controller::for_stream(ingress_stream, ingresses)
@@ -382,6 +471,7 @@ pub async fn run(
         .watches_stream(secret_stream, move |meta| {
             ingresses_naming(&mapper_store, &meta)
         })
+        .reconcile_all_on(reaudit)
         .graceful_shutdown_on(shutdown)
         .run(
             |ing, c| measured(c.ctx.clone(), "Ingress", reconcile(ing, c)),
@@ -419,6 +509,7 @@ async fn reconcile(ing: Arc<Ingress>, c: Arc<IngressContext>) -> Result<Action, 
             key: format!("mode/{}", choice.invalid.as_deref().unwrap_or_default()),
             reason: "InvalidIngressMode",
             message,
+            related: None,
         });
     }
     let tls = ing
@@ -443,9 +534,7 @@ async fn reconcile(ing: Arc<Ingress>, c: Arc<IngressContext>) -> Result<Action, 
     }
     let fresh = c.remember((ns, name), &uid, classes, notes);
     for n in fresh {
-        c.ctx
-            .event(&*ing, true, n.reason, "Reconcile", n.message)
-            .await;
+        publish(&c.ctx, &ing, n).await;
     }
     Ok(match choice.mode {
         IngressMode::Audit => Action::requeue(AUDIT_RESYNC),
@@ -511,6 +600,7 @@ async fn audit(
             notes.push(Note {
                 key: format!("class/{secret}/{}", tls_class.label()),
                 reason,
+                related: secret_ref(ns, secret),
                 message: format!(
                     "Ingress {name} {}, valid until {expiry}. {} To let the operator keep a publicly trusted certificate in Secret {secret}, set the annotation {INGRESS_TLS_ANNOTATION}: public on the Ingress (and {INGRESS_ISSUER_ANNOTATION}: <PublicIssuer>, unless the operator has a default).",
                     finding.message, finding.remediation
@@ -536,6 +626,11 @@ async fn public(
             key: format!("entry/{}", p.key()),
             reason: "TlsEntrySkipped",
             message: p.message(),
+            related: match &p {
+                decide::EntryProblem::NoHosts { secret }
+                | decide::EntryProblem::TooManyHosts { secret, .. } => secret_ref(ns, secret),
+                decide::EntryProblem::NoSecret { .. } => None,
+            },
         });
     }
     let keep: BTreeSet<String> = desired.iter().map(|d| d.name.clone()).collect();
@@ -552,6 +647,7 @@ async fn public(
             notes.push(Note {
                 key: "no-issuer".into(),
                 reason: "NoPublicIssuer",
+                related: None,
                 message: format!(
                     "the Ingress is in public mode but names no PublicIssuer: set the annotation {INGRESS_ISSUER_ANNOTATION}: <name> or start the operator with --default-public-issuer; no certificate is requested until then"
                 ),
@@ -576,6 +672,7 @@ async fn public(
             notes.push(Note {
                 key: format!("taken/{}", d.name),
                 reason: "CertificateNameTaken",
+                related: certificate_ref(ns, &d.name),
                 message: format!(
                     "ServiceCertificate {} exists and does not belong to this Ingress; the operator leaves it alone and requests no certificate for Secret {}",
                     d.name, d.secret_name
@@ -589,6 +686,7 @@ async fn public(
             notes.push(Note {
                 key: format!("shared/{}/{message}", d.name),
                 reason: "SharedWithBackend",
+                related: certificate_ref(ns, &d.name),
                 message: format!("ServiceCertificate {}: {message}", d.name),
             });
         }
@@ -617,6 +715,7 @@ async fn public(
             Err(kube::Error::Api(s)) if s.code == 422 => notes.push(Note {
                 key: format!("rejected/{}/{}", d.name, s.message),
                 reason: "CertificateRejected",
+                related: certificate_ref(ns, &d.name),
                 message: format!(
                     "ServiceCertificate {} for Secret {} was refused: {}",
                     d.name, d.secret_name, s.message
