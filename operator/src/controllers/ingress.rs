@@ -450,6 +450,9 @@ pub async fn run(
         .default_backoff(),
     )
     .for_each(move |ev| {
+        if let Err(e) = &ev {
+            warn!(error = %e, "Ingress controller watch failed (SithsIssuers)");
+        }
         if matches!(
             ev,
             Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone)
@@ -481,7 +484,13 @@ pub async fn run(
             },
             state,
         )
-        .for_each(|_| async {});
+        .for_each(|r| async move {
+            // Reconcile errors are logged by the error policy; a failing watch (missing
+            // permission, for one) only shows up here.
+            if let Err(kube::runtime::controller::Error::QueueError(e)) = r {
+                warn!(error = %e, "Ingress controller watch failed");
+            }
+        });
     tokio::select! {
         _ = controller => {}
         _ = issuer_stream => {}
