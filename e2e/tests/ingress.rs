@@ -533,3 +533,59 @@ async fn ignore_mode_does_nothing_and_bad_annotations_are_reported() -> Result<(
     );
     Ok(())
 }
+
+/// The "Must show 4", last part: the Secret of a public Ingress also carries a
+/// ServerToServer (SITHS) certificate. The UserFacing certificate's own controller refuses
+/// to overwrite it (`Ready=False`, `SharedWithBackend`); this controller repeats that on
+/// the Ingress, once.
+#[tokio::test]
+#[ignore = "needs the UserFacing issuance path of controllers/service_certificate.rs, which sets SharedWithBackend"]
+async fn a_secret_shared_with_a_backend_certificate_is_reported_on_the_ingress() -> Result<()> {
+    let e = env("ing-shared").await?;
+    let ns = &e.ns;
+    e2e::fixtures::local_ca_scenario(&e.client, ns).await?;
+    e2e::fixtures::server_certificate(
+        &e.client,
+        ns,
+        "backend",
+        &format!("api.{ns}.region.se"),
+        "SE2321000016-IN2",
+        ns,
+        "backend-tls",
+    )
+    .await?;
+    wait_condition(&e.certs(), "backend", "Ready", "True", None, WAIT).await?;
+    let before = e.secrets().get("backend-tls").await?;
+    e.ingress(
+        "portal",
+        "siths-operator.io/tls: public, siths-operator.io/public-issuer: e2e-public",
+        &[(vec![format!("portal.{ns}.region.se")], "backend-tls")],
+    )
+    .await?;
+    wait_condition(
+        &e.certs(),
+        "portal-backend-tls",
+        "Ready",
+        "False",
+        Some("SharedWithBackend"),
+        WAIT,
+    )
+    .await?;
+    let message = e.wait_event("portal", "SharedWithBackend").await?;
+    assert!(message.contains("portal-backend-tls"), "{message}");
+    // Nothing overwrote the back-end's certificate.
+    let after = e.secrets().get("backend-tls").await?;
+    assert_eq!(after.data, before.data);
+    let from = ingress_reconciles().await?;
+    e.touch(&e.ingresses(), "portal", "1").await?;
+    reconciled_since(from, 1.0).await?;
+    let shared: Vec<_> = e
+        .events("portal")
+        .await?
+        .into_iter()
+        .filter(|(r, _, _)| r == "SharedWithBackend")
+        .collect();
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    assert_eq!(shared[0].2, 1, "{shared:?}");
+    Ok(())
+}
