@@ -589,3 +589,47 @@ async fn a_secret_shared_with_a_backend_certificate_is_reported_on_the_ingress()
     assert_eq!(shared[0].2, 1, "{shared:?}");
     Ok(())
 }
+
+/// Resident memory of the shared operator process, in KiB.
+fn operator_rss_kib() -> Result<u64> {
+    let pid = shared_operator().lock().expect("operator").pid();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmRSS")
+}
+
+/// Secrets no Ingress names reach the operator as metadata only and are not kept: its
+/// memory does not grow with them (a cache of Secrets would hold all of their data).
+#[tokio::test]
+async fn unrelated_secrets_do_not_grow_the_operator_memory() -> Result<()> {
+    const COUNT: usize = 300;
+    const SIZE: usize = 64 * 1024;
+    let e = env("ing-memory").await?;
+    // Let the operator start and settle before the first sample.
+    metrics().await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = operator_rss_kib()?;
+    let payload = "x".repeat(SIZE);
+    for i in 0..COUNT {
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("unrelated-{i}")},
+            "stringData": {"blob": payload},
+        }))?;
+        e.secrets().create(&PostParams::default(), &secret).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = operator_rss_kib()?;
+    let data_kib = (COUNT * SIZE / 1024) as u64;
+    let growth = after.saturating_sub(before);
+    eprintln!(
+        "operator RSS {before} KiB -> {after} KiB (+{growth} KiB) after {COUNT} unrelated Secrets holding {data_kib} KiB"
+    );
+    assert!(
+        growth < data_kib / 2,
+        "the operator grew by {growth} KiB with {data_kib} KiB of unrelated Secrets"
+    );
+    Ok(())
+}
