@@ -146,7 +146,10 @@ spec:
         match found {
             Ok(m) => Ok(m),
             Err(e) => {
-                let log = shared_operator().lock().expect("operator").output();
+                let log = shared_operator()
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .output();
                 let tail: Vec<&str> = log
                     .lines()
                     .filter(|l| l.contains("ngress") || l.contains("ERROR") || l.contains("WARN"))
@@ -215,7 +218,10 @@ spec:
 
 /// The operator's `/metrics` text.
 async fn metrics() -> Result<String> {
-    let port = shared_operator().lock().expect("operator").http_port;
+    let port = shared_operator()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .http_port;
     // The operator may still be starting.
     let mut s = e2e::eventually(WAIT, "the operator's HTTP port", || async {
         Ok(tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -592,7 +598,10 @@ async fn a_secret_shared_with_a_backend_certificate_is_reported_on_the_ingress()
 
 /// Resident memory of the shared operator process, in KiB.
 fn operator_rss_kib() -> Result<u64> {
-    let pid = shared_operator().lock().expect("operator").pid();
+    let pid = shared_operator()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .pid();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
