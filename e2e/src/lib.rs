@@ -7,6 +7,7 @@ pub mod fixtures;
 pub mod helm;
 pub mod k8s;
 pub mod operator;
+pub mod pebble;
 
 use std::{
     path::Path,

@@ -88,6 +88,13 @@ const CASES: &[Case] = &[
         message: "punycode (xn--)",
     },
     Case {
+        what: "an IP address as a DNS name",
+        kind: "ServiceCertificate",
+        body: r#"{"purpose":"ServerToServer","hsaId":"SE2321000016-A1","dnsNames":["10.0.0.1"],"secretName":"a","issuerRef":{"kind":"SithsIssuer","name":"region"}}"#,
+        update: None,
+        message: "an IP address is not a DNS name",
+    },
+    Case {
         what: "no DNS names",
         kind: "ServiceCertificate",
         body: r#"{"purpose":"ServerToServer","hsaId":"SE2321000016-A1","dnsNames":[],"secretName":"a","issuerRef":{"kind":"SithsIssuer","name":"region"}}"#,
@@ -201,13 +208,41 @@ const CASES: &[Case] = &[
         update: Some(r#"{"csr":"something else"}"#),
         message: "the request part of an order (certificateName, revision, issuerName, csr, dnsNames) cannot be changed",
     },
+    Case {
+        what: "PublicIssuer with two sources",
+        kind: "PublicIssuer",
+        body: r#"{"manual":{},"certManager":{"issuerRef":{"name":"ca","kind":"ClusterIssuer"}},"organizationNumber":"232100-0016"}"#,
+        update: None,
+        message: "set exactly one of acme, certManager or manual",
+    },
+    Case {
+        what: "PublicIssuer without organizationNumber while the gate is on",
+        kind: "PublicIssuer",
+        body: r#"{"manual":{}}"#,
+        update: None,
+        message: "organizationNumber is required while domainValidation is Required",
+    },
+    Case {
+        what: "ACME directory over plain http",
+        kind: "PublicIssuer",
+        body: r#"{"acme":{"server":"http://acme.example/directory","privateKeySecretRef":{"name":"a","namespace":"b"}},"domainValidation":"Disabled"}"#,
+        update: None,
+        message: "acme.server must be an https:// URL",
+    },
+    Case {
+        what: "ACME contact that is not an email address",
+        kind: "PublicIssuer",
+        body: r#"{"acme":{"email":"pki at region.se","privateKeySecretRef":{"name":"a","namespace":"b"}},"domainValidation":"Disabled"}"#,
+        update: None,
+        message: "acme.email must be an email address",
+    },
 ];
 
 fn api(client: &Client, kind: &str, ns: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("siths-operator.io", "v1alpha1", kind);
     let ar = ApiResource::from_gvk(&gvk);
     match kind {
-        "SithsIssuer" | "DomainValidation" => Api::all_with(client.clone(), &ar),
+        "SithsIssuer" | "DomainValidation" | "PublicIssuer" => Api::all_with(client.clone(), &ar),
         _ => Api::namespaced_with(client.clone(), ns, &ar),
     }
 }

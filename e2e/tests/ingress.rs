@@ -21,7 +21,7 @@ use kube::{
     Api, Client, ResourceExt,
     api::{ListParams, Patch, PatchParams, PostParams},
 };
-use siths_operator::api::ServiceCertificate;
+use siths_operator::api::{PublicIssuer, ServiceCertificate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -545,7 +545,6 @@ async fn ignore_mode_does_nothing_and_bad_annotations_are_reported() -> Result<(
 /// to overwrite it (`Ready=False`, `SharedWithBackend`); this controller repeats that on
 /// the Ingress, once.
 #[tokio::test]
-#[ignore = "needs the UserFacing issuance path of controllers/service_certificate.rs, which sets SharedWithBackend"]
 async fn a_secret_shared_with_a_backend_certificate_is_reported_on_the_ingress() -> Result<()> {
     let e = env("ing-shared").await?;
     let ns = &e.ns;
@@ -562,9 +561,26 @@ async fn a_secret_shared_with_a_backend_certificate_is_reported_on_the_ingress()
     .await?;
     wait_condition(&e.certs(), "backend", "Ready", "True", None, WAIT).await?;
     let before = e.secrets().get("backend-tls").await?;
+    // A manual PublicIssuer (the certificate is bought elsewhere and placed in the Secret).
+    let issuer = format!("{ns}-manual");
+    apply(
+        &Api::<PublicIssuer>::all(e.client.clone()),
+        &format!(
+            r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: PublicIssuer
+metadata: {{ name: {issuer} }}
+spec:
+  manual: {{ instructions: "Buy it in the CA's portal" }}
+  organizationNumber: "{}"
+"#,
+            e2e::fixtures::REGION
+        ),
+    )
+    .await?;
     e.ingress(
         "portal",
-        "siths-operator.io/tls: public, siths-operator.io/public-issuer: e2e-public",
+        &format!("siths-operator.io/tls: public, siths-operator.io/public-issuer: {issuer}"),
         &[(vec![format!("portal.{ns}.region.se")], "backend-tls")],
     )
     .await?;

@@ -1,6 +1,7 @@
 //! siths-operator: SITHS function certificates for server-to-server traffic, publicly
 //! trusted certificates for user-facing endpoints, and the policy between them.
 
+pub mod acme;
 #[allow(clippy::duplicated_attributes)] // kube-derive repeats `printcolumn`, as intended
 pub mod api;
 pub mod audit;

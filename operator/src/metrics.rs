@@ -45,6 +45,7 @@ pub struct Metrics {
     durations: Family<Labels, Histogram>,
     leader: Gauge,
     ingress_tls: Family<Labels, Gauge>,
+    acme_requests: Counter,
     state: Arc<ClusterState>,
 }
 
@@ -90,6 +91,12 @@ impl Metrics {
             "TLS Secrets of Ingresses in audit mode, by what they serve: siths, public, untrusted (neither), missing (no Secret or no certificate)",
             ingress_tls.clone(),
         );
+        let acme_requests = Counter::default();
+        registry.register(
+            "siths_acme_requests",
+            "HTTP requests sent to ACME CAs (pass to Acme::with_requests_counter)",
+            acme_requests.clone(),
+        );
         let state = Arc::new(ClusterState::default());
         registry.register_collector(Box::new(state.clone()));
         Self {
@@ -99,6 +106,7 @@ impl Metrics {
             durations,
             leader,
             ingress_tls,
+            acme_requests,
             state,
         }
     }
@@ -120,6 +128,12 @@ impl Metrics {
                 ])
                 .inc();
         }
+    }
+
+    /// The counter of requests sent to ACME CAs, for
+    /// [`Acme::with_requests_counter`](crate::acme::Acme::with_requests_counter).
+    pub fn acme_requests(&self) -> Counter {
+        self.acme_requests.clone()
     }
 
     /// Whether this replica leads (and runs the controllers).

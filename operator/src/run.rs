@@ -262,10 +262,11 @@ async fn run_controllers(
             certificates.store(),
             metrics,
         );
-        info!("watching ServiceCertificates, SithsIssuers and DomainValidations");
+        info!("watching ServiceCertificates, SithsIssuers, PublicIssuers and DomainValidations");
         tokio::join!(
             controllers::service_certificate::run(ctx.clone(), certificates),
             controllers::siths_issuer::run(ctx.clone(), until_stopped(&stop)),
+            controllers::public_issuer::run(ctx.clone(), until_stopped(&stop)),
             controllers::trust_bundle::run(ctx.clone(), until_stopped(&stop)),
             controllers::domain_validation::run(ctx.clone(), until_stopped(&stop)),
             controllers::ingress::run(ctx, until_stopped(&stop)),

@@ -135,6 +135,9 @@ fn test(filter: &[String]) -> Result<()> {
     eprintln!("==> helm binary");
     let helm = e2e::helm::ensure_helm()?;
     eprintln!("    cached in {}", helm.display());
+    eprintln!("==> pebble binaries");
+    let pebble = e2e::pebble::ensure_pebble()?;
+    eprintln!("    cached in {}", pebble.display());
     run(
         "unit tests",
         cargo().args(["test", "--workspace", "--exclude", "e2e", "--all-targets"]),
@@ -165,6 +168,7 @@ fn test(filter: &[String]) -> Result<()> {
 /// running: after a test run there must be none.
 fn leftover_processes() -> Vec<String> {
     let bin_dir = controlplane::bin_dir();
+    let pebble_dir = e2e::pebble::pebble_dir();
     let target = e2e::operator::target_dir()
         .join("debug")
         .join("siths-operator");
@@ -176,7 +180,7 @@ fn leftover_processes() -> Vec<String> {
         let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else {
             continue;
         };
-        if exe.starts_with(&bin_dir) || exe == target {
+        if exe.starts_with(&bin_dir) || exe.starts_with(&pebble_dir) || exe == target {
             found.push(format!(
                 "{} ({})",
                 entry.file_name().to_string_lossy(),
@@ -192,7 +196,9 @@ fn wait_for_no_leftovers(timeout: Duration) -> Result<()> {
     loop {
         let left = leftover_processes();
         if left.is_empty() {
-            eprintln!("    no etcd, kube-apiserver, controller-manager or operator left running");
+            eprintln!(
+                "    no etcd, kube-apiserver, controller-manager, operator or pebble left running"
+            );
             return Ok(());
         }
         if Instant::now() > deadline {

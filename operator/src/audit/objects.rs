@@ -129,6 +129,8 @@ pub struct Inventory {
     pub domain_validations: Vec<DomainValidation>,
     /// SithsIssuers.
     pub siths_issuers: Vec<SithsIssuer>,
+    /// PublicIssuers.
+    pub public_issuers: Vec<crate::api::PublicIssuer>,
     /// Objects of kinds the audit does not look at.
     pub skipped: usize,
 }
@@ -223,6 +225,9 @@ impl Inventory {
                 self.domain_validations.push(typed!(DomainValidation))
             }
             (crate::api::GROUP, "SithsIssuer") => self.siths_issuers.push(typed!(SithsIssuer)),
+            (crate::api::GROUP, "PublicIssuer") => {
+                self.public_issuers.push(typed!(crate::api::PublicIssuer))
+            }
             _ => self.skipped += 1,
         }
         Ok(())

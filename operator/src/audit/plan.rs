@@ -31,6 +31,19 @@ pub fn issuer_of<'a>(inv: &'a Inventory, cert: &ServiceCertificate) -> Option<&'
         .find(|i| i.metadata.name.as_deref() == Some(cert.spec.issuer_ref.name.as_str()))
 }
 
+/// The PublicIssuer a certificate names, if it is among the objects.
+pub fn public_issuer_of<'a>(
+    inv: &'a Inventory,
+    cert: &ServiceCertificate,
+) -> Option<&'a crate::api::PublicIssuer> {
+    if cert.spec.issuer_ref.kind != IssuerKind::PublicIssuer {
+        return None;
+    }
+    inv.public_issuers
+        .iter()
+        .find(|i| i.metadata.name.as_deref() == Some(cert.spec.issuer_ref.name.as_str()))
+}
+
 /// Names of a certificate that no valid DomainValidation covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainGap {
@@ -60,15 +73,18 @@ impl DomainGap {
 /// issuer's organisation (for any organisation when the issuer is unknown), then coverage.
 pub fn domain_gap(inv: &Inventory, cert: &ServiceCertificate, now: Timestamp) -> Option<DomainGap> {
     let day = today(now);
-    let issuer = issuer_of(inv, cert);
-    let (grants, organization_number): (Vec<DomainGrant>, _) = match issuer {
-        Some(i) => {
-            let org = &i.spec.organization.organization_number;
-            (
-                grants_for(&inv.domain_validations, org, day),
-                Some(org.clone()),
-            )
-        }
+    let public = public_issuer_of(inv, cert);
+    if public.is_some_and(|p| !p.spec.domain_validation_required()) {
+        return None;
+    }
+    let org = issuer_of(inv, cert)
+        .map(|i| &i.spec.organization.organization_number)
+        .or_else(|| public.and_then(|p| p.spec.organization_number.as_ref()));
+    let (grants, organization_number): (Vec<DomainGrant>, _) = match org {
+        Some(org) => (
+            grants_for(&inv.domain_validations, org, day),
+            Some(org.clone()),
+        ),
         None => {
             let mut orgs: Vec<&str> = inv
                 .domain_validations
@@ -193,6 +209,64 @@ pub fn plan(inv: &Inventory, now: Timestamp) -> Plan {
     }
 }
 
+/// The public route: the PublicIssuer, its namespaces, the names and the gate. Nothing is
+/// paid; the certificate is verified against Mozilla's root store before it is Ready.
+fn plan_public(
+    inv: &Inventory,
+    cert: &ServiceCertificate,
+    now: Timestamp,
+    mut entry: PlanEntry,
+) -> PlanEntry {
+    let spec = &cert.spec;
+    let ns = cert.metadata.namespace.clone().unwrap_or_default();
+    entry.severity = Severity::Error;
+    let Some(issuer) = public_issuer_of(inv, cert) else {
+        entry.reason = "IssuerNotFound".into();
+        entry.message = format!(
+            "PublicIssuer {:?} is not among the manifests; add it with -f or correct issuerRef.name",
+            spec.issuer_ref.name
+        );
+        return entry;
+    };
+    if let Some(selector) = &issuer.spec.allowed_namespaces
+        && !Selector::try_from(selector.clone())
+            .map(|sel| sel.matches(&inv.namespace_labels(&ns)))
+            .unwrap_or(false)
+    {
+        entry.reason = "NamespaceNotAllowed".into();
+        entry.message = format!(
+            "PublicIssuer {:?} does not allow namespace {ns:?} (spec.allowedNamespaces); ask the responsible issuer to allow it",
+            spec.issuer_ref.name
+        );
+        return entry;
+    }
+    if let Some((reason, message)) = crate::controllers::names_problem(spec) {
+        entry.reason = reason.into();
+        entry.message = message;
+        return entry;
+    }
+    if let Some(gap) = domain_gap(inv, cert, now) {
+        entry.uncovered_names = gap.uncovered.clone();
+        entry.reason = "DomainNotValidated".into();
+        entry.message = gap.message();
+        return entry;
+    }
+    entry.decision = Decision::Issue;
+    entry.severity = Severity::Info;
+    entry.reason = "Issuing".into();
+    entry.estimated_cost_sek = Some(0);
+    entry.message = format!(
+        "{} through PublicIssuer {}; verified against Mozilla's root store (never SITHS) before it is Ready",
+        match issuer.spec.source() {
+            "ACME" => "ordered over ACME",
+            "CertManager" => "delegated to cert-manager",
+            _ => "placed in the Secret by a person",
+        },
+        spec.issuer_ref.name
+    );
+    entry
+}
+
 fn plan_one(
     inv: &Inventory,
     cert: &ServiceCertificate,
@@ -231,12 +305,7 @@ fn plan_one(
         }
         Ok(Route::Public) => {
             entry.route = Route::Public.as_str().into();
-            entry.severity = Severity::Warning;
-            return blocked(
-                entry,
-                "PublicRouteUnavailable",
-                "this version of siths-operator does not issue through a PublicIssuer yet; the certificate waits".into(),
-            );
+            return plan_public(inv, cert, now, entry);
         }
         Ok(Route::Siths) => entry.route = Route::Siths.as_str().into(),
     }
@@ -288,15 +357,8 @@ fn plan_one(
             );
         }
     }
-    if let Some(id) = &spec.hsa_id
-        && let Err(e) = policy::identifiers::validate_hsa_id(id)
-    {
-        return blocked(entry, "InvalidHsaId", format!("hsaId: {e}"));
-    }
-    for n in &spec.dns_names {
-        if let Err(e) = policy::identifiers::validate_dns_name(n) {
-            return blocked(entry, "InvalidDnsName", format!("dnsNames: {e}"));
-        }
+    if let Some((reason, message)) = crate::controllers::names_problem(spec) {
+        return blocked(entry, reason, message);
     }
     if let Some(gap) = domain_gap(inv, cert, now) {
         entry.uncovered_names = gap.uncovered.clone();
@@ -343,4 +405,59 @@ fn plan_one(
     entry.lead_time_days = Some(lead.as_secs() / 86_400);
     entry.approval_required = Some(approval);
     entry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::manifests::add_text;
+
+    const CERT: &str = "apiVersion: siths-operator.io/v1alpha1\nkind: ServiceCertificate\nmetadata: {name: web, namespace: portal}\nspec: {purpose: UserFacing, dnsNames: [www.region.se], secretName: web-tls, issuerRef: {kind: PublicIssuer, name: telia}}\n";
+    const DV: &str = "apiVersion: siths-operator.io/v1alpha1\nkind: DomainValidation\nmetadata: {name: region}\nspec: {domain: region.se, includeSubdomains: true, owner: {name: Region, organizationNumber: 232100-0016}, validatedFor: 232100-0016, evidence: {formReference: DV-1, submittedBy: A, approvedOn: '2026-01-10'}, validUntil: '2099-12-31'}\n";
+
+    fn issuer(extra: &str) -> String {
+        format!(
+            "apiVersion: siths-operator.io/v1alpha1\nkind: PublicIssuer\nmetadata: {{name: telia}}\nspec:\n  acme: {{privateKeySecretRef: {{name: acme, namespace: ops}}}}\n{extra}"
+        )
+    }
+
+    fn plan_of(docs: &[&str]) -> PlanEntry {
+        let mut inv = Inventory::default();
+        for d in docs {
+            add_text(d, "test", &mut inv).unwrap();
+        }
+        plan(
+            &inv,
+            Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_hours(24 * 365 * 57),
+        )
+        .certificates
+        .remove(0)
+    }
+
+    #[test]
+    fn a_user_facing_certificate_is_planned_on_its_public_issuer() {
+        let e = plan_of(&[CERT]);
+        assert_eq!(
+            (e.route.as_str(), e.reason.as_str()),
+            ("Public", "IssuerNotFound")
+        );
+        let with_gate = issuer("  organizationNumber: 232100-0016\n");
+        let e = plan_of(&[CERT, &with_gate]);
+        assert_eq!(e.reason, "DomainNotValidated", "{e:?}");
+        assert_eq!(e.uncovered_names, ["www.region.se"]);
+        let e = plan_of(&[CERT, &with_gate, DV]);
+        assert_eq!(
+            (e.decision, e.reason.as_str()),
+            (Decision::Issue, "Issuing")
+        );
+        assert!(
+            e.message.contains("ACME") && e.message.contains("Mozilla"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.estimated_cost_sek, Some(0));
+        // The gate turned off explicitly.
+        let e = plan_of(&[CERT, &issuer("  domainValidation: Disabled\n")]);
+        assert_eq!(e.decision, Decision::Issue, "{e:?}");
+    }
 }

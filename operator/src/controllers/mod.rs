@@ -3,6 +3,9 @@
 
 pub mod domain_validation;
 pub mod ingress;
+pub mod public_issuer;
+mod public_route;
+pub use service_certificate::names_problem;
 pub mod service_certificate;
 pub mod siths_issuer;
 pub mod trust_bundle;
@@ -99,6 +102,7 @@ pub struct Context {
     validations: Store<DomainValidation>,
     certificates: Store<ServiceCertificate>,
     issuers: IssuerCache,
+    siths_anchors: std::sync::OnceLock<Vec<crate::pki::SithsAnchors>>,
 }
 
 /// Resolved issuers by name, valid for one resourceVersion and at most [`ISSUER_TTL`], so
@@ -149,6 +153,7 @@ impl Context {
             validations,
             certificates,
             issuers: Default::default(),
+            siths_anchors: Default::default(),
         })
     }
 
@@ -182,6 +187,28 @@ impl Context {
                 Ok(r)
             }
             Err(p) => Err(p),
+        })
+    }
+
+    /// The SITHS CA certificates of `--siths-ca-file` that match the pinned fingerprints,
+    /// per environment: what the public route refuses. Read once.
+    pub fn siths_anchors(&self) -> &[crate::pki::SithsAnchors] {
+        self.siths_anchors.get_or_init(|| {
+            let Some(pem) = self
+                .settings
+                .siths_ca_file
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+            else {
+                return Vec::new();
+            };
+            [
+                crate::pki::Environment::Production,
+                crate::pki::Environment::Test,
+            ]
+            .into_iter()
+            .filter_map(|env| crate::pki::SithsAnchors::from_pem(&pem, env).ok())
+            .collect()
         })
     }
 

@@ -42,8 +42,8 @@ use super::{
 use crate::{
     api::{
         ApprovalDecision, CertificateOrder, CertificateOrderSpec, CertificateOrderStatus,
-        DomainValidation, IssuerKind, KeyAlgorithm, OrderPhase, RotationPolicy, ServiceCertificate,
-        ServiceCertificateStatus, SithsIssuer, status,
+        DomainValidation, IssuerKind, KeyAlgorithm, OrderPhase, PublicIssuer, RotationPolicy,
+        ServiceCertificate, ServiceCertificateStatus, SithsIssuer, status,
     },
     pki::{
         self, CertificateProfile, Expected, KeySpec, PrivateKey, Usage, build_csr, check_issued,
@@ -65,21 +65,22 @@ use crate::{
 
 /// Longest a healthy certificate waits before it is looked at again: domain validations
 /// expire by the day and tampering is caught by the Secret watch anyway.
-const MAX_REQUEUE: Duration = Duration::from_secs(6 * 3600);
+pub(super) const MAX_REQUEUE: Duration = Duration::from_secs(6 * 3600);
 
 /// Conditions of a ServiceCertificate.
-const READY: &str = "Ready";
-const DOMAIN_VALIDATED: &str = "DomainValidated";
-const ISSUING: &str = "Issuing";
+pub(super) const READY: &str = "Ready";
+pub(super) const DOMAIN_VALIDATED: &str = "DomainValidated";
+pub(super) const ISSUING: &str = "Issuing";
 
-struct Status {
-    st: ServiceCertificateStatus,
+/// The status being built by one reconcile.
+pub(super) struct Status {
+    pub(super) st: ServiceCertificateStatus,
     generation: Option<i64>,
-    now: Timestamp,
+    pub(super) now: Timestamp,
 }
 
 impl Status {
-    fn set(&mut self, type_: &str, ok: bool, reason: &str, message: &str) {
+    pub(super) fn set(&mut self, type_: &str, ok: bool, reason: &str, message: &str) {
         set_condition(
             &mut self.st.conditions,
             &DesiredCondition {
@@ -94,7 +95,7 @@ impl Status {
     }
 
     /// Records the certificate now in the Secret.
-    fn record(&mut self, leaf: &pki::CertInfo, renew_at: Timestamp, revision: u32) {
+    pub(super) fn record(&mut self, leaf: &pki::CertInfo, renew_at: Timestamp, revision: u32) {
         self.st.revision = Some(revision);
         self.st.not_before = Some(rfc3339(leaf.not_before));
         self.st.not_after = Some(rfc3339(leaf.not_after));
@@ -103,7 +104,7 @@ impl Status {
         self.st.renewal_time = Some(rfc3339(renew_at));
     }
 
-    fn not_ready(&mut self, reason: &str, message: &str) {
+    pub(super) fn not_ready(&mut self, reason: &str, message: &str) {
         self.set(READY, false, reason, message);
         self.set(ISSUING, false, reason, message);
     }
@@ -146,14 +147,7 @@ async fn process(
             s.not_ready(refusal.reason, &refusal.message);
             return Ok(Action::await_change());
         }
-        Ok(Route::Public) => {
-            s.st.route = Some(Route::Public.as_str().into());
-            s.not_ready(
-                "PublicRouteUnavailable",
-                "this version of siths-operator does not issue through a PublicIssuer yet; the certificate waits",
-            );
-            return Ok(Action::await_change());
-        }
+        Ok(Route::Public) => return super::public_route::process(cert, ns, ctx, s).await,
         Ok(Route::Siths) => s.st.route = Some(Route::Siths.as_str().into()),
     }
     debug_assert_eq!(spec.issuer_ref.kind, IssuerKind::SithsIssuer);
@@ -185,74 +179,27 @@ async fn process(
     };
 
     // 3. Namespace allowed by the issuer.
-    if let Some(selector) = &issuer_obj.spec.allowed_namespaces {
-        let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-        let labels = namespaces
-            .get_opt(ns)
-            .await?
-            .map(|n| n.labels().clone())
-            .unwrap_or_default();
-        let allowed = Selector::try_from(selector.clone())
-            .map(|sel| sel.matches(&labels))
-            .unwrap_or(false);
-        if !allowed {
-            s.not_ready(
-                "NamespaceNotAllowed",
-                &format!(
-                    "SithsIssuer {:?} does not allow namespace {ns:?} (spec.allowedNamespaces); ask the responsible issuer to allow it",
-                    spec.issuer_ref.name
-                ),
-            );
-            return Ok(Action::await_change());
-        }
+    if !namespace_allowed(ctx, issuer_obj.spec.allowed_namespaces.as_ref(), ns).await? {
+        s.not_ready(
+            "NamespaceNotAllowed",
+            &format!(
+                "SithsIssuer {:?} does not allow namespace {ns:?} (spec.allowedNamespaces); ask the responsible issuer to allow it",
+                spec.issuer_ref.name
+            ),
+        );
+        return Ok(Action::await_change());
     }
 
     // 4. Identifiers the schema cannot fully check.
-    let hsa_id = spec.hsa_id.clone();
-    if let Some(id) = &hsa_id
-        && let Err(e) = policy::identifiers::validate_hsa_id(id)
-    {
-        s.not_ready("InvalidHsaId", &format!("hsaId: {e}"));
+    if let Some((reason, message)) = names_problem(spec) {
+        s.not_ready(reason, &message);
         return Ok(Action::await_change());
-    }
-    for n in &spec.dns_names {
-        if let Err(e) = policy::identifiers::validate_dns_name(n) {
-            s.not_ready("InvalidDnsName", &format!("dnsNames: {e}"));
-            return Ok(Action::await_change());
-        }
     }
 
     // 5. Domain validation gate: nothing is made before every name is covered.
-    let grants = grants_for(
-        ctx.validations().state().iter().map(|a| a.as_ref()),
-        &issuer.organization_number,
-        today(s.now),
-    );
-    let uncovered = uncovered_names(&spec.dns_names, &grants);
-    if !uncovered.is_empty() {
-        let message = format!(
-            "no Validated DomainValidation for organisation {} covers {}; register the domain validation (or correct dnsNames). Nothing is ordered until then.",
-            issuer.organization_number,
-            uncovered.join(", ")
-        );
-        let was = find_condition(&s.st.conditions, DOMAIN_VALIDATED).map(|c| c.status.clone());
-        s.set(DOMAIN_VALIDATED, false, "NotCovered", &message);
-        s.not_ready("DomainNotValidated", &message);
-        if was.as_deref() != Some(status::FALSE) {
-            ctx.event(cert, true, "DomainNotValidated", "Gate", message)
-                .await;
-        }
-        return Ok(Action::requeue(MAX_REQUEUE));
+    if let Some(action) = domain_gate(ctx, cert, s, &issuer.organization_number).await {
+        return Ok(action);
     }
-    s.set(
-        DOMAIN_VALIDATED,
-        true,
-        "Covered",
-        &format!(
-            "every name is covered by a Validated DomainValidation for organisation {}",
-            issuer.organization_number
-        ),
-    );
 
     // 6. One Secret, one owner: the oldest certificate naming it.
     if let Some(owner) = secret_owner(ctx.certificates(), ns, &spec.secret_name)
@@ -443,11 +390,94 @@ async fn process(
     issue(cert, ns, ctx, s, &issuer, revision, &uid, &issuer_obj).await
 }
 
+/// Whether namespace `ns` matches an issuer's `allowedNamespaces` (absent: every one).
+pub(super) async fn namespace_allowed(
+    ctx: &Context,
+    selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+    ns: &str,
+) -> Result<bool, Error> {
+    let Some(selector) = selector else {
+        return Ok(true);
+    };
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let labels = namespaces
+        .get_opt(ns)
+        .await?
+        .map(|n| n.labels().clone())
+        .unwrap_or_default();
+    Ok(Selector::try_from(selector.clone())
+        .map(|sel| sel.matches(&labels))
+        .unwrap_or(false))
+}
+
+/// The first identifier the schema cannot fully check that is wrong: condition reason and
+/// message. Shared with `sithsctl plan`.
+pub fn names_problem(spec: &crate::api::ServiceCertificateSpec) -> Option<(&'static str, String)> {
+    if let Some(id) = &spec.hsa_id
+        && let Err(e) = policy::identifiers::validate_hsa_id(id)
+    {
+        return Some(("InvalidHsaId", format!("hsaId: {e}")));
+    }
+    spec.dns_names.iter().find_map(|n| {
+        policy::identifiers::validate_dns_name(n)
+            .err()
+            .map(|e| ("InvalidDnsName", format!("dnsNames: {e}")))
+    })
+}
+
+/// The domain-validation gate for organisation `org_number`: `Some(action)` when a name is
+/// not covered (the status and an event say which), `None` when every name is.
+pub(super) async fn domain_gate(
+    ctx: &Context,
+    cert: &ServiceCertificate,
+    s: &mut Status,
+    org_number: &str,
+) -> Option<Action> {
+    let grants = grants_for(
+        ctx.validations().state().iter().map(|a| a.as_ref()),
+        org_number,
+        today(s.now),
+    );
+    let uncovered = uncovered_names(&cert.spec.dns_names, &grants);
+    if !uncovered.is_empty() {
+        let message = format!(
+            "no Validated DomainValidation for organisation {org_number} covers {}; register the domain validation (or correct dnsNames). Nothing is ordered until then.",
+            uncovered.join(", ")
+        );
+        let was = find_condition(&s.st.conditions, DOMAIN_VALIDATED).map(|c| c.status.clone());
+        s.set(DOMAIN_VALIDATED, false, "NotCovered", &message);
+        s.not_ready("DomainNotValidated", &message);
+        if was.as_deref() != Some(status::FALSE) {
+            ctx.event(cert, true, "DomainNotValidated", "Gate", message)
+                .await;
+        }
+        return Some(Action::requeue(MAX_REQUEUE));
+    }
+    s.set(
+        DOMAIN_VALIDATED,
+        true,
+        "Covered",
+        &format!(
+            "every name is covered by a Validated DomainValidation for organisation {org_number}"
+        ),
+    );
+    None
+}
+
 /// The ServiceCertificate that owns Secret `secret_name` in `ns`: the oldest naming it.
 fn secret_owner(store: &Store<ServiceCertificate>, ns: &str, secret_name: &str) -> Option<String> {
+    secret_owner_obj(store, ns, secret_name).map(|c| c.name_any())
+}
+
+/// The ServiceCertificate that owns Secret `secret_name` in `ns`, as an object.
+pub(super) fn secret_owner_obj(
+    store: &Store<ServiceCertificate>,
+    ns: &str,
+    secret_name: &str,
+) -> Option<Arc<ServiceCertificate>> {
     store
         .state()
-        .iter()
+        .into_iter()
         .filter(|c| c.namespace().as_deref() == Some(ns) && c.spec.secret_name == secret_name)
         .min_by_key(|c| {
             (
@@ -455,10 +485,9 @@ fn secret_owner(store: &Store<ServiceCertificate>, ns: &str, secret_name: &str) 
                 c.name_any(),
             )
         })
-        .map(|c| c.name_any())
 }
 
-fn secret_text(secret: &Secret, key: &str) -> Option<String> {
+pub(super) fn secret_text(secret: &Secret, key: &str) -> Option<String> {
     secret
         .data
         .as_ref()
@@ -514,7 +543,11 @@ fn labels(cert_name: &str, role: &str) -> BTreeMap<String, String> {
     .into()
 }
 
-async fn adopt(secrets: &Api<Secret>, secret_name: &str, cert_name: &str) -> Result<(), Error> {
+pub(super) async fn adopt(
+    secrets: &Api<Secret>,
+    secret_name: &str,
+    cert_name: &str,
+) -> Result<(), Error> {
     let patch = serde_json::json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -533,7 +566,9 @@ async fn adopt(secrets: &Api<Secret>, secret_name: &str, cert_name: &str) -> Res
     Ok(())
 }
 
-fn key_spec(cert: &ServiceCertificate) -> KeySpec {
+/// The key a certificate asks for; the default is RSA 2048 on SITHS and ECDSA P-256 for
+/// public certificates.
+pub(super) fn key_spec(cert: &ServiceCertificate) -> KeySpec {
     match &cert.spec.private_key {
         Some(pk) => match (pk.algorithm, pk.size) {
             (KeyAlgorithm::Rsa, Some(3072)) => KeySpec::RSA_3072,
@@ -541,6 +576,7 @@ fn key_spec(cert: &ServiceCertificate) -> KeySpec {
             (KeyAlgorithm::Ecdsa, Some(384)) => KeySpec::ECDSA_P384,
             (KeyAlgorithm::Ecdsa, _) => KeySpec::ECDSA_P256,
         },
+        None if cert.spec.purpose == crate::api::Purpose::UserFacing => KeySpec::ECDSA_P256,
         None => KeySpec::RSA_2048,
     }
 }
@@ -1024,12 +1060,16 @@ async fn write_secret(
             ByteString(accepted.chain_pem().into_bytes()),
         ),
         ("tls.key".to_string(), ByteString(key.to_pem().into_bytes())),
-        (
-            "ca.crt".to_string(),
-            ByteString(accepted.root_pem().into_bytes()),
-        ),
     ]
     .into();
+    let mut data = data;
+    // A root of Mozilla's store is known by name only: no ca.crt then.
+    if accepted.root.is_some() {
+        data.insert(
+            "ca.crt".to_string(),
+            ByteString(accepted.root_pem().into_bytes()),
+        );
+    }
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(cert.spec.secret_name.clone()),
@@ -1088,11 +1128,27 @@ impl Generations {
     }
 }
 
+/// The certificates naming issuer `name` of `kind`.
+fn certificates_of(
+    store: &Store<ServiceCertificate>,
+    kind: IssuerKind,
+    name: &str,
+) -> Vec<ObjectRef<ServiceCertificate>> {
+    store
+        .state()
+        .iter()
+        .filter(|c| c.spec.issuer_ref.kind == kind && c.spec.issuer_ref.name == name)
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
+}
+
 /// Runs the ServiceCertificate controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) {
     let client = ctx.client.clone();
     let store = controller.store();
     let by_issuer = store.clone();
+    let by_public_issuer = store.clone();
+    let public_generations = Generations::default();
     let by_validation = store.clone();
     let by_secret = store.clone();
     let issuer_generations = Generations::default();
@@ -1142,12 +1198,18 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
                 if !issuer_generations.changed(&name, issuer.metadata.generation) {
                     return Vec::new();
                 }
-                by_issuer
-                    .state()
-                    .iter()
-                    .filter(|c| c.spec.issuer_ref.kind == IssuerKind::SithsIssuer && c.spec.issuer_ref.name == name)
-                    .map(|c| ObjectRef::from_obj(c.as_ref()))
-                    .collect::<Vec<_>>()
+                certificates_of(&by_issuer, IssuerKind::SithsIssuer, &name)
+            },
+        )
+        .watches(
+            Api::<PublicIssuer>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+            move |issuer| {
+                let name = issuer.name_any();
+                if !public_generations.changed(&name, issuer.metadata.generation) {
+                    return Vec::new();
+                }
+                certificates_of(&by_public_issuer, IssuerKind::PublicIssuer, &name)
             },
         )
         .watches(

@@ -11,6 +11,8 @@ use rustls_pki_types::CertificateDer;
 use super::cert::{CertInfo, chain_to_pem, parse_pem_chain, same_public_key, sha256_fingerprint};
 use super::keys::spec_of_spki;
 use super::profile::Usage;
+use super::public_trust::{mozilla_roots, verifies_to};
+use super::siths::{SithsAnchors, SithsVerdict, is_siths};
 use super::verify::{TrustAnchors, verify_chain};
 
 /// What the certificate must match: taken from the request the operator made.
@@ -35,8 +37,9 @@ pub struct Accepted {
     pub leaf: CertInfo,
     /// The leaf followed by the intermediates used, towards the root (root excluded).
     pub chain: Vec<CertificateDer<'static>>,
-    /// The root the chain verified to.
-    pub root: CertificateDer<'static>,
+    /// The root the chain verified to, when its certificate is known (a root of Mozilla's
+    /// store is known by name and key only).
+    pub root: Option<CertificateDer<'static>>,
 }
 
 impl Accepted {
@@ -45,9 +48,9 @@ impl Accepted {
         chain_to_pem(&self.chain)
     }
 
-    /// The root as PEM: the content of `ca.crt`.
+    /// The root as PEM: the content of `ca.crt`; empty when the root is not known.
     pub fn root_pem(&self) -> String {
-        chain_to_pem(std::slice::from_ref(&self.root))
+        chain_to_pem(self.root.as_slice())
     }
 }
 
@@ -114,6 +117,13 @@ pub enum Rejection {
         /// The EKUs found, in words.
         found: String,
     },
+    /// A SITHS certificate offered where a publicly trusted one is required.
+    ChainsToSiths {
+        /// Issuer of the leaf.
+        issuer: String,
+        /// Whether the chain verified to a pinned SITHS root (not only a SITHS name).
+        verified: bool,
+    },
 }
 
 impl Rejection {
@@ -128,6 +138,7 @@ impl Rejection {
             Rejection::NotYetValid { .. } => "NotYetValid",
             Rejection::Expired { .. } => "Expired",
             Rejection::MissingExtendedKeyUsage { .. } => "MissingExtendedKeyUsage",
+            Rejection::ChainsToSiths { .. } => "ChainsToSiths",
         }
     }
 
@@ -193,6 +204,14 @@ impl Rejection {
                 },
                 usage.required_eku()
             ),
+            Rejection::ChainsToSiths { issuer, verified } => format!(
+                "the certificate is issued by {issuer}, {}; browsers stop trusting SITHS, so a user-facing endpoint needs a certificate from a publicly trusted CA (Telia or another ACME CA); keep SITHS for server-to-server traffic on its own Secret",
+                if *verified {
+                    "which chains to SITHS"
+                } else {
+                    "a name that claims SITHS"
+                }
+            ),
         }
     }
 }
@@ -214,6 +233,92 @@ pub fn check_issued(
     expected: &Expected,
     anchors: &TrustAnchors,
     now: Timestamp,
+) -> Result<Accepted, Rejection> {
+    check_with(chain_pem, expected, now, &|ordered| {
+        verify_chain(ordered, anchors, now, expected.usage)
+            .map(|v| (v.chain, Some(v.root)))
+            .map_err(|e| untrusted_detail(e, anchors))
+    })
+}
+
+/// The check of a certificate on the public route: everything [`check_issued`] checks
+/// (leaf for the key, exact names, validity, serverAuth), except that the chain must
+/// verify to Mozilla's root store or to `additional` roots configured on the issuer, and
+/// a chain that belongs to SITHS (`siths`, or a SITHS name on any issuer) is refused
+/// whatever else is configured.
+pub fn check_public(
+    chain_pem: &str,
+    expected: &Expected,
+    additional: Option<&TrustAnchors>,
+    siths: &[&SithsAnchors],
+    now: Timestamp,
+) -> Result<Accepted, Rejection> {
+    if let Ok(certs) = parse_pem_chain(chain_pem)
+        && let Some(leaf) = certs.first().and_then(|d| CertInfo::parse(d).ok())
+    {
+        let at = now.clamp(leaf.not_before, leaf.not_after);
+        match is_siths(&certs, siths, at) {
+            SithsVerdict::NotSiths => {}
+            verdict => {
+                return Err(Rejection::ChainsToSiths {
+                    issuer: leaf.issuer,
+                    verified: verdict != SithsVerdict::NameOnly,
+                });
+            }
+        }
+    }
+    check_with(chain_pem, expected, now, &|ordered| {
+        if let Some(extra) = additional
+            && let Ok(v) = verify_chain(ordered, extra, now, expected.usage)
+        {
+            return Ok((v.chain, Some(v.root)));
+        }
+        if verifies_to(ordered, mozilla_roots(), now) {
+            return Ok((ordered.to_vec(), None));
+        }
+        let mut roots = vec!["Mozilla's root store (publicly trusted CAs)".to_string()];
+        roots.extend(
+            additional
+                .into_iter()
+                .flat_map(|a| a.roots())
+                .filter_map(|r| CertInfo::parse(r).ok())
+                .map(|i| i.subject),
+        );
+        Err((
+            "it is not publicly trusted: no chain to a root browsers trust".to_string(),
+            roots,
+        ))
+    })
+}
+
+type Verified = (
+    Vec<CertificateDer<'static>>,
+    Option<CertificateDer<'static>>,
+);
+type Untrusted = (String, Vec<String>);
+
+fn untrusted_detail(e: super::PkiError, anchors: &TrustAnchors) -> Untrusted {
+    (
+        match e {
+            super::PkiError::UntrustedChain(d) => d,
+            other => other.to_string(),
+        },
+        anchors
+            .roots()
+            .iter()
+            .filter_map(|r| CertInfo::parse(r).ok())
+            .map(|i| i.subject)
+            .collect(),
+    )
+}
+
+/// Checks in order: readable, key, DNS names, HSA-id, validity, EKU, then `verify` on the
+/// chain ordered leaf first.
+fn check_with(
+    chain_pem: &str,
+    expected: &Expected,
+    now: Timestamp,
+    verify: &dyn Fn(&[CertificateDer<'static>]) -> Result<Verified, Untrusted>,
 ) -> Result<Accepted, Rejection> {
     let unparseable = |e: super::PkiError| Rejection::Unparseable {
         detail: e.to_string(),
@@ -284,26 +389,17 @@ pub fn check_issued(
             .filter(|(i, _)| *i != leaf_index)
             .map(|(_, c)| c.clone()),
     );
-    let verified = verify_chain(&ordered, anchors, now, expected.usage).map_err(|e| {
-        Rejection::UntrustedChain {
+    let (chain, root) =
+        verify(&ordered).map_err(|(detail, trusted_roots)| Rejection::UntrustedChain {
             subject: leaf.subject.clone(),
             issuer: leaf.issuer.clone(),
-            detail: match e {
-                super::PkiError::UntrustedChain(d) => d,
-                other => other.to_string(),
-            },
-            trusted_roots: anchors
-                .roots()
-                .iter()
-                .filter_map(|r| CertInfo::parse(r).ok())
-                .map(|i| i.subject)
-                .collect(),
-        }
-    })?;
+            detail,
+            trusted_roots,
+        })?;
     Ok(Accepted {
         leaf: leaf.clone(),
-        chain: verified.chain,
-        root: verified.root,
+        chain,
+        root,
     })
 }
 
@@ -363,6 +459,94 @@ mod tests {
         }
     }
 
+    /// A user-facing profile: serverAuth only, no HSA-id.
+    fn public_fixture(ca_name: &str) -> (LocalCa, PrivateKey, Expected, String) {
+        let ca = LocalCa::generate(&testutil::ca_options(ca_name, true)).unwrap();
+        let key = KeySpec::ECDSA_P256.generate().unwrap();
+        let profile = CertificateProfile {
+            hsa_id: None,
+            usage: Usage::UserFacing,
+            ..testutil::profile()
+        };
+        let expected = Expected {
+            dns_names: profile.dns_names.clone(),
+            hsa_id: None,
+            public_key_der: key.public_key_der(),
+            usage: Usage::UserFacing,
+        };
+        let pem = chain_to_pem(&testutil::issue(&ca, &profile, &key, testutil::now()));
+        (ca, key, expected, pem)
+    }
+
+    #[test]
+    fn public_route_accepts_a_configured_test_root_and_reports_it() {
+        let (ca, _key, expected, pem) = public_fixture("Pebble Root CA");
+        let now = testutil::now();
+        let accepted = check_public(&pem, &expected, Some(ca.trust_anchors()), &[], now).unwrap();
+        assert_eq!(accepted.root, Some(ca.root_der()));
+        assert_eq!(accepted.chain.len(), 2, "leaf and issuing CA");
+    }
+
+    #[test]
+    fn public_route_refuses_what_browsers_do_not_trust() {
+        let (_ca, _key, expected, pem) = public_fixture("Private Root CA");
+        let r = check_public(&pem, &expected, None, &[], testutil::now()).unwrap_err();
+        assert_eq!(r.reason(), "UntrustedChain");
+        assert!(
+            r.message().contains("not publicly trusted"),
+            "{}",
+            r.message()
+        );
+        assert!(r.message().contains("Mozilla"), "{}", r.message());
+    }
+
+    #[test]
+    fn public_route_never_accepts_siths_even_when_its_root_is_configured() {
+        // A CA named like SITHS, its root listed as an additional anchor: still refused.
+        let (ca, _key, expected, pem) = public_fixture("SITHS e-id Root CA v2");
+        let r = check_public(
+            &pem,
+            &expected,
+            Some(ca.trust_anchors()),
+            &[],
+            testutil::now(),
+        )
+        .unwrap_err();
+        assert_eq!(r.reason(), "ChainsToSiths");
+        assert!(r.message().contains("browsers"), "{}", r.message());
+        // Verified against SITHS anchors it says so.
+        let siths =
+            SithsAnchors::explicit(ca.trust_anchors().clone(), super::super::Environment::Test);
+        let r = check_public(&pem, &expected, None, &[&siths], testutil::now()).unwrap_err();
+        assert_eq!(
+            r,
+            Rejection::ChainsToSiths {
+                issuer: CertInfo::parse(&parse_pem_chain(&pem).unwrap()[0])
+                    .unwrap()
+                    .issuer,
+                verified: true
+            }
+        );
+    }
+
+    #[test]
+    fn public_route_still_checks_names_key_and_usage() {
+        let (ca, _key, mut expected, pem) = public_fixture("Pebble Root CA");
+        let now = testutil::now();
+        let anchors = Some(ca.trust_anchors());
+        expected.dns_names.push("extra.region.se".into());
+        let r = check_public(&pem, &expected, anchors, &[], now).unwrap_err();
+        assert_eq!(r.reason(), "DnsNamesMismatch");
+        expected.dns_names.pop();
+        expected.public_key_der = KeySpec::ECDSA_P256.generate().unwrap().public_key_der();
+        let r = check_public(&pem, &expected, anchors, &[], now).unwrap_err();
+        assert_eq!(r.reason(), "KeyMismatch");
+        let later = now + SignedDuration::from_hours(24 * 100);
+        let (_, _, expected, pem) = public_fixture("Pebble Root CA");
+        let r = check_public(&pem, &expected, anchors, &[], later).unwrap_err();
+        assert!(matches!(r.reason(), "Expired" | "UntrustedChain"), "{r}");
+    }
+
     #[test]
     fn a_matching_certificate_is_accepted() {
         let f = fixture();
@@ -370,7 +554,7 @@ mod tests {
         let accepted = f.check(&chain_pem).unwrap();
         assert_eq!(accepted.leaf.common_name.as_deref(), Some("api.region.se"));
         assert_eq!(accepted.chain.len(), 2);
-        assert_eq!(accepted.root, f.ca.root_der());
+        assert_eq!(accepted.root, Some(f.ca.root_der()));
         assert_eq!(accepted.chain_pem(), chain_pem);
         assert_eq!(accepted.root_pem(), f.ca.root_pem());
     }

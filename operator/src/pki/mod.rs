@@ -17,14 +17,14 @@ pub mod csr;
 mod error;
 pub mod keys;
 pub mod local_ca;
-mod pem;
+pub(crate) mod pem;
 pub mod profile;
 pub mod public_trust;
 pub mod siths;
 pub mod verify;
 
 pub use cert::{CertInfo, chain_to_pem, key_matches, parse_pem_chain, sha256_fingerprint};
-pub use check::{Accepted, Expected, Rejection, check_issued};
+pub use check::{Accepted, Expected, Rejection, check_issued, check_public};
 pub use csr::{ParsedCsr, build_csr, parse_csr};
 pub use error::PkiError;
 pub use keys::{KeyAlgorithm, KeySpec, PrivateKey, key_pem_matches_spki};

@@ -61,7 +61,12 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Block>, PkiError> {
                         return Err(PkiError::MalformedPem {
                             index,
                             label: label.clone(),
-                            detail: format!("the END line {line:?} does not match the BEGIN line"),
+                            // The END line is input: echoed only when it names no private key.
+                            detail: if line.contains("PRIVATE KEY") {
+                                "its END line does not match the BEGIN line".to_string()
+                            } else {
+                                format!("the END line {line:?} does not match the BEGIN line")
+                            },
                         });
                     }
                     let der = decode_base64(body).ok_or_else(|| PkiError::MalformedPem {

@@ -116,6 +116,14 @@ pub enum IdentifierError {
         /// The rejected value.
         value: String,
     },
+    /// The last label is all digits: an IPv4 address, not a DNS name.
+    #[error(
+        "{value:?} ends in an all-numeric label, so it reads as an IP address, not a DNS name; certificates here are for DNS names only"
+    )]
+    DnsNameNumericTld {
+        /// The rejected value.
+        value: String,
+    },
     /// Two dots in a row or a leading dot.
     #[error("DNS name {value:?} has an empty label (a leading dot or two dots in a row)")]
     DnsNameEmptyLabel {
@@ -332,12 +340,35 @@ pub fn validate_dns_name(value: &str) -> Result<(), IdentifierError> {
     if labels.len() < 2 {
         return Err(IdentifierError::DnsNameTooFewLabels { value: owned() });
     }
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(IdentifierError::DnsNameNumericTld { value: owned() });
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the csr_from_spec fuzz target: "2.5.4.5" passed as a DNS name, and the CSR
+    /// builder refused it as an IP address.
+    #[test]
+    fn an_ip_address_is_not_a_dns_name() {
+        for v in ["2.5.4.5", "10.0.0.1", "api.region.123"] {
+            assert!(
+                matches!(
+                    validate_dns_name(v),
+                    Err(IdentifierError::DnsNameNumericTld { .. })
+                ),
+                "{v}"
+            );
+        }
+        assert_eq!(validate_dns_name("1password.region.se"), Ok(()));
+        assert_eq!(validate_dns_name("api.x1"), Ok(()));
+    }
 
     #[test]
     fn valid_organization_numbers_from_the_domain_reference() {

@@ -154,7 +154,6 @@ pub fn parse_renew_before(value: &str) -> Result<SignedDuration, RenewBeforeErro
     Ok(SignedDuration::from_hours(n * hours_per_unit))
 }
 
-/// Whether renewal should start now.
 /// Whether a person asked for a new revision (`sithsctl renew`) after the certificate now
 /// in the Secret was written. `issued_at` is when the operator wrote it (or its notBefore
 /// for an adopted certificate), so a request is answered by exactly one new revision.
@@ -162,8 +161,22 @@ pub fn renewal_requested(requested_at: Option<Timestamp>, issued_at: Timestamp) 
     requested_at.is_some_and(|r| r > issued_at)
 }
 
+/// Whether renewal should start now.
 pub fn renewal_due(now: Timestamp, renewal_time: Timestamp) -> bool {
     now >= renewal_time
+}
+
+/// The renewal time inside a CA's suggested window (ACME Renewal Information, RFC 9773):
+/// a point fixed per UID, spread uniformly over `[start, end)` as the RFC asks, so the
+/// certificates of one window do not renew together. An empty or inverted window gives
+/// its start.
+pub fn renewal_in_window(start: Timestamp, end: Timestamp, uid: &str) -> Timestamp {
+    let width = end.duration_since(start).as_nanos();
+    if width <= 0 {
+        return start;
+    }
+    let offset = i128::from(stable_hash("ari", uid)) % width;
+    add_saturating(start, SignedDuration::from_nanos_i128(offset))
 }
 
 /// How long a controller can wait before looking again; zero when renewal is due.
@@ -172,6 +185,30 @@ pub fn time_until_renewal(now: Timestamp, renewal_time: Timestamp) -> Duration {
         Duration::ZERO
     } else {
         renewal_time.duration_since(now).unsigned_abs()
+    }
+}
+
+#[cfg(test)]
+mod ari_tests {
+    use super::*;
+
+    #[test]
+    fn renewal_lands_inside_the_window_and_spreads() {
+        let start: Timestamp = "2027-05-01T00:00:00Z".parse().unwrap();
+        let end = start + SignedDuration::from_hours(48);
+        let mut minutes = std::collections::HashSet::new();
+        for i in 0..200 {
+            let at = renewal_in_window(start, end, &format!("uid-{i}"));
+            assert!(at >= start && at < end, "{at}");
+            minutes.insert(at.as_second() / 60);
+        }
+        assert!(minutes.len() > 190, "{} distinct minutes", minutes.len());
+        assert_eq!(renewal_in_window(start, start, "u"), start);
+        assert_eq!(renewal_in_window(end, start, "u"), end);
+        assert_eq!(
+            renewal_in_window(start, end, "u"),
+            renewal_in_window(start, end, "u")
+        );
     }
 }
 

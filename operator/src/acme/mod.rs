@@ -1,0 +1,704 @@
+//! The ACME backend of a [`PublicIssuer`]: an RFC 8555 client (`instant-acme`) with
+//! External Account Binding, HTTP-01 challenges answered by the operator itself (tokens
+//! kept in the API so any replica answers), ACME Renewal Information (RFC 9773), and the
+//! account key kept in a Secret so a restart never registers a second account.
+//!
+//! Use: one [`Acme`] per process (created in `run.rs`), [`serve_http01`] on the
+//! `--acme-http01-port`, and [`Acme::issue`] from the certificate controller.
+
+mod ari;
+mod error;
+mod http;
+mod http01;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use base64::Engine;
+use instant_acme::{
+    Account, AuthorizationStatus, ChallengeType, ExternalAccountKey, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
+};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::{Api, Client, ResourceExt, api::PostParams};
+use prometheus_client::metrics::counter::Counter;
+use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+use tracing::{info, warn};
+
+pub use ari::checked_window;
+pub use error::{
+    ACME_CHALLENGE_FAILED, ACME_CONFIG_INVALID, ACME_ORDER_FAILED, ACME_RATE_LIMITED,
+    ACME_SERVER_UNAVAILABLE, ACME_UNAUTHORIZED, AcmeError,
+};
+pub use http01::{
+    CHALLENGE_PATH, OPERATOR_POD_SELECTOR, OWNER_NAMESPACE_LABEL, ROLE_ACME_HTTP01, SelfCheck,
+    is_stale, is_token, serve_http01, solver_name,
+};
+
+use self::{
+    error::{ErrorContext, Stage, map_error},
+    http::{CountingClient, Stats},
+    http01::{Challenge, Solver},
+};
+use crate::{
+    api::{AcmeIssuer, PublicIssuer},
+    controllers::{MANAGED_BY, ROLE_LABEL},
+    pki::{self, pem},
+};
+
+/// Annotation on the account Secret: the account URL at the CA.
+pub const ACCOUNT_URL_ANNOTATION: &str = "siths-operator.io/acme-account-url";
+/// Annotation on the account Secret: the directory the account belongs to.
+pub const ACCOUNT_DIRECTORY_ANNOTATION: &str = "siths-operator.io/acme-directory";
+/// Value of `siths-operator.io/role` on account Secrets.
+pub const ROLE_ACME_ACCOUNT: &str = "acme-account";
+/// Key of the account's private key (PKCS#8 PEM) in the account Secret.
+pub const ACCOUNT_KEY: &str = "tls.key";
+/// How long the CA may take to validate every challenge of an order.
+pub const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long the CA may take to sign after finalization.
+pub const CERTIFICATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A certificate chain from the CA and, when the CA offers ARI, its suggested renewal
+/// window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The chain as the CA sent it (leaf first), PEM.
+    pub chain_pem: String,
+    /// The CA's suggested renewal window (RFC 9773), checked against the leaf's validity.
+    pub renewal_window: Option<(Timestamp, Timestamp)>,
+}
+
+struct Cached {
+    /// The issuer's `acme` spec the account was loaded for: any change reloads it.
+    spec: AcmeIssuer,
+    account: Account,
+    cx: ErrorContext,
+}
+
+/// ACME client state of one operator process: accounts per issuer (loaded from or
+/// registered into their Secrets once, reloaded when the issuer's `acme` spec changes)
+/// and a counter of every request sent to any CA.
+pub struct Acme {
+    client: Client,
+    namespace: String,
+    http01_port: u16,
+    stats: Arc<Stats>,
+    accounts: tokio::sync::Mutex<HashMap<String, Cached>>,
+    self_check: Option<SelfCheck>,
+}
+
+impl std::fmt::Debug for Acme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acme")
+            .field("namespace", &self.namespace)
+            .field("http01_port", &self.http01_port)
+            .field("requests", &self.requests())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Acme {
+    /// `namespace` is the operator's own (solver objects live there); `http01_port` is
+    /// the port [`serve_http01`] listens on (the solver Services target it).
+    pub fn new(client: Client, namespace: String, http01_port: u16) -> Self {
+        Self {
+            client,
+            namespace,
+            http01_port,
+            stats: Arc::default(),
+            accounts: tokio::sync::Mutex::default(),
+            self_check: None,
+        }
+    }
+
+    /// Before telling the CA a challenge is ready, fetch the answer the way the CA will
+    /// (see [`SelfCheck`]) and give up on the order if it does not arrive in time. Off by
+    /// default; turn it on in clusters (an ingress controller needs a moment to serve
+    /// the solver Ingress).
+    pub fn with_self_check(mut self, check: SelfCheck) -> Self {
+        self.self_check = Some(check);
+        self
+    }
+
+    /// Counts requests in `counter` (the registered `siths_acme_requests` of
+    /// [`Metrics::acme_requests`](crate::metrics::Metrics::acme_requests)) instead of a
+    /// counter of its own. Call before first use.
+    pub fn with_requests_counter(mut self, counter: Counter) -> Self {
+        self.stats = Arc::new(Stats {
+            requests: counter,
+            ..Stats::default()
+        });
+        self
+    }
+
+    /// Deletes HTTP-01 solver objects older than `max_age` in the operator namespace:
+    /// leftovers of a process that died in the middle of an order (a live order removes
+    /// its own). Call at start-up and now and then with a `max_age` well above
+    /// [`CHALLENGE_TIMEOUT`] + [`CERTIFICATE_TIMEOUT`], for example 10 minutes. Returns how
+    /// many objects were deleted.
+    pub async fn remove_stale_solvers(&self, max_age: Duration) -> Result<usize, AcmeError> {
+        http01::remove_stale(&self.client, &self.namespace, max_age)
+            .await
+            .map_err(|e| api_unavailable("removing stale HTTP-01 solver objects", &e))
+    }
+
+    /// ACME HTTP requests sent so far, by every account of this instance.
+    pub fn requests(&self) -> u64 {
+        self.stats.requests.get()
+    }
+
+    /// Loads the issuer's account from its `privateKeySecretRef` Secret, or registers one
+    /// (with External Account Binding when configured) and stores it there, create-only.
+    /// Returns the account URL.
+    pub async fn ensure_account(&self, issuer: &PublicIssuer) -> Result<String, AcmeError> {
+        Ok(self.account(issuer).await?.0.id().to_string())
+    }
+
+    async fn account(&self, issuer: &PublicIssuer) -> Result<(Account, ErrorContext), AcmeError> {
+        let spec = acme_spec(issuer)?;
+        let key = issuer.name_any();
+        // Held across registration: one process never registers twice for one issuer.
+        let mut accounts = self.accounts.lock().await;
+        if let Some(c) = accounts.get(&key)
+            && c.spec == *spec
+        {
+            return Ok((c.account.clone(), c.cx.clone()));
+        }
+        let (account, cx) = self.load_or_register(spec).await?;
+        accounts.insert(
+            key,
+            Cached {
+                spec: spec.clone(),
+                account: account.clone(),
+                cx: cx.clone(),
+            },
+        );
+        Ok((account, cx))
+    }
+
+    async fn http_client(&self, spec: &AcmeIssuer) -> Result<Box<CountingClient>, AcmeError> {
+        let extra = match &spec.server_ca {
+            None => None,
+            Some(r) => {
+                let cm = Api::<ConfigMap>::namespaced(self.client.clone(), &r.namespace)
+                    .get_opt(&r.name)
+                    .await
+                    .map_err(|e| api_unavailable("reading the serverCa ConfigMap", &e))?
+                    .ok_or_else(|| {
+                        AcmeError::config(format!(
+                            "acme.serverCa names ConfigMap {}/{}, which does not exist",
+                            r.namespace, r.name
+                        ))
+                    })?;
+                let text = cm
+                    .data
+                    .and_then(|d| d.get(&r.key).cloned())
+                    .ok_or_else(|| {
+                        AcmeError::config(format!(
+                            "ConfigMap {}/{} (acme.serverCa) has no key {}",
+                            r.namespace, r.name, r.key
+                        ))
+                    })?;
+                Some(pki::parse_pem_chain(&text).map_err(|e| {
+                    AcmeError::config(format!(
+                        "ConfigMap {}/{} key {} (acme.serverCa): {e}",
+                        r.namespace, r.name, r.key
+                    ))
+                })?)
+            }
+        };
+        let roots = http::roots(extra.as_deref())
+            .map_err(|e| AcmeError::config(format!("acme.serverCa: {e}")))?;
+        CountingClient::new(roots, self.stats.clone())
+            .map(Box::new)
+            .map_err(|e| AcmeError::config(format!("TLS client for the ACME server: {e}")))
+    }
+
+    async fn load_or_register(
+        &self,
+        spec: &AcmeIssuer,
+    ) -> Result<(Account, ErrorContext), AcmeError> {
+        let directory = spec.directory().to_string();
+        let r = &spec.private_key_secret_ref;
+        let mut cx = ErrorContext {
+            directory: directory.clone(),
+            eab_secret: spec
+                .external_account_binding
+                .as_ref()
+                .map(|e| format!("{}/{}", e.key_secret_ref.namespace, e.key_secret_ref.name)),
+            account_secret: format!("{}/{}", r.namespace, r.name),
+            retry_after: None,
+        };
+        let secrets = Api::<Secret>::namespaced(self.client.clone(), &r.namespace);
+        let existing = secrets
+            .get_opt(&r.name)
+            .await
+            .map_err(|e| api_unavailable("reading the ACME account Secret", &e))?;
+        if let Some(secret) = existing {
+            let account = self.restore(spec, &secret, &cx).await?;
+            return Ok((account, cx));
+        }
+
+        let eab = match &spec.external_account_binding {
+            None => None,
+            Some(e) => Some(ExternalAccountKey::new(
+                e.key_id.clone(),
+                &self.read_hmac_key(&e.key_secret_ref).await?,
+            )),
+        };
+        let contact = spec.email.as_ref().map(|m| format!("mailto:{m}"));
+        let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
+        let http = self.http_client(spec).await?;
+        let created = Account::builder_with_http(http)
+            .create(
+                &NewAccount {
+                    contact: &contacts,
+                    terms_of_service_agreed: true,
+                    only_return_existing: false,
+                },
+                directory.clone(),
+                eab.as_ref(),
+            )
+            .await;
+        let (account, credentials) = match created {
+            Ok(v) => v,
+            Err(e) => {
+                cx.retry_after = self.stats.recent_retry_after();
+                return Err(map_error(&e, Stage::Account, &cx));
+            }
+        };
+        info!(account = %account.id(), %directory, "registered an ACME account");
+        let key_pem = pem::encode(
+            pem::PRIVATE_KEY,
+            credentials.private_key().secret_pkcs8_der(),
+        );
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": r.name,
+                "namespace": r.namespace,
+                "labels": {
+                    MANAGED_BY.0: MANAGED_BY.1,
+                    ROLE_LABEL: ROLE_ACME_ACCOUNT,
+                },
+                "annotations": {
+                    ACCOUNT_URL_ANNOTATION: account.id(),
+                    ACCOUNT_DIRECTORY_ANNOTATION: directory,
+                },
+            },
+            "type": "Opaque",
+            "stringData": { ACCOUNT_KEY: key_pem },
+        }))
+        .map_err(|e| AcmeError::config(format!("building the account Secret: {e}")))?;
+        match secrets.create(&PostParams::default(), &secret).await {
+            Ok(_) => Ok((account, cx)),
+            // Another replica registered first: use its account, ours stays unused.
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                warn!(secret = %cx.account_secret, unused = %account.id(), "another process stored an ACME account first; using that one");
+                let secret = secrets
+                    .get(&r.name)
+                    .await
+                    .map_err(|e| api_unavailable("reading the ACME account Secret", &e))?;
+                let account = self.restore(spec, &secret, &cx).await?;
+                Ok((account, cx))
+            }
+            Err(e) => Err(api_unavailable(
+                &format!(
+                    "storing the new ACME account {} in Secret {}",
+                    account.id(),
+                    cx.account_secret
+                ),
+                &e,
+            )),
+        }
+    }
+
+    async fn restore(
+        &self,
+        spec: &AcmeIssuer,
+        secret: &Secret,
+        cx: &ErrorContext,
+    ) -> Result<Account, AcmeError> {
+        let foreign = || {
+            AcmeError::config(format!(
+                "Secret {} exists but holds no ACME account of this operator (key {ACCOUNT_KEY} and annotation {ACCOUNT_URL_ANNOTATION}); name a new Secret in acme.privateKeySecretRef or delete this one",
+                cx.account_secret
+            ))
+        };
+        let annotations = secret.annotations();
+        let url = annotations
+            .get(ACCOUNT_URL_ANNOTATION)
+            .ok_or_else(foreign)?;
+        if let Some(dir) = annotations.get(ACCOUNT_DIRECTORY_ANNOTATION)
+            && dir != spec.directory()
+        {
+            return Err(AcmeError::config(format!(
+                "Secret {} holds an account at {dir}, but the issuer now uses {}; name a new Secret in acme.privateKeySecretRef for the new CA",
+                cx.account_secret,
+                spec.directory()
+            )));
+        }
+        let key_pem = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(ACCOUNT_KEY))
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+            .ok_or_else(foreign)?;
+        let block = pem::parse_only(&key_pem, pem::PRIVATE_KEY)
+            .ok()
+            .and_then(|mut b| (b.len() == 1).then(|| b.remove(0)))
+            .ok_or_else(|| {
+                AcmeError::config(format!(
+                    "the {ACCOUNT_KEY} of Secret {} is not one PKCS#8 private key; delete the Secret to register a new account",
+                    cx.account_secret
+                ))
+            })?;
+        let http = self.http_client(spec).await?;
+        Account::builder_with_http(http)
+            .from_parts(
+                url.clone(),
+                PrivatePkcs8KeyDer::from(block.der),
+                spec.directory().to_string(),
+            )
+            .await
+            .map_err(|e| map_error(&e, Stage::Account, cx))
+    }
+
+    async fn read_hmac_key(&self, r: &crate::api::SecretKeyRef) -> Result<Vec<u8>, AcmeError> {
+        let where_ = format!("Secret {}/{} key {}", r.namespace, r.name, r.key);
+        let secret = Api::<Secret>::namespaced(self.client.clone(), &r.namespace)
+            .get_opt(&r.name)
+            .await
+            .map_err(|e| api_unavailable("reading the EAB Secret", &e))?
+            .ok_or_else(|| {
+                AcmeError::config(format!(
+                    "acme.externalAccountBinding.keySecretRef names Secret {}/{}, which does not exist; create it with the HMAC key from the CA's portal under {}",
+                    r.namespace, r.name, r.key
+                ))
+            })?;
+        let raw = secret
+            .data
+            .and_then(|d| d.get(&r.key).cloned())
+            .ok_or_else(|| {
+                AcmeError::config(format!(
+                    "{where_} is missing: put the HMAC key from the CA's portal there"
+                ))
+            })?;
+        decode_hmac_key(&raw.0).map_err(|e| AcmeError::config(format!("{where_}: {e}")))
+    }
+
+    /// Orders a certificate for `names` (DNS names, no wildcards: HTTP-01 cannot
+    /// validate them) with the CSR `csr_der`, answering HTTP-01 challenges through solver
+    /// objects in the operator namespace (labelled with `owner_namespace`), which are
+    /// removed afterwards whatever the outcome.
+    pub async fn issue(
+        &self,
+        issuer: &PublicIssuer,
+        owner_namespace: &str,
+        names: &[String],
+        csr_der: &[u8],
+    ) -> Result<Issued, AcmeError> {
+        let spec = acme_spec(issuer)?;
+        if names.is_empty() {
+            return Err(AcmeError::config("no names to order a certificate for"));
+        }
+        if let Some(w) = names.iter().find(|n| n.contains('*')) {
+            return Err(AcmeError::config(format!(
+                "{w} is a wildcard name, which HTTP-01 cannot validate; list the names explicitly or use another issuer"
+            )));
+        }
+        let (account, mut cx) = self.account(issuer).await?;
+        let ids: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
+        let mut order = match account.new_order(&NewOrder::new(&ids)).await {
+            Ok(o) => o,
+            Err(e) => {
+                cx.retry_after = self.stats.recent_retry_after();
+                return Err(map_error(&e, Stage::Order, &cx));
+            }
+        };
+        let mut solver = Solver::new(self.client.clone(), self.namespace.clone());
+        let class = spec
+            .http01
+            .as_ref()
+            .and_then(|h| h.ingress_class_name.as_deref());
+        let outcome = self
+            .complete(
+                &mut order,
+                &mut solver,
+                owner_namespace,
+                class,
+                csr_der,
+                &cx,
+            )
+            .await;
+        solver.cleanup().await;
+        let chain_pem = outcome.map_err(|mut e| {
+            if e.retry_after.is_none() {
+                e.retry_after = self.stats.recent_retry_after();
+            }
+            e
+        })?;
+        let leaf = pki::parse_pem_chain(&chain_pem)
+            .ok()
+            .and_then(|c| c.into_iter().next())
+            .ok_or_else(|| {
+                AcmeError::new(
+                    ACME_ORDER_FAILED,
+                    format!(
+                        "the CA at {} sent a certificate chain that is not PEM certificates",
+                        cx.directory
+                    ),
+                )
+            })?;
+        let renewal_window = match self.window(&account, &leaf, &cx).await {
+            Ok(w) => w,
+            Err(e) => {
+                warn!(error = %e.message, "no ACME renewal information for a new certificate");
+                None
+            }
+        };
+        Ok(Issued {
+            chain_pem,
+            renewal_window,
+        })
+    }
+
+    async fn complete(
+        &self,
+        order: &mut instant_acme::Order,
+        solver: &mut Solver,
+        owner_namespace: &str,
+        class: Option<&str>,
+        csr_der: &[u8],
+        cx: &ErrorContext,
+    ) -> Result<String, AcmeError> {
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz.map_err(|e| map_error(&e, Stage::Order, cx))?;
+            let name = authz.identifier().to_string();
+            match authz.status {
+                AuthorizationStatus::Pending => {}
+                AuthorizationStatus::Valid => continue,
+                other => {
+                    return Err(AcmeError::new(
+                        ACME_CHALLENGE_FAILED,
+                        format!("the CA's authorization for {name} is {other:?}"),
+                    ));
+                }
+            }
+            let mut challenge = authz.challenge(ChallengeType::Http01).ok_or_else(|| {
+                AcmeError::new(
+                    ACME_CHALLENGE_FAILED,
+                    format!(
+                        "the CA at {} offers no HTTP-01 challenge for {name}",
+                        cx.directory
+                    ),
+                )
+            })?;
+            let c = Challenge {
+                name,
+                token: challenge.token.clone(),
+                key_authorization: challenge.key_authorization().as_str().to_string(),
+            };
+            solver
+                .present(&c, owner_namespace, self.http01_port, class)
+                .await?;
+            if let Some(check) = &self.self_check {
+                http01::self_check(&c, check).await?;
+            }
+            challenge
+                .set_ready()
+                .await
+                .map_err(|e| map_error(&e, Stage::Challenge, cx))?;
+        }
+        let polling = RetryPolicy::new()
+            .initial_delay(Duration::from_millis(250))
+            .backoff(1.5)
+            .timeout(CHALLENGE_TIMEOUT);
+        match order.poll_ready(&polling).await {
+            Ok(OrderStatus::Ready) => {}
+            Ok(_) => return Err(challenge_failure(order, cx).await),
+            Err(instant_acme::Error::Api(p)) => {
+                let mut e = challenge_failure(order, cx).await;
+                if e.message.is_empty() {
+                    e = map_error(&instant_acme::Error::Api(p), Stage::Challenge, cx);
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(map_error(&e, Stage::Challenge, cx)),
+        }
+        order
+            .finalize_csr(csr_der)
+            .await
+            .map_err(|e| map_error(&e, Stage::Finalize, cx))?;
+        let polling = RetryPolicy::new()
+            .initial_delay(Duration::from_millis(250))
+            .backoff(1.5)
+            .timeout(CERTIFICATE_TIMEOUT);
+        order
+            .poll_certificate(&polling)
+            .await
+            .map_err(|e| map_error(&e, Stage::Finalize, cx))
+    }
+
+    /// The CA's suggested renewal window for the certificate `leaf_der` (RFC 9773), or
+    /// `None` when the CA does not offer renewal information.
+    pub async fn renewal_window(
+        &self,
+        issuer: &PublicIssuer,
+        leaf_der: &[u8],
+    ) -> Result<Option<(Timestamp, Timestamp)>, AcmeError> {
+        let (account, cx) = self.account(issuer).await?;
+        self.window(&account, &CertificateDer::from(leaf_der.to_vec()), &cx)
+            .await
+    }
+
+    async fn window(
+        &self,
+        account: &Account,
+        leaf: &CertificateDer<'_>,
+        cx: &ErrorContext,
+    ) -> Result<Option<(Timestamp, Timestamp)>, AcmeError> {
+        let info = pki::CertInfo::parse(leaf).map_err(|e| {
+            AcmeError::config(format!(
+                "not a certificate to ask renewal information for: {e}"
+            ))
+        })?;
+        let id = instant_acme::CertificateIdentifier::try_from(leaf).map_err(|e| {
+            AcmeError::config(format!(
+                "no ACME renewal information for this certificate: {e}"
+            ))
+        })?;
+        match account.renewal_info(&id).await {
+            Ok((ri, _)) => {
+                let w = &ri.suggested_window;
+                Ok(
+                    match (ari::to_timestamp(w.start), ari::to_timestamp(w.end)) {
+                        (Some(s), Some(e)) => checked_window(s, e, info.not_before, info.not_after),
+                        _ => None,
+                    },
+                )
+            }
+            Err(instant_acme::Error::Unsupported(_)) => Ok(None),
+            Err(e) => Err(map_error(&e, Stage::RenewalInfo, cx)),
+        }
+    }
+}
+
+/// Why the order did not become ready: the first challenge error the CA recorded.
+async fn challenge_failure(order: &mut instant_acme::Order, cx: &ErrorContext) -> AcmeError {
+    let mut details = Vec::new();
+    let mut authorizations = order.authorizations();
+    while let Some(Ok(authz)) = authorizations.next().await {
+        let name = authz.identifier().to_string();
+        for c in &authz.challenges {
+            if let Some(p) = &c.error {
+                details.push(format!(
+                    "{name}: {}",
+                    p.detail
+                        .clone()
+                        .unwrap_or_else(|| format!("{:?}", c.status))
+                ));
+            }
+        }
+        if details.is_empty() && authz.status != AuthorizationStatus::Valid {
+            details.push(format!("{name}: authorization {:?}", authz.status));
+        }
+    }
+    AcmeError::new(
+        ACME_CHALLENGE_FAILED,
+        format!(
+            "the CA at {} did not validate the HTTP-01 challenges ({}); check that http://<name>{CHALLENGE_PATH} reaches the operator through the Ingress and Service it creates in its namespace",
+            cx.directory,
+            if details.is_empty() {
+                "no details given".to_string()
+            } else {
+                details.join("; ")
+            }
+        ),
+    )
+}
+
+fn acme_spec(issuer: &PublicIssuer) -> Result<&AcmeIssuer, AcmeError> {
+    issuer.spec.acme.as_ref().ok_or_else(|| {
+        AcmeError::config(format!(
+            "PublicIssuer {} is not an ACME issuer",
+            issuer.name_any()
+        ))
+    })
+}
+
+fn api_unavailable(what: &str, e: &kube::Error) -> AcmeError {
+    AcmeError::new(
+        ACME_SERVER_UNAVAILABLE,
+        format!("{what} failed (Kubernetes API): {e}"),
+    )
+}
+
+/// The EAB HMAC key as CAs hand it out: base64url (padding and the standard alphabet
+/// tolerated, surrounding whitespace ignored).
+pub fn decode_hmac_key(raw: &[u8]) -> Result<Vec<u8>, String> {
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| "the HMAC key is not text (expected base64url)".to_string())?
+        .trim()
+        .trim_end_matches('=');
+    if text.is_empty() {
+        return Err("the HMAC key is empty".to_string());
+    }
+    let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let s = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let key = e
+        .decode(text)
+        .or_else(|_| s.decode(text))
+        .map_err(|_| "the HMAC key is not base64url, as the CA's portal gives it".to_string())?;
+    if key.len() < 16 {
+        return Err(format!(
+            "the HMAC key is {} bytes long; CAs hand out at least 16 (check it was copied whole)",
+            key.len()
+        ));
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_keys_decode_as_cas_hand_them_out() {
+        let pebble = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+        let key = decode_hmac_key(pebble.as_bytes()).unwrap();
+        assert_eq!(key.len(), 48);
+        assert_eq!(
+            decode_hmac_key(format!(" {pebble}\n").as_bytes()).unwrap(),
+            key
+        );
+        let with_dash = "HjudV5qnbreN-n9WyFSH-t4HXuEx_XFen45zuxY-G1h6fr74V3cUM_dVlwQZBWmc";
+        assert_eq!(decode_hmac_key(with_dash.as_bytes()).unwrap().len(), 48);
+        let standard = base64::engine::general_purpose::STANDARD.encode([0xfb_u8; 32]);
+        assert_eq!(
+            decode_hmac_key(standard.as_bytes()).unwrap(),
+            vec![0xfb; 32]
+        );
+    }
+
+    #[test]
+    fn bad_hmac_keys_say_why() {
+        assert!(decode_hmac_key(b"").unwrap_err().contains("empty"));
+        assert!(
+            decode_hmac_key(b"not base64 at all!")
+                .unwrap_err()
+                .contains("base64url")
+        );
+        assert!(
+            decode_hmac_key(b"c2hvcnQ")
+                .unwrap_err()
+                .contains("bytes long")
+        );
+        assert!(
+            decode_hmac_key(&[0xff, 0xfe])
+                .unwrap_err()
+                .contains("not text")
+        );
+    }
+}

@@ -1,0 +1,500 @@
+//! The public route of a `ServiceCertificate` (`purpose: UserFacing`, a `PublicIssuer`).
+//!
+//! The same gates as the SITHS route (issuer, namespace, names, domain validation unless the
+//! issuer turns it off, one owner per Secret), then the certificate in the Secret is checked
+//! with [`pki::check_public`]: it must chain to Mozilla's root store (or the issuer's
+//! additional test roots), never to SITHS, cover exactly the names, carry serverAuth, be
+//! valid and match its key. Only then is it `Ready`. Where it comes from depends on the
+//! issuer: ACME (the operator orders and writes the Secret), cert-manager (cert-manager
+//! writes the Secret), or a person (manual).
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::{
+    Api, ResourceExt,
+    api::ListParams,
+    runtime::{controller::Action, reflector::Store},
+};
+
+use super::{
+    Context, Error, ISSUED_AT_KEY, REASON_SHARED_WITH_BACKEND, RENEW_REQUESTED_KEY, REVISION_KEY,
+    service_certificate::{
+        DOMAIN_VALIDATED, ISSUING, MAX_REQUEUE, READY, Status, adopt, domain_gate, names_problem,
+        namespace_allowed, secret_text,
+    },
+    siths_issuer::read_config_map,
+};
+use crate::{
+    api::{PublicIssuer, Purpose, ServiceCertificate},
+    pki::{self, Expected, PrivateKey, SithsAnchors, TrustAnchors, Usage},
+    policy::{
+        conditions::find_condition,
+        renewal::{
+            RenewalInput, parse_renew_before, renewal_due, renewal_requested, renewal_time,
+            time_until_renewal,
+        },
+        routing::Route,
+    },
+};
+
+/// How often a certificate waiting for a person (manual issuer) looks at its Secret again,
+/// besides the Secret watch.
+const MANUAL_RECHECK: Duration = Duration::from_secs(60);
+
+/// The route for `UserFacing` certificates.
+pub(super) async fn process(
+    cert: &ServiceCertificate,
+    ns: &str,
+    ctx: &Context,
+    s: &mut Status,
+) -> Result<Action, Error> {
+    let spec = &cert.spec;
+    s.st.route = Some(Route::Public.as_str().into());
+
+    // 1. Issuer.
+    let issuers: Api<PublicIssuer> = Api::all(ctx.client.clone());
+    let Some(issuer) = issuers.get_opt(&spec.issuer_ref.name).await? else {
+        s.not_ready(
+            "IssuerNotFound",
+            &format!(
+                "PublicIssuer {:?} does not exist; create it or correct issuerRef.name",
+                spec.issuer_ref.name
+            ),
+        );
+        return Ok(Action::requeue(Duration::from_secs(300)));
+    };
+
+    // 2. Namespace, names, domain validation.
+    if !namespace_allowed(ctx, issuer.spec.allowed_namespaces.as_ref(), ns).await? {
+        s.not_ready(
+            "NamespaceNotAllowed",
+            &format!(
+                "PublicIssuer {:?} does not allow namespace {ns:?} (spec.allowedNamespaces); ask the responsible issuer to allow it",
+                spec.issuer_ref.name
+            ),
+        );
+        return Ok(Action::await_change());
+    }
+    if let Some((reason, message)) = names_problem(spec) {
+        s.not_ready(reason, &message);
+        return Ok(Action::await_change());
+    }
+    if issuer.spec.domain_validation_required() {
+        let org = issuer
+            .spec
+            .organization_number
+            .as_deref()
+            .unwrap_or_default();
+        if let Some(action) = domain_gate(ctx, cert, s, org).await {
+            return Ok(action);
+        }
+    } else {
+        s.set(
+            DOMAIN_VALIDATED,
+            true,
+            "GateDisabled",
+            &format!(
+                "PublicIssuer {} has domainValidation: Disabled; only the CA's own validation applies",
+                issuer.name_any()
+            ),
+        );
+    }
+
+    // 3. One Secret, one owner; a back-end's SITHS Secret is never overwritten.
+    if let Some(owner) = oldest_other_owner(ctx.certificates(), cert, ns) {
+        if owner.spec.purpose == Purpose::ServerToServer {
+            s.not_ready(
+                REASON_SHARED_WITH_BACKEND,
+                &shared_message(
+                    &spec.secret_name,
+                    &format!("ServerToServer ServiceCertificate {:?}", owner.name_any()),
+                ),
+            );
+        } else {
+            s.not_ready(
+                "SecretConflict",
+                &format!(
+                    "Secret {:?} is already managed by ServiceCertificate {:?}, which is older; choose another secretName",
+                    spec.secret_name,
+                    owner.name_any()
+                ),
+            );
+        }
+        return Ok(Action::await_change());
+    }
+
+    // 4. Trust: Mozilla's store, the issuer's additional roots, and SITHS to refuse.
+    let additional = match &issuer.spec.additional_trust_anchors {
+        None => None,
+        Some(r) => match additional_anchors(ctx, r).await? {
+            Ok(a) => Some(a),
+            Err(message) => {
+                s.not_ready(
+                    "IssuerNotReady",
+                    &format!("PublicIssuer {:?}: {message}", issuer.name_any()),
+                );
+                return Ok(Action::requeue(Duration::from_secs(120)));
+            }
+        },
+    };
+    let siths = ctx.siths_anchors();
+    let siths_refs: Vec<&SithsAnchors> = siths.iter().collect();
+
+    // 5. What the Secret holds now.
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let secret = secrets.get_opt(&spec.secret_name).await?;
+    let current = current_public(
+        cert,
+        secret.as_ref(),
+        additional.as_ref(),
+        &siths_refs,
+        s.now,
+    );
+    let secret_revision = secret.as_ref().and_then(|sec| {
+        sec.annotations()
+            .get(REVISION_KEY)
+            .and_then(|v| v.parse::<u32>().ok())
+    });
+    let uid = cert.uid().ok_or(Error::Incomplete("uid"))?;
+
+    match current {
+        Ok(accepted) => {
+            let leaf = &accepted.leaf;
+            let managed = secret.as_ref().is_some_and(|sec| {
+                sec.labels().get(super::CERTIFICATE_LABEL) == Some(&cert.name_any())
+            });
+            if !managed {
+                // Placed by a person or cert-manager: label it so the Secret watch sees
+                // every later change. The content is never touched.
+                adopt(&secrets, &spec.secret_name, &cert.name_any()).await?;
+            }
+            let revision = secret_revision.or(s.st.revision).unwrap_or(1);
+            let renew_before = spec
+                .renew_before
+                .as_deref()
+                .and_then(|v| parse_renew_before(v).ok());
+            let renew_at = renewal_time(&RenewalInput {
+                not_before: leaf.not_before,
+                not_after: leaf.not_after,
+                renew_before,
+                lead_time: jiff::SignedDuration::ZERO,
+                kind: Route::Public,
+                uid: &uid,
+            });
+            s.record(leaf, renew_at, revision);
+            s.st.current_order = None;
+            s.set(
+                READY,
+                true,
+                "Verified",
+                &format!(
+                    "publicly trusted certificate (issuer {}) in Secret {} is valid until {}",
+                    leaf.issuer, spec.secret_name, leaf.not_after
+                ),
+            );
+            let issued_at = secret
+                .as_ref()
+                .and_then(|sec| sec.annotations().get(ISSUED_AT_KEY))
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .unwrap_or(leaf.not_before);
+            let requested = cert
+                .annotations()
+                .get(RENEW_REQUESTED_KEY)
+                .and_then(|t| t.parse::<Timestamp>().ok());
+            let due = renewal_due(s.now, renew_at) || renewal_requested(requested, issued_at);
+            if !due {
+                s.set(ISSUING, false, "UpToDate", "no issuance needed");
+                s.st.failed_attempts = None;
+                s.st.last_failure_time = None;
+                return Ok(Action::requeue(
+                    time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
+                ));
+            }
+            if issuer.spec.manual.is_some() {
+                let message = format!(
+                    "renewal is due (renewal time {renew_at}); place a renewed certificate for {} in Secret {}{}",
+                    spec.dns_names.join(", "),
+                    spec.secret_name,
+                    instructions(&issuer)
+                );
+                announce(ctx, cert, s, "RenewalDue", &message).await;
+                s.set(ISSUING, true, "AwaitingCertificate", &message);
+                return Ok(Action::requeue(
+                    MANUAL_RECHECK.max(time_until_renewal(s.now, leaf.not_after).min(MAX_REQUEUE)),
+                ));
+            }
+        }
+        Err(why) => {
+            // A Secret that back-end traffic depends on is never overwritten.
+            if let Some(sec) = &secret
+                && !is_ours(sec, cert)
+                && let Some(user) = backend_user(ctx, ns, sec, &siths_refs, s.now).await?
+            {
+                s.not_ready(
+                    REASON_SHARED_WITH_BACKEND,
+                    &shared_message(&spec.secret_name, &user),
+                );
+                return Ok(Action::requeue(MAX_REQUEUE));
+            }
+            if issuer.spec.manual.is_some() {
+                let (reason, message) = match &secret {
+                    None => (
+                        "AwaitingCertificate",
+                        format!(
+                            "place the certificate for {} and its key in Secret {} (type kubernetes.io/tls: tls.crt with the chain, leaf first; tls.key){}",
+                            spec.dns_names.join(", "),
+                            spec.secret_name,
+                            instructions(&issuer)
+                        ),
+                    ),
+                    Some(_) => (
+                        "CertificateRejected",
+                        format!("Secret {}: {why}", spec.secret_name),
+                    ),
+                };
+                announce(ctx, cert, s, reason, &message).await;
+                s.not_ready(reason, &message);
+                return Ok(Action::requeue(MANUAL_RECHECK));
+            }
+            s.set(
+                READY,
+                false,
+                "Issuing",
+                &format!("Secret {}: {why}", spec.secret_name),
+            );
+        }
+    }
+
+    // 6. Automatic sources.
+    s.not_ready(
+        "SourceUnavailable",
+        &format!(
+            "PublicIssuer {} uses {}, which this build cannot issue through yet",
+            issuer.name_any(),
+            issuer.spec.source()
+        ),
+    );
+    Ok(Action::await_change())
+}
+
+/// The oldest other ServiceCertificate naming the same Secret, if it is older than `cert`.
+fn oldest_other_owner(
+    store: &Store<ServiceCertificate>,
+    cert: &ServiceCertificate,
+    ns: &str,
+) -> Option<std::sync::Arc<ServiceCertificate>> {
+    let owner = super::service_certificate::secret_owner_obj(store, ns, &cert.spec.secret_name)?;
+    (owner.name_any() != cert.name_any()).then_some(owner)
+}
+
+fn shared_message(secret: &str, user: &str) -> String {
+    format!(
+        "Secret {secret} holds a SITHS certificate that back-end traffic still uses ({user}); it is not overwritten. Split the two: move the back-end to its own Secret (a ServerToServer ServiceCertificate with another secretName, and the back-end's volume pointing at it), then this certificate takes over {secret} for browsers"
+    )
+}
+
+fn instructions(issuer: &PublicIssuer) -> String {
+    issuer
+        .spec
+        .manual
+        .as_ref()
+        .and_then(|m| m.instructions.as_deref())
+        .map(|i| format!(". {i}"))
+        .unwrap_or_default()
+}
+
+/// An event when the reason changes, so a waiting certificate does not repeat itself.
+async fn announce(
+    ctx: &Context,
+    cert: &ServiceCertificate,
+    s: &Status,
+    reason: &str,
+    message: &str,
+) {
+    let was = find_condition(&s.st.conditions, ISSUING).map(|c| c.reason.clone());
+    let ready_was = find_condition(&s.st.conditions, READY).map(|c| c.reason.clone());
+    if was.as_deref() != Some(reason) && ready_was.as_deref() != Some(reason) {
+        ctx.event(cert, true, reason, "Verify", message.to_string())
+            .await;
+    }
+}
+
+fn is_ours(secret: &Secret, cert: &ServiceCertificate) -> bool {
+    secret.labels().get(super::CERTIFICATE_LABEL) == Some(&cert.name_any())
+}
+
+/// Checks the Secret's certificate and key for the public route.
+fn current_public(
+    cert: &ServiceCertificate,
+    secret: Option<&Secret>,
+    additional: Option<&TrustAnchors>,
+    siths: &[&SithsAnchors],
+    now: Timestamp,
+) -> Result<pki::Accepted, String> {
+    let secret = secret.ok_or_else(|| "no Secret".to_string())?;
+    let crt = secret_text(secret, "tls.crt").ok_or("tls.crt missing or not text")?;
+    let key = secret_text(secret, "tls.key").ok_or("tls.key missing or not text")?;
+    let public_key_der = PrivateKey::from_pem(&key)
+        .map_err(|e| format!("tls.key: {e}"))?
+        .public_key_der();
+    pki::check_public(
+        &crt,
+        &Expected {
+            dns_names: cert.spec.dns_names.clone(),
+            hsa_id: None,
+            public_key_der,
+            usage: Usage::UserFacing,
+        },
+        additional,
+        siths,
+        now,
+    )
+    .map_err(|r| format!("{}: {}", r.reason(), r.message()))
+}
+
+/// Who else uses a Secret that holds a SITHS certificate: a pod mounting it. `None` when
+/// the Secret does not hold SITHS or nothing mounts it.
+async fn backend_user(
+    ctx: &Context,
+    ns: &str,
+    secret: &Secret,
+    siths: &[&SithsAnchors],
+    now: Timestamp,
+) -> Result<Option<String>, Error> {
+    let Some(chain) = secret_text(secret, "tls.crt").and_then(|c| pki::parse_pem_chain(&c).ok())
+    else {
+        return Ok(None);
+    };
+    if pki::is_siths(&chain, siths, now) == pki::SithsVerdict::NotSiths {
+        return Ok(None);
+    }
+    let name = secret.name_any();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let list = pods.list(&ListParams::default()).await?;
+    Ok(list
+        .items
+        .iter()
+        .find(|p| pod_mounts(p, &name))
+        .map(|p| format!("pod {} mounts it", p.name_any())))
+}
+
+/// Whether a pod mounts Secret `name` (a secret volume or a projected source).
+pub(crate) fn pod_mounts(pod: &Pod, name: &str) -> bool {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .any(|v| {
+            v.secret
+                .as_ref()
+                .is_some_and(|s| s.secret_name.as_deref() == Some(name))
+                || v.projected.as_ref().is_some_and(|p| {
+                    p.sources
+                        .iter()
+                        .flatten()
+                        .any(|src| src.secret.as_ref().is_some_and(|s| s.name == name))
+                })
+        })
+}
+
+/// The issuer's additional trust anchors; a SITHS CA among them is refused.
+pub(super) async fn additional_anchors(
+    ctx: &Context,
+    r: &crate::api::ConfigMapKeyRef,
+) -> Result<Result<TrustAnchors, String>, Error> {
+    let Some(pem) = read_config_map(ctx, r).await? else {
+        return Ok(Err(format!(
+            "ConfigMap {}/{} key {} with additionalTrustAnchors does not exist",
+            r.namespace, r.name, r.key
+        )));
+    };
+    Ok(public_anchors_from_pem(&pem).map_err(|e| {
+        format!(
+            "additionalTrustAnchors ConfigMap {}/{}: {e}",
+            r.namespace, r.name
+        )
+    }))
+}
+
+/// Parses additional public roots; SITHS CAs (pinned or named) are never public roots.
+pub(crate) fn public_anchors_from_pem(pem: &str) -> Result<TrustAnchors, String> {
+    let anchors = TrustAnchors::from_pem(pem).map_err(|e| e.to_string())?;
+    for der in anchors.roots().iter().chain(anchors.intermediates()) {
+        let info = pki::CertInfo::parse(der).map_err(|e| e.to_string())?;
+        if info.subject.to_ascii_lowercase().contains("siths") {
+            return Err(format!(
+                "{} is a SITHS CA; SITHS is never a public trust anchor",
+                info.subject
+            ));
+        }
+    }
+    Ok(anchors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{KeySpec, LocalCa, LocalCaOptions};
+    use k8s_openapi::api::core::v1::{
+        PodSpec, ProjectedVolumeSource, SecretProjection, SecretVolumeSource, Volume,
+        VolumeProjection,
+    };
+
+    fn ca(name: &str) -> LocalCa {
+        LocalCa::generate(&LocalCaOptions {
+            common_name: name.into(),
+            organization: "T".into(),
+            key: KeySpec::ECDSA_P256,
+            intermediate_common_name: None,
+            not_before: Timestamp::UNIX_EPOCH,
+            validity: Duration::from_secs(3600),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn siths_is_never_an_additional_public_root() {
+        assert!(public_anchors_from_pem(&ca("Pebble Root CA").root_pem()).is_ok());
+        let e = public_anchors_from_pem(&ca("SITHS e-id Root CA v2").root_pem()).unwrap_err();
+        assert!(e.contains("never a public trust anchor"), "{e}");
+        assert!(public_anchors_from_pem("not pem").is_err());
+    }
+
+    #[test]
+    fn pods_mount_secrets_directly_or_projected() {
+        let pod = |volumes: Vec<Volume>| Pod {
+            spec: Some(PodSpec {
+                volumes: Some(volumes),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let direct = pod(vec![Volume {
+            name: "tls".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some("portal-tls".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        assert!(pod_mounts(&direct, "portal-tls"));
+        assert!(!pod_mounts(&direct, "other"));
+        let projected = pod(vec![Volume {
+            name: "all".into(),
+            projected: Some(ProjectedVolumeSource {
+                sources: Some(vec![VolumeProjection {
+                    secret: Some(SecretProjection {
+                        name: "portal-tls".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        assert!(pod_mounts(&projected, "portal-tls"));
+        assert!(!pod_mounts(&Pod::default(), "portal-tls"));
+    }
+}
