@@ -53,7 +53,7 @@ fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
 
 const ALL_OPTIONS: &[&str] = &[
     "--set",
-    "serviceMonitor.enabled=true,prometheusRule.enabled=true,sithsCa.configMap=siths-ca",
+    "serviceMonitor.enabled=true,prometheusRule.enabled=true,sithsCa.configMap=siths-ca,ingress.mode=public,ingress.defaultPublicIssuer=letsencrypt",
 ];
 
 #[test]
@@ -68,6 +68,8 @@ fn chart_lints_with_defaults_and_with_every_option() -> Result<()> {
     // values.schema.json rejects nonsense instead of rendering it.
     let bad = helm(None, &["lint", chart, "--set", "replicaCount=-1"]);
     ensure!(bad.is_err(), "a negative replicaCount passed lint");
+    let mode = helm(None, &["lint", chart, "--set", "ingress.mode=publik"]);
+    ensure!(mode.is_err(), "an unknown Ingress mode passed lint");
     let typo = helm(
         None,
         &["lint", chart, "--set", "leaderElection.enable=true"],
@@ -148,6 +150,11 @@ fn chart_pod_is_locked_down_and_rbac_has_no_wildcards() -> Result<()> {
     );
     ensure!(
         args.contains(&"--siths-ca-file=/etc/siths-ca/siths-ca.pem"),
+        "{args:?}"
+    );
+    ensure!(
+        args.contains(&"--ingress-mode=public")
+            && args.contains(&"--default-public-issuer=letsencrypt"),
         "{args:?}"
     );
 

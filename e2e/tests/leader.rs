@@ -372,6 +372,18 @@ async fn standby_takes_over_when_the_leader_is_killed() -> Result<()> {
         !b.output().contains("starting the controllers"),
         "the standby started its controllers"
     );
+    // The Ingress controller runs with the chart's permissions too (its watches of
+    // Ingresses, of Secrets by metadata, of its ServiceCertificates and SithsIssuers), with
+    // no Ingress in the cluster.
+    ensure!(
+        leader_metrics.contains("siths_ingress_tls_certificates{classification=\"siths\"}"),
+        "no Ingress gauge on the leader"
+    );
+    ensure!(
+        !a.output().contains("Ingress controller watch failed"),
+        "{}",
+        a.output()
+    );
 
     // New work arrives, and the leader dies in the middle of it.
     add_certificates(&certs, &ns, 6..14).await?;

@@ -44,6 +44,7 @@ pub struct Metrics {
     errors: Family<Labels, Counter>,
     durations: Family<Labels, Histogram>,
     leader: Gauge,
+    ingress_tls: Family<Labels, Gauge>,
     acme_requests: Counter,
     state: Arc<ClusterState>,
 }
@@ -84,6 +85,12 @@ impl Metrics {
             "1 when this replica holds the leader lease and runs the controllers",
             leader.clone(),
         );
+        let ingress_tls = Family::<Labels, Gauge>::default();
+        registry.register(
+            "siths_ingress_tls_certificates",
+            "TLS Secrets of Ingresses in audit mode, by what they serve: siths, public, untrusted (neither), missing (no Secret or no certificate)",
+            ingress_tls.clone(),
+        );
         let acme_requests = Counter::default();
         registry.register(
             "siths_acme_requests",
@@ -98,6 +105,7 @@ impl Metrics {
             errors,
             durations,
             leader,
+            ingress_tls,
             acme_requests,
             state,
         }
@@ -133,6 +141,14 @@ impl Metrics {
         self.leader.set(i64::from(leader));
     }
 
+    /// Sets the number of audited Ingress TLS Secrets of `classification` (`siths`,
+    /// `public`, `untrusted`, `missing`).
+    pub fn set_ingress_tls(&self, classification: &str, count: i64) {
+        self.ingress_tls
+            .get_or_create(&vec![("classification", classification.to_string())])
+            .set(count);
+    }
+
     /// Reports certificates from `store` (the certificate controller's cache).
     pub fn attach_certificates(&self, store: Store<ServiceCertificate>) {
         *lock(&self.state.certificates) = Some(store);
@@ -160,6 +176,7 @@ impl Metrics {
         *lock(&self.state.certificates) = None;
         *lock(&self.state.issuers) = None;
         lock(&self.state.orders).clear();
+        self.ingress_tls.clear();
     }
 
     /// The OpenMetrics text exposition of every metric.
@@ -581,5 +598,21 @@ mod tests {
             "siths_reconcile_duration_seconds_count{controller=\"ServiceCertificate\"} 2"
         ));
         assert!(text.contains("siths_leader 1"));
+    }
+
+    #[test]
+    fn ingress_tls_certificates_are_counted_by_class_and_cleared_on_detach() {
+        let m = Metrics::new();
+        m.set_ingress_tls("siths", 2);
+        m.set_ingress_tls("public", 0);
+        let text = m.encode().expect("encode");
+        assert!(
+            text.contains("siths_ingress_tls_certificates{classification=\"siths\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("siths_ingress_tls_certificates{classification=\"public\"} 0"));
+        m.detach();
+        let text = m.encode().expect("encode");
+        assert!(!text.contains("classification=\"siths\""), "{text}");
     }
 }

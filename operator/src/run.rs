@@ -301,7 +301,8 @@ async fn run_controllers(
             controllers::siths_issuer::run(ctx.clone(), until_stopped(&stop)),
             controllers::public_issuer::run(ctx.clone(), until_stopped(&stop)),
             controllers::trust_bundle::run(ctx.clone(), until_stopped(&stop)),
-            controllers::domain_validation::run(ctx, until_stopped(&stop)),
+            controllers::domain_validation::run(ctx.clone(), until_stopped(&stop)),
+            controllers::ingress::run(ctx, until_stopped(&stop)),
         );
         anyhow::Ok(())
     };

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{
     Code, Finding, Severity,
     anchors::{AnchorSet, CertClass, Classification},
-    objects::{CertSecret, FoundCertificate, Inventory, ObjectRef},
+    objects::{CertSecret, FoundCertificate, IngressTls, Inventory, ObjectRef},
     plan,
 };
 use crate::{
@@ -112,6 +112,47 @@ fn lead_time(inv: &Inventory, secret: &ObjectRef, class: CertClass) -> SignedDur
             || cost::default_lead_time(true),
             |i| cost::lead_time(i.spec.lead_time_days, i.spec.backend.manual.is_some()),
         )
+}
+
+/// The finding about certificate `cert` of class `class` served by Ingress TLS entry
+/// `tls`: a SITHS certificate on a user-facing endpoint (error), or one that is neither
+/// SITHS nor publicly trusted (warning); none for a publicly trusted one. Used by
+/// [`audit`] and by the operator's Ingress controller (`audit` mode), so both say the same.
+pub fn ingress_certificate_finding(
+    tls: &IngressTls,
+    cert: &FoundCertificate,
+    class: CertClass,
+) -> Option<Finding> {
+    let hosts = if tls.hosts.is_empty() {
+        "no hosts listed".to_string()
+    } else {
+        tls.hosts.join(", ")
+    };
+    let leaf = &cert.leaf;
+    match class {
+        CertClass::SithsProduction | CertClass::SithsTest => Some(Finding::new(
+            Code::SithsOnUserFacingIngress,
+            Severity::Error,
+            tls.ingress.clone(),
+            format!(
+                "serves Secret {} ({hosts}) with a {} certificate for {} issued by {}",
+                tls.secret,
+                class.label(),
+                leaf.subject,
+                leaf.issuer
+            ),
+        )),
+        CertClass::Other => Some(Finding::new(
+            Code::NotPubliclyTrustedOnIngress,
+            Severity::Warning,
+            tls.ingress.clone(),
+            format!(
+                "serves Secret {} ({hosts}) with a certificate for {} issued by {}, which is neither SITHS nor publicly trusted",
+                tls.secret, leaf.subject, leaf.issuer
+            ),
+        )),
+        CertClass::Public => None,
+    }
 }
 
 /// Runs every rule over `inv` at `now`.
@@ -238,44 +279,15 @@ pub fn audit(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Report {
         let Some(seen) = by_secret.get(&(ns, tls.secret.as_str())) else {
             continue;
         };
-        let hosts = if tls.hosts.is_empty() {
-            "no hosts listed".to_string()
-        } else {
-            tls.hosts.join(", ")
-        };
         for s in seen {
-            let leaf = &s.cert.leaf;
-            match s.class.class {
-                CertClass::SithsProduction | CertClass::SithsTest => {
-                    endpoints += 1;
-                    user_facing_siths
-                        .entry((ns, s.secret.object.name.as_str()))
-                        .or_default()
-                        .insert(&tls.ingress);
-                    findings.push(Finding::new(
-                        Code::SithsOnUserFacingIngress,
-                        Severity::Error,
-                        tls.ingress.clone(),
-                        format!(
-                            "serves Secret {} ({hosts}) with a {} certificate for {} issued by {}",
-                            tls.secret,
-                            s.class.class.label(),
-                            leaf.subject,
-                            leaf.issuer
-                        ),
-                    ));
-                }
-                CertClass::Other => findings.push(Finding::new(
-                    Code::NotPubliclyTrustedOnIngress,
-                    Severity::Warning,
-                    tls.ingress.clone(),
-                    format!(
-                        "serves Secret {} ({hosts}) with a certificate for {} issued by {}, which is neither SITHS nor publicly trusted",
-                        tls.secret, leaf.subject, leaf.issuer
-                    ),
-                )),
-                CertClass::Public => {}
+            if s.class.class.siths_environment().is_some() {
+                endpoints += 1;
+                user_facing_siths
+                    .entry((ns, s.secret.object.name.as_str()))
+                    .or_default()
+                    .insert(&tls.ingress);
             }
+            findings.extend(ingress_certificate_finding(tls, s.cert, s.class.class));
         }
     }
 

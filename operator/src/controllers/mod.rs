@@ -3,6 +3,7 @@
 
 pub mod cert_manager;
 pub mod domain_validation;
+pub mod ingress;
 pub mod public_issuer;
 mod public_route;
 pub use service_certificate::names_problem;

@@ -10,6 +10,7 @@ pub mod cost;
 pub mod coverage;
 pub mod domain_validation;
 pub mod identifiers;
+pub mod ingress;
 pub mod names;
 pub mod renewal;
 pub mod routing;
