@@ -201,6 +201,7 @@ fn chart_pod_is_locked_down_and_rbac_has_no_wildcards() -> Result<()> {
         "SithsCertificateRenewalWithoutApprovedOrder",
         "SithsCertificateExpiringSoon",
         "SithsOrderWaitingForApproval",
+        "SithsCertificateOnUserFacingIngress",
     ] {
         ensure!(alerts.contains(&want), "alert {want} missing: {alerts:?}");
     }
