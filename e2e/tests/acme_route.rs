@@ -25,6 +25,11 @@ use siths_operator::{
 
 const WAIT: Duration = Duration::from_secs(120);
 
+/// The tests of this binary run one at a time: each starts its own operator, and two
+/// operators would both reconcile every PublicIssuer of the cluster (and race to
+/// register its account).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// One Pebble, one operator answering its HTTP-01 challenges, one namespace with an ACME
 /// PublicIssuer named after it (EAB with `hmac`, the domain-validation gate on).
 struct Env {
@@ -39,7 +44,15 @@ struct Env {
 impl Env {
     async fn start(prefix: &str, hmac: &str) -> Result<Self> {
         let cp = e2e::shared();
+        // Issuers of earlier tests point at Pebbles that are gone: remove them, so this
+        // operator does not keep retrying them.
         let client = cp.client().await?;
+        let issuers: Api<PublicIssuer> = Api::all(client.clone());
+        for i in issuers.list(&Default::default()).await?.items {
+            if let Some(name) = i.metadata.name {
+                let _ = issuers.delete(&name, &Default::default()).await;
+            }
+        }
         let port = free_port()?;
         let pebble = Pebble::start(port).await?;
         let ns = e2e::test_namespace(&client, prefix).await?;
@@ -149,6 +162,7 @@ fn strs(args: &[String]) -> Vec<&str> {
 #[tokio::test]
 async fn a_user_facing_certificate_is_issued_over_acme_and_a_restart_reuses_the_account()
 -> Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let mut env = Env::start("acme-route", e2e::pebble::EAB_HMAC).await?;
     let certs = env.certificates();
     let started = Instant::now();
@@ -239,6 +253,7 @@ async fn a_user_facing_certificate_is_issued_over_acme_and_a_restart_reuses_the_
 
 #[tokio::test]
 async fn a_wrong_eab_key_backs_off_with_a_bounded_number_of_acme_requests() -> Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let env = Env::start(
         "acme-bad-eab",
         "d3JvbmctaG1hYy1rZXktdGhhdC1wZWJibGUtZG9lcy1ub3Qta25vdw",
@@ -294,5 +309,72 @@ async fn a_wrong_eab_key_backs_off_with_a_bounded_number_of_acme_requests() -> R
         "Wrong EAB key (ACME)",
         &format!("{requests} ACME requests and {attempts} failed attempts in 300 s"),
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_ingress_in_public_mode_gets_a_certificate_over_acme_and_stays_unchanged() -> Result<()>
+{
+    let _serial = ONE_AT_A_TIME.lock().await;
+    use k8s_openapi::api::networking::v1::Ingress;
+    let env = Env::start("acme-ingress", e2e::pebble::EAB_HMAC).await?;
+    let host = format!("shop.{}.region.se", env.ns);
+    let ingresses: Api<Ingress> = Api::namespaced(env.client.clone(), &env.ns);
+    apply(
+        &ingresses,
+        &format!(
+            r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+  annotations: {{ siths-operator.io/tls: public, siths-operator.io/public-issuer: {ns} }}
+spec:
+  tls: [{{ hosts: [{host}], secretName: shop-tls }}]
+  rules:
+    - host: {host}
+      http: {{ paths: [{{ path: /, pathType: Prefix, backend: {{ service: {{ name: shop, port: {{ number: 80 }} }} }} }}] }}
+"#,
+            ns = env.ns
+        ),
+    )
+    .await?;
+    let before = serde_json::to_value(ingresses.get("shop").await?)?;
+    let certs = env.certificates();
+    let cert = wait_condition(
+        &certs,
+        "shop-shop-tls",
+        "Ready",
+        "True",
+        Some("Issued"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e:#}\n{}", env.operator.output()))?;
+    ensure!(cert.spec.dns_names == [host.clone()]);
+    // The Secret the Ingress names holds Pebble's certificate for the Ingress's host.
+    let secret = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
+        .get("shop-tls")
+        .await?;
+    let data = secret.data.unwrap_or_default();
+    let crt = String::from_utf8(data.get("tls.crt").map(|b| b.0.clone()).unwrap_or_default())?;
+    let key = PrivateKey::from_pem(&String::from_utf8(
+        data.get("tls.key").map(|b| b.0.clone()).unwrap_or_default(),
+    )?)?;
+    pki::check_public(
+        &crt,
+        &Expected {
+            dns_names: vec![host],
+            hsa_id: None,
+            public_key_der: key.public_key_der(),
+            usage: Usage::UserFacing,
+        },
+        Some(&TrustAnchors::from_pem(&env.pebble.root_pem().await?)?),
+        &[],
+        jiff::Timestamp::now(),
+    )?;
+    // The Ingress is byte-for-byte what was applied.
+    let after = serde_json::to_value(ingresses.get("shop").await?)?;
+    ensure!(before == after, "the Ingress changed:\n{before}\n{after}");
     Ok(())
 }
