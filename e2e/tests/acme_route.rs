@@ -351,7 +351,7 @@ spec:
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e:#}\n{}", env.operator.output()))?;
-    ensure!(cert.spec.dns_names == [host.clone()]);
+    ensure!(cert.spec.dns_names == std::slice::from_ref(&host));
     // The Secret the Ingress names holds Pebble's certificate for the Ingress's host.
     let secret = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
         .get("shop-tls")
