@@ -13,14 +13,16 @@ use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::OnceLock,
-    time::Instant,
 };
 
 use anyhow::{Context, Result, bail};
 use kube::Client;
 use serde::Deserialize;
 
-use crate::controlplane::{ControlPlane, cache_root, watchdog, workspace_root};
+use crate::{
+    controlplane::{ControlPlane, cache_root, watchdog, workspace_root},
+    gobuild,
+};
 
 /// Module path of cert-manager.
 pub const MODULE: &str = "github.com/cert-manager/cert-manager";
@@ -104,20 +106,6 @@ pub fn controller_path() -> PathBuf {
         .join("cert-manager-controller")
 }
 
-fn fingerprint() -> Result<String> {
-    let module = workspace_root().join("e2e/certmanager");
-    let mut h: u64 = 0xcbf29ce484222325;
-    for f in ["go.mod", "go.sum", "main.go"] {
-        for b in fs::read(module.join(f))? {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
-    }
-    Ok(format!(
-        "cert-manager {CERT_MANAGER_VERSION} module {h:016x}\n"
-    ))
-}
-
 /// Builds the cert-manager controller binary unless the cache holds it for this version
 /// and module. Prints progress and the build time.
 pub fn ensure_controller() -> Result<PathBuf> {
@@ -130,40 +118,17 @@ pub fn ensure_controller() -> Result<PathBuf> {
 
 fn build_controller() -> Result<PathBuf> {
     let path = controller_path();
-    let dir = path.parent().context("controller path has a parent")?;
-    let stamp = dir.join(".complete");
-    let want = fingerprint()?;
-    if path.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == want) {
+    let stamp = path.with_file_name(".complete");
+    let want = gobuild::fingerprint(
+        "e2e/certmanager",
+        &["go.mod", "go.sum", "main.go"],
+        &format!("cert-manager {CERT_MANAGER_VERSION} module"),
+    )?;
+    if gobuild::is_cached(&[&path], &stamp, &want) {
         return Ok(path);
     }
-    fs::create_dir_all(dir)?;
-    eprintln!(
-        "[cert-manager] building the cert-manager {CERT_MANAGER_VERSION} controllers (cached in {}; the first build takes minutes)",
-        dir.display()
-    );
-    let started = Instant::now();
-    let partial = dir.join(format!(
-        "cert-manager-controller.{}.partial",
-        std::process::id()
-    ));
-    let status = Command::new("go")
-        .current_dir(workspace_root().join("e2e/certmanager"))
-        .env("CGO_ENABLED", "0")
-        .env("GOFLAGS", "-mod=mod")
-        .args(["build", "-trimpath", "-ldflags", "-s -w", "-o"])
-        .arg(&partial)
-        .arg(".")
-        .status()
-        .context("running `go build` (is Go 1.26+ installed?)")?;
-    if !status.success() {
-        bail!("go build of the cert-manager controllers failed with {status}");
-    }
-    fs::rename(&partial, &path)?;
+    gobuild::go_build("cert-manager", "e2e/certmanager", ".", "-s -w", &path)?;
     fs::write(&stamp, want)?;
-    eprintln!(
-        "[cert-manager] built in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
     Ok(path)
 }
 

@@ -6,12 +6,14 @@ use std::{
     path::{Path, PathBuf},
     process::Command,
     sync::OnceLock,
-    time::Instant,
 };
 
 use anyhow::{Context, Result, bail};
 
-use crate::controlplane::{ControlPlane, OPERATOR_NAMESPACE, cache_root, workspace_root};
+use crate::{
+    controlplane::{ControlPlane, OPERATOR_NAMESPACE, cache_root, workspace_root},
+    gobuild,
+};
 
 /// Version of `helm.sh/helm/v3` built; also the cache key.
 pub const HELM_VERSION: &str = "v3.22.0";
@@ -28,18 +30,6 @@ pub fn helm_path() -> PathBuf {
     cache_root().join("helm").join(HELM_VERSION).join("helm")
 }
 
-fn fingerprint() -> Result<String> {
-    let module = workspace_root().join("e2e/helm");
-    let mut h: u64 = 0xcbf29ce484222325;
-    for f in ["go.mod", "go.sum"] {
-        for b in fs::read(module.join(f))? {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
-    }
-    Ok(format!("helm {HELM_VERSION} modules {h:016x}\n"))
-}
-
 /// Builds `helm` unless the cache holds it for this version. Prints progress; the first
 /// build takes a few minutes.
 pub fn ensure_helm() -> Result<PathBuf> {
@@ -52,42 +42,23 @@ pub fn ensure_helm() -> Result<PathBuf> {
 
 fn build() -> Result<PathBuf> {
     let path = helm_path();
-    let dir = path.parent().context("helm path has a parent")?;
-    let stamp = dir.join(".complete");
-    let want = fingerprint()?;
-    if path.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == want) {
+    let stamp = path.with_file_name(".complete");
+    let want = gobuild::fingerprint(
+        "e2e/helm",
+        &["go.mod", "go.sum"],
+        &format!("helm {HELM_VERSION} modules"),
+    )?;
+    if gobuild::is_cached(&[&path], &stamp, &want) {
         return Ok(path);
     }
-    fs::create_dir_all(dir)?;
-    eprintln!(
-        "[helm] building helm {HELM_VERSION} from helm.sh/helm/v3/cmd/helm (cached in {}; the first build takes minutes)",
-        dir.display()
-    );
-    let started = Instant::now();
-    // Built to a temporary name and renamed: a concurrent build never sees half a file.
-    let partial = dir.join(format!("helm.{}.partial", std::process::id()));
-    let status = Command::new("go")
-        .current_dir(workspace_root().join("e2e/helm"))
-        .env("CGO_ENABLED", "0")
-        .env("GOFLAGS", "-mod=mod")
-        .args(["build", "-v", "-trimpath", "-ldflags"])
-        .arg(format!(
-            "-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"
-        ))
-        .arg("-o")
-        .arg(&partial)
-        .arg("helm.sh/helm/v3/cmd/helm")
-        .status()
-        .context("running `go build` (is Go 1.26+ installed?)")?;
-    if !status.success() {
-        bail!("go build of helm failed with {status}");
-    }
-    fs::rename(&partial, &path)?;
+    gobuild::go_build(
+        "helm",
+        "e2e/helm",
+        "helm.sh/helm/v3/cmd/helm",
+        &format!("-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"),
+        &path,
+    )?;
     fs::write(&stamp, want)?;
-    eprintln!(
-        "[helm] built helm in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
     Ok(path)
 }
 

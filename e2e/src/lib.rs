@@ -5,6 +5,7 @@ pub mod certmanager;
 pub mod controlplane;
 pub mod demo;
 pub mod fixtures;
+pub mod gobuild;
 pub mod helm;
 pub mod k8s;
 pub mod operator;

@@ -6,7 +6,7 @@
 
 use std::{
     fs,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
@@ -20,7 +20,10 @@ use rcgen::{
 };
 use rustls_pki_types::pem::PemObject;
 
-use crate::controlplane::{cache_root, free_port, watchdog, workspace_root};
+use crate::{
+    controlplane::{cache_root, free_port, watchdog},
+    gobuild,
+};
 
 /// Version of `github.com/letsencrypt/pebble/v2` built; also the cache key.
 pub const PEBBLE_VERSION: &str = "v2.10.3";
@@ -41,18 +44,6 @@ pub fn pebble_dir() -> PathBuf {
     cache_root().join("pebble").join(PEBBLE_VERSION)
 }
 
-fn fingerprint() -> Result<String> {
-    let module = workspace_root().join("e2e/pebble");
-    let mut h: u64 = 0xcbf29ce484222325;
-    for f in ["go.mod", "go.sum"] {
-        for b in fs::read(module.join(f))? {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
-    }
-    Ok(format!("pebble {PEBBLE_VERSION} modules {h:016x}\n"))
-}
-
 /// Builds `pebble` and `pebble-challtestsrv` unless the cache holds them for this
 /// version. Returns their folder.
 pub fn ensure_pebble() -> Result<PathBuf> {
@@ -66,40 +57,24 @@ pub fn ensure_pebble() -> Result<PathBuf> {
 fn build() -> Result<PathBuf> {
     let dir = pebble_dir();
     let stamp = dir.join(".complete");
-    let want = fingerprint()?;
-    if BINARIES.iter().all(|(b, _)| dir.join(b).is_file())
-        && fs::read_to_string(&stamp).is_ok_and(|s| s == want)
-    {
+    let want = gobuild::fingerprint(
+        "e2e/pebble",
+        &["go.mod", "go.sum"],
+        &format!("pebble {PEBBLE_VERSION} modules"),
+    )?;
+    let outputs: Vec<PathBuf> = BINARIES.iter().map(|(b, _)| dir.join(b)).collect();
+    let refs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
+    if gobuild::is_cached(&refs, &stamp, &want) {
         return Ok(dir);
     }
-    fs::create_dir_all(&dir)?;
-    for (name, package) in BINARIES {
-        eprintln!(
-            "[pebble] building {name} {PEBBLE_VERSION} from {package} (cached in {})",
-            dir.display()
-        );
-        let started = Instant::now();
-        // Built to a temporary name and renamed: a concurrent build never sees half a file.
-        let partial = dir.join(format!("{name}.{}.partial", std::process::id()));
-        let status = Command::new("go")
-            .current_dir(workspace_root().join("e2e/pebble"))
-            .env("CGO_ENABLED", "0")
-            .env("GOFLAGS", "-mod=mod")
-            .args(["build", "-trimpath", "-ldflags"])
-            .arg(format!("-s -w -X main.version={PEBBLE_VERSION}"))
-            .arg("-o")
-            .arg(&partial)
-            .arg(package)
-            .status()
-            .context("running `go build` (is Go 1.26+ installed?)")?;
-        if !status.success() {
-            bail!("go build of {name} failed with {status}");
-        }
-        fs::rename(&partial, dir.join(name))?;
-        eprintln!(
-            "[pebble] built {name} in {:.0} s",
-            started.elapsed().as_secs_f64()
-        );
+    for ((_, package), out) in BINARIES.iter().zip(&outputs) {
+        gobuild::go_build(
+            "pebble",
+            "e2e/pebble",
+            package,
+            &format!("-s -w -X main.version={PEBBLE_VERSION}"),
+            out,
+        )?;
     }
     fs::write(&stamp, want)?;
     Ok(dir)

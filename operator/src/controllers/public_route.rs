@@ -25,7 +25,8 @@ use super::{
     cert_manager::{self, Delegation},
     service_certificate::{
         DOMAIN_VALIDATED, ISSUING, MAX_REQUEUE, READY, Status, adopt, cleanup_staged_keys,
-        domain_gate, names_problem, namespace_allowed, secret_text, staged_key, write_secret,
+        count_tampering, domain_gate, names_problem, namespace_allowed, secret_text, staged_key,
+        write_secret,
     },
     siths_issuer::read_config_map,
 };
@@ -238,8 +239,7 @@ pub(super) async fn process(
             let due = renewal_due(s.now, renew_at) || renewal_requested(requested, issued_at);
             if !due {
                 s.set(ISSUING, false, "UpToDate", "no issuance needed");
-                s.st.failed_attempts = None;
-                s.st.last_failure_time = None;
+                s.forget_failures_when_quiet();
                 return Ok(Action::requeue(
                     time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
                 ));
@@ -302,12 +302,11 @@ pub(super) async fn process(
                 s.not_ready(reason, &message);
                 return Ok(Action::requeue(MANUAL_RECHECK));
             }
-            s.set(
-                READY,
-                false,
-                "Issuing",
-                &format!("Secret {}: {why}", spec.secret_name),
-            );
+            let message = format!("Secret {}: {why}", spec.secret_name);
+            if issuer.spec.acme.is_some() && secret_revision.or(s.st.revision).is_some() {
+                count_tampering(ctx, cert, s, secret.is_some(), &message).await;
+            }
+            s.set(READY, false, "Issuing", &message);
         }
     }
 
@@ -465,9 +464,9 @@ async fn issue_acme(
                     uid,
                 }),
             };
+            // Failures are forgotten after an hour of health, not at once: tampering that
+            // keeps coming back keeps backing off.
             s.record(leaf, renew_at, revision);
-            s.st.failed_attempts = None;
-            s.st.last_failure_time = None;
             s.st.current_order = None;
             let message = format!(
                 "revision {revision} from {directory} (issuer {}) written to Secret {}, valid until {}",

@@ -104,6 +104,21 @@ impl Status {
         self.st.renewal_time = Some(rfc3339(renew_at));
     }
 
+    /// Failures are forgotten after an hour of health, so tampering that keeps coming
+    /// back keeps backing off (a success alone does not reset the count).
+    pub(super) fn forget_failures_when_quiet(&mut self) {
+        let quiet = self
+            .st
+            .last_failure_time
+            .as_deref()
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .is_none_or(|t| self.now.duration_since(t) > jiff::SignedDuration::from_hours(1));
+        if quiet {
+            self.st.failed_attempts = None;
+            self.st.last_failure_time = None;
+        }
+    }
+
     pub(super) fn not_ready(&mut self, reason: &str, message: &str) {
         self.set(READY, false, reason, message);
         self.set(ISSUING, false, reason, message);
@@ -299,17 +314,7 @@ async fn process(
             if finishing {
                 cleanup_staged_keys(&secrets, &cert.name_any(), revision.unwrap_or(1)).await?;
             }
-            // Failures are forgotten after an hour of health, so tampering that keeps
-            // coming back keeps backing off.
-            let quiet =
-                s.st.last_failure_time
-                    .as_deref()
-                    .and_then(|t| t.parse::<Timestamp>().ok())
-                    .is_none_or(|t| s.now.duration_since(t) > jiff::SignedDuration::from_hours(1));
-            if quiet {
-                s.st.failed_attempts = None;
-                s.st.last_failure_time = None;
-            }
+            s.forget_failures_when_quiet();
             return Ok(Action::requeue(
                 time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
             ));
@@ -364,23 +369,8 @@ async fn process(
         // A certificate that was Ready and is now missing or wrong was tampered with (or
         // deleted). Re-issuing counts as a failure, so repeated tampering backs off
         // exponentially instead of turning into a write loop.
-        let was_ready =
-            find_condition(&s.st.conditions, READY).is_some_and(|c| c.status == status::TRUE);
-        if was_ready && secret_revision.or(s.st.revision).is_some() {
-            s.st.failed_attempts = Some(s.st.failed_attempts.unwrap_or(0).saturating_add(1));
-            s.st.last_failure_time = Some(rfc3339(s.now));
-            ctx.event(
-                cert,
-                true,
-                if secret.is_none() {
-                    "SecretDeleted"
-                } else {
-                    "SecretTampered"
-                },
-                "Verify",
-                message.clone(),
-            )
-            .await;
+        if secret_revision.or(s.st.revision).is_some() {
+            count_tampering(ctx, cert, s, secret.is_some(), &message).await;
         }
         s.set(READY, false, &reason, &message);
     }
@@ -388,6 +378,32 @@ async fn process(
     // 8. Issue revision r + 1.
     let revision = secret_revision.or(s.st.revision).unwrap_or(0) + 1;
     issue(cert, ns, ctx, s, &issuer, revision, &uid, &issuer_obj).await
+}
+
+/// A certificate that was Ready and whose Secret is now missing or wrong was tampered with
+/// (or deleted): re-issuing counts as a failure, so repeated tampering backs off
+/// exponentially instead of turning into a write loop.
+pub(super) async fn count_tampering(
+    ctx: &Context,
+    cert: &ServiceCertificate,
+    s: &mut Status,
+    secret_exists: bool,
+    message: &str,
+) {
+    let was_ready =
+        find_condition(&s.st.conditions, READY).is_some_and(|c| c.status == status::TRUE);
+    if !was_ready {
+        return;
+    }
+    s.st.failed_attempts = Some(s.st.failed_attempts.unwrap_or(0).saturating_add(1));
+    s.st.last_failure_time = Some(rfc3339(s.now));
+    let reason = if secret_exists {
+        "SecretTampered"
+    } else {
+        "SecretDeleted"
+    };
+    ctx.event(cert, true, reason, "Verify", message.to_string())
+        .await;
 }
 
 /// Whether namespace `ns` matches an issuer's `allowedNamespaces` (absent: every one).
