@@ -373,6 +373,28 @@ spec:
         &[],
         jiff::Timestamp::now(),
     )?;
+    // Tampering with the Secret: re-issued over ACME, counted as a failure so that
+    // tampering which keeps coming back backs off.
+    Api::<Secret>::namespaced(env.client.clone(), &env.ns)
+        .patch(
+            "shop-tls",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"tls.crt": "Z2FyYmFnZQ=="}})),
+        )
+        .await?;
+    let cert = e2e::eventually(WAIT, "revision 2 after tampering", || {
+        let certs = certs.clone();
+        async move {
+            let c = certs.get("shop-shop-tls").await?;
+            let ready = e2e::k8s::condition(&c, "Ready").is_some_and(|(s, _, _)| s == "True");
+            Ok((ready && c.status.as_ref().and_then(|s| s.revision) == Some(2)).then_some(c))
+        }
+    })
+    .await?;
+    ensure!(
+        cert.status.and_then(|s| s.failed_attempts) == Some(1),
+        "tampering was not counted"
+    );
     // The Ingress is byte-for-byte what was applied.
     let after = serde_json::to_value(ingresses.get("shop").await?)?;
     ensure!(before == after, "the Ingress changed:\n{before}\n{after}");
