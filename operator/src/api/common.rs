@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 /// CEL: a lowercase DNS name, no trailing dot, a wildcard only as the whole leftmost label,
-/// not ending in an all-numeric label (that is an IP address).
-pub const DNS_NAME_RULE: &str = r"self.matches('^(\\*\\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$') && !self.matches('\\.[0-9]+$')";
+/// not ending in a decimal or `0x` hex label (that reads as an IP address).
+pub const DNS_NAME_RULE: &str = r"self.matches('^(\\*\\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$') && !self.matches('\\.([0-9]+|0x[0-9a-f]*)$')";
 /// Message for [`DNS_NAME_RULE`].
 pub const DNS_NAME_MESSAGE: &str = "must be a lowercase DNS name with at least two labels and no trailing dot (for example api.region.se); a wildcard is allowed only as the whole leftmost label (*.region.se); write internationalised names in punycode (xn--); an IP address is not a DNS name";
 

@@ -118,7 +118,7 @@ pub enum IdentifierError {
     },
     /// The last label is all digits: an IPv4 address, not a DNS name.
     #[error(
-        "{value:?} ends in an all-numeric label, so it reads as an IP address, not a DNS name; certificates here are for DNS names only"
+        "{value:?} ends in a numeric label (decimal or 0x hex), so it reads as an IP address, not a DNS name; certificates here are for DNS names only"
     )]
     DnsNameNumericTld {
         /// The rejected value.
@@ -340,10 +340,14 @@ pub fn validate_dns_name(value: &str) -> Result<(), IdentifierError> {
     if labels.len() < 2 {
         return Err(IdentifierError::DnsNameTooFewLabels { value: owned() });
     }
-    if labels
-        .last()
-        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
-    {
+    // The last label may not read as a number, decimal or hex (`0x1f`): such a name is
+    // an IPv4 address to URL parsers (WHATWG "ends in a number").
+    if labels.last().is_some_and(|tld| {
+        tld.bytes().all(|b| b.is_ascii_digit())
+            || tld
+                .strip_prefix("0x")
+                .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    }) {
         return Err(IdentifierError::DnsNameNumericTld { value: owned() });
     }
     Ok(())
@@ -357,7 +361,8 @@ mod tests {
     /// builder refused it as an IP address.
     #[test]
     fn an_ip_address_is_not_a_dns_name() {
-        for v in ["2.5.4.5", "10.0.0.1", "api.region.123"] {
+        // The second fuzz finding: a last label of 0x and hex digits.
+        for v in ["2.5.4.5", "10.0.0.1", "api.region.123", "a.0xa198e", "a.0x"] {
             assert!(
                 matches!(
                     validate_dns_name(v),
@@ -368,6 +373,7 @@ mod tests {
         }
         assert_eq!(validate_dns_name("1password.region.se"), Ok(()));
         assert_eq!(validate_dns_name("api.x1"), Ok(()));
+        assert_eq!(validate_dns_name("api.0xg1"), Ok(()));
     }
 
     #[test]
