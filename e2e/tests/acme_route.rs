@@ -391,9 +391,17 @@ spec:
         }
     })
     .await?;
+    let st = cert.status.clone().unwrap_or_default();
+    // Counted at least once (one run in three needed two more ACME attempts before the
+    // repair landed; each failed attempt counts as well).
     ensure!(
-        cert.status.and_then(|s| s.failed_attempts) == Some(1),
-        "tampering was not counted"
+        st.failed_attempts.is_some_and(|n| n >= 1),
+        "tampering was not counted: {st:?}\n{}",
+        env.operator.output()
+    );
+    println!(
+        "ACME route | tampered Secret repaired as revision 2 | failed attempts counted: {:?}",
+        st.failed_attempts
     );
     // The Ingress is byte-for-byte what was applied.
     let after = serde_json::to_value(ingresses.get("shop").await?)?;
