@@ -9,8 +9,9 @@ use siths_operator::api::ServiceCertificate;
 use crate::controlplane::ControlPlane;
 
 /// Resource kinds the demo prints with `kubectl get -A`.
-pub const KINDS: [&str; 4] = [
+pub const KINDS: [&str; 5] = [
     "sithsissuers",
+    "publicissuers",
     "domainvalidations",
     "servicecertificates",
     "certificateorders",
