@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use kube::core::{Selector, SelectorExt};
 use serde::Serialize;
 
 use super::{Inventory, ObjectRef, Severity};
@@ -17,6 +16,7 @@ use crate::{
     policy::{
         self,
         coverage::{DomainGrant, uncovered_names},
+        namespaces,
         routing::{REFUSED, Route},
     },
 };
@@ -228,16 +228,12 @@ fn plan_public(
         );
         return entry;
     };
-    if let Some(selector) = &issuer.spec.allowed_namespaces
-        && !Selector::try_from(selector.clone())
-            .map(|sel| sel.matches(&inv.namespace_labels(&ns)))
-            .unwrap_or(false)
-    {
-        entry.reason = "NamespaceNotAllowed".into();
-        entry.message = format!(
-            "PublicIssuer {:?} does not allow namespace {ns:?} (spec.allowedNamespaces); ask the responsible issuer to allow it",
-            spec.issuer_ref.name
-        );
+    if !namespaces::allows(
+        issuer.spec.allowed_namespaces.as_ref(),
+        &inv.namespace_labels(&ns),
+    ) {
+        entry.reason = namespaces::REASON_NAMESPACE_NOT_ALLOWED.into();
+        entry.message = namespaces::refusal(IssuerKind::PublicIssuer, &spec.issuer_ref.name, &ns);
         return entry;
     }
     if let Some((reason, message)) = crate::controllers::names_problem(spec) {
@@ -341,21 +337,15 @@ fn plan_one(
             );
         }
     }
-    if let Some(selector) = &ispec.allowed_namespaces {
-        let labels = inv.namespace_labels(&ns);
-        let allowed = Selector::try_from(selector.clone())
-            .map(|sel| sel.matches(&labels))
-            .unwrap_or(false);
-        if !allowed {
-            return blocked(
-                entry,
-                "NamespaceNotAllowed",
-                format!(
-                    "SithsIssuer {:?} does not allow namespace {ns:?} (spec.allowedNamespaces); ask the responsible issuer to allow it",
-                    spec.issuer_ref.name
-                ),
-            );
-        }
+    if !namespaces::allows(
+        ispec.allowed_namespaces.as_ref(),
+        &inv.namespace_labels(&ns),
+    ) {
+        return blocked(
+            entry,
+            namespaces::REASON_NAMESPACE_NOT_ALLOWED,
+            namespaces::refusal(IssuerKind::SithsIssuer, &spec.issuer_ref.name, &ns),
+        );
     }
     if let Some((reason, message)) = crate::controllers::names_problem(spec) {
         return blocked(entry, reason, message);

@@ -31,7 +31,7 @@ use super::{
     siths_issuer::read_config_map,
 };
 use crate::{
-    api::{PublicIssuer, Purpose, ServiceCertificate},
+    api::{IssuerKind, PublicIssuer, Purpose, ServiceCertificate},
     pki::{
         self, CertificateProfile, Expected, PrivateKey, SithsAnchors, TrustAnchors, Usage,
         build_csr,
@@ -39,6 +39,7 @@ use crate::{
     policy::{
         backoff::BackoffPolicy,
         conditions::find_condition,
+        namespaces,
         renewal::{
             RenewalInput, parse_renew_before, renewal_due, renewal_in_window, renewal_requested,
             renewal_time, time_until_renewal,
@@ -81,11 +82,8 @@ pub(super) async fn process(
     // 2. Namespace, names, domain validation.
     if !namespace_allowed(ctx, issuer.spec.allowed_namespaces.as_ref(), ns).await? {
         s.not_ready(
-            "NamespaceNotAllowed",
-            &format!(
-                "PublicIssuer {:?} does not allow namespace {ns:?} (spec.allowedNamespaces); ask the responsible issuer to allow it",
-                spec.issuer_ref.name
-            ),
+            namespaces::REASON_NAMESPACE_NOT_ALLOWED,
+            &namespaces::refusal(IssuerKind::PublicIssuer, &spec.issuer_ref.name, ns),
         );
         return Ok(Action::await_change());
     }

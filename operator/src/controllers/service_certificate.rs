@@ -22,7 +22,6 @@ use k8s_openapi::{
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
-    core::{Selector, SelectorExt},
     runtime::{
         Controller,
         controller::Action,
@@ -196,11 +195,8 @@ async fn process(
     // 3. Namespace allowed by the issuer.
     if !namespace_allowed(ctx, issuer_obj.spec.allowed_namespaces.as_ref(), ns).await? {
         s.not_ready(
-            "NamespaceNotAllowed",
-            &format!(
-                "SithsIssuer {:?} does not allow namespace {ns:?} (spec.allowedNamespaces); ask the responsible issuer to allow it",
-                spec.issuer_ref.name
-            ),
+            policy::namespaces::REASON_NAMESPACE_NOT_ALLOWED,
+            &policy::namespaces::refusal(IssuerKind::SithsIssuer, &spec.issuer_ref.name, ns),
         );
         return Ok(Action::await_change());
     }
@@ -412,18 +408,16 @@ pub(super) async fn namespace_allowed(
     selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
     ns: &str,
 ) -> Result<bool, Error> {
-    let Some(selector) = selector else {
+    if selector.is_none() {
         return Ok(true);
-    };
+    }
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     let labels = namespaces
         .get_opt(ns)
         .await?
         .map(|n| n.labels().clone())
         .unwrap_or_default();
-    Ok(Selector::try_from(selector.clone())
-        .map(|sel| sel.matches(&labels))
-        .unwrap_or(false))
+    Ok(policy::namespaces::allows(selector, &labels))
 }
 
 /// The first identifier the schema cannot fully check that is wrong: condition reason and

@@ -12,6 +12,7 @@ pub mod domain_validation;
 pub mod identifiers;
 pub mod ingress;
 pub mod names;
+pub mod namespaces;
 pub mod renewal;
 pub mod routing;
 
