@@ -344,6 +344,12 @@ spec:
 
     /// Write requests by the operator in the audit log after byte `offset`.
     fn writes_since(&self, offset: u64) -> Result<(u64, BTreeMap<String, u64>)> {
+        self.requests_since(offset, false)
+    }
+
+    /// The operator's requests in the audit log after `offset`, by verb and resource:
+    /// writes only, or (`reads`) every request. Returns the total counted and the split.
+    fn requests_since(&self, offset: u64, reads: bool) -> Result<(u64, BTreeMap<String, u64>)> {
         let text = std::fs::read(&self.cp.audit_log).unwrap_or_default();
         let tail = &text[(offset as usize).min(text.len())..];
         let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
@@ -364,10 +370,12 @@ spec:
                 continue;
             }
             let verb = v["verb"].as_str().unwrap_or_default();
-            if !matches!(
-                verb,
-                "create" | "update" | "patch" | "delete" | "deletecollection"
-            ) {
+            if !reads
+                && !matches!(
+                    verb,
+                    "create" | "update" | "patch" | "delete" | "deletecollection"
+                )
+            {
                 continue;
             }
             let resource = v["objectRef"]["resource"].as_str().unwrap_or_default();
@@ -461,6 +469,7 @@ async fn cluster_benches(
                 v
             };
             let cpu_before = cpu(op.pid());
+            let requests_from = b.audit_offset().await;
             let start = Instant::now();
             b.create_certificates(&ns, &issuer, 0, sizes.b1_certificates)
                 .await?;
@@ -483,6 +492,27 @@ async fn cluster_benches(
             ));
             rates.push(rate);
             seconds.push(total);
+            // What the operator asked the apiserver for, per certificate.
+            let (requests, kinds) = b.requests_since(requests_from, true)?;
+            let per_cert =
+                |k: &str| kinds.get(k).copied().unwrap_or(0) as f64 / sizes.b1_certificates as f64;
+            report.say(format!(
+                "B1 run {} requests: {requests} ({:.1} per certificate); per certificate: create secrets {:.2}, create certificateorders {:.2}, get secrets {:.2}, patch servicecertificates/status {:.2}",
+                run + 1,
+                requests as f64 / sizes.b1_certificates as f64,
+                per_cert("create secrets"),
+                per_cert("create certificateorders"),
+                per_cert("get secrets"),
+                per_cert("patch servicecertificates/status"),
+            ));
+            eprintln!("B1 run {} requests by kind: {kinds:?}", run + 1);
+            let lost = op.output().matches("lost the leader lease").count();
+            if lost > 0 {
+                report.say(format!(
+                    "B1 run {}: the operator lost its leader lease {lost} time(s) while issuing",
+                    run + 1
+                ));
+            }
 
             if run == 0 && want("B4") {
                 // B4: idle writes after B1 settles, then across a restart.

@@ -102,7 +102,9 @@ pub async fn reconcile(dv: Arc<DomainValidation>, ctx: Arc<Context>) -> Result<A
         now(),
     );
     let api: Api<DomainValidation> = Api::all(ctx.client.clone());
-    let changed = apply_status(&api, dv.as_ref(), dv.status.as_ref(), &st).await?;
+    let changed = apply_status(&api, dv.as_ref(), dv.status.as_ref(), &st)
+        .await?
+        .is_some();
     if changed && !v.validated {
         ctx.event(dv.as_ref(), true, v.reason, "Validate", v.message.clone())
             .await;

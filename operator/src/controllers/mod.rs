@@ -103,6 +103,8 @@ pub struct Context {
     validations: Store<DomainValidation>,
     certificates: Store<ServiceCertificate>,
     issuers: IssuerCache,
+    /// Newest ServiceCertificate versions seen (see [`SeenVersions`]).
+    pub(crate) certificate_versions: SeenVersions,
     siths_anchors: std::sync::OnceLock<Vec<crate::pki::SithsAnchors>>,
     /// ACME accounts and orders of PublicIssuers with `acme`.
     pub acme: Arc<crate::acme::Acme>,
@@ -157,6 +159,7 @@ impl Context {
             validations,
             certificates,
             issuers: Default::default(),
+            certificate_versions: Default::default(),
             siths_anchors: Default::default(),
             acme,
         })
@@ -312,32 +315,86 @@ pub async fn measured(
 }
 
 /// Server-side applies `status` to the status subresource of `obj` when it differs from
-/// `current`. Returns whether a write happened.
+/// `current`. Returns the object's new resourceVersion when a write happened.
 pub async fn apply_status<K, S>(
     api: &Api<K>,
     obj: &K,
     current: Option<&S>,
     status: &S,
-) -> Result<bool, Error>
+) -> Result<Option<String>, Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize + PartialEq,
 {
     if current == Some(status) {
-        return Ok(false);
+        return Ok(None);
     }
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(true)
+    let written = api
+        .patch_status(
+            &obj.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(Some(written.resource_version().unwrap_or_default()))
+}
+
+/// The newest resourceVersion this process has seen of each object, from its own writes
+/// and fresh reads. The watch cache can lag a status write by a moment; a pass that
+/// started from the older cached copy would recompute the status from stale input, write
+/// it again and trigger one more pass. With this, such a pass reads the object first.
+#[derive(Default, Debug)]
+pub struct SeenVersions(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl SeenVersions {
+    /// Whether this process has seen a different (newer) version of `key` than the
+    /// cached `version`. Unknown objects are never behind.
+    pub fn is_behind(&self, key: &str, version: Option<&str>) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .is_some_and(|seen| Some(seen.as_str()) != version)
+    }
+
+    /// Records `version` of `key` as the newest seen. When the map holds far more keys
+    /// than `live` objects exist, keys no longer `alive` are dropped.
+    pub fn saw(
+        &self,
+        key: String,
+        version: Option<String>,
+        live: usize,
+        alive: impl Fn(&str) -> bool,
+    ) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match version {
+            Some(v) => {
+                map.insert(key, v);
+            }
+            None => {
+                map.remove(&key);
+            }
+        }
+        if map.len() > 2 * live + 1024 {
+            map.retain(|k, _| alive(k));
+        }
+    }
+
+    /// Forgets `key` (the object is gone).
+    pub fn forget(&self, key: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+    }
 }
 
 /// RFC 3339 in whole seconds, as written to status fields.
@@ -348,4 +405,40 @@ pub fn rfc3339(ts: jiff::Timestamp) -> String {
 /// The current time. Controllers read the clock here and pass it to pure decisions.
 pub fn now() -> jiff::Timestamp {
     jiff::Timestamp::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeenVersions;
+
+    #[test]
+    fn a_cached_copy_older_than_a_write_is_behind() {
+        let seen = SeenVersions::default();
+        // Nothing known: the cache is trusted.
+        assert!(!seen.is_behind("ns/a", Some("10")));
+        seen.saw("ns/a".into(), Some("12".into()), 1, |_| true);
+        assert!(
+            seen.is_behind("ns/a", Some("10")),
+            "cache older than the write"
+        );
+        assert!(seen.is_behind("ns/a", None));
+        assert!(!seen.is_behind("ns/a", Some("12")), "cache caught up");
+        assert!(
+            !seen.is_behind("ns/b", Some("1")),
+            "other objects unaffected"
+        );
+        seen.forget("ns/a");
+        assert!(!seen.is_behind("ns/a", Some("10")));
+    }
+
+    #[test]
+    fn keys_of_deleted_objects_are_dropped_when_the_map_outgrows_the_live_objects() {
+        let seen = SeenVersions::default();
+        for i in 0..1100 {
+            seen.saw(format!("ns/c{i}"), Some("1".into()), 10, |k| k == "ns/c5");
+        }
+        // Pruned on the way: far fewer than 1100 keys, and the live one is kept.
+        assert!(seen.0.lock().unwrap().len() < 1100);
+        assert!(seen.is_behind("ns/c5", Some("0")));
+    }
 }

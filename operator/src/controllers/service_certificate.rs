@@ -127,6 +127,35 @@ impl Status {
 /// Reconciles one ServiceCertificate.
 pub async fn reconcile(cert: Arc<ServiceCertificate>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = cert.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let api: Api<ServiceCertificate> = Api::namespaced(ctx.client.clone(), &ns);
+    let key = format!("{ns}/{}", cert.name_any());
+    let seen = |key: String, version: Option<String>| {
+        let store = ctx.certificates();
+        ctx.certificate_versions
+            .saw(key, version, store.len(), |k| {
+                k.split_once('/')
+                    .is_some_and(|(ns, name)| store.get(&ObjectRef::new(name).within(ns)).is_some())
+            });
+    };
+    // The cache has not caught up with a status this process wrote: start from the
+    // current object, not from the stale copy.
+    let cert = if ctx
+        .certificate_versions
+        .is_behind(&key, cert.resource_version().as_deref())
+    {
+        match api.get_opt(&cert.name_any()).await? {
+            Some(fresh) => {
+                seen(key.clone(), fresh.resource_version());
+                Arc::new(fresh)
+            }
+            None => {
+                ctx.certificate_versions.forget(&key);
+                return Ok(Action::await_change());
+            }
+        }
+    } else {
+        cert
+    };
     let mut s = Status {
         st: cert.status.clone().unwrap_or_default(),
         generation: cert.metadata.generation,
@@ -142,8 +171,9 @@ pub async fn reconcile(cert: Arc<ServiceCertificate>, ctx: Arc<Context>) -> Resu
         }
         other => other,
     };
-    let api: Api<ServiceCertificate> = Api::namespaced(ctx.client.clone(), &ns);
-    apply_status(&api, cert.as_ref(), cert.status.as_ref(), &s.st).await?;
+    if let Some(version) = apply_status(&api, cert.as_ref(), cert.status.as_ref(), &s.st).await? {
+        seen(key, Some(version));
+    }
     action
 }
 
@@ -286,12 +316,7 @@ async fn process(
             READY,
             true,
             &ready_reason,
-            &format!(
-                "certificate revision {} in Secret {} is valid until {}",
-                revision.unwrap_or(1),
-                spec.secret_name,
-                leaf.not_after
-            ),
+            &ready_message(revision.unwrap_or(1), &spec.secret_name, leaf.not_after),
         );
         let issued_at = secret
             .as_ref()
@@ -374,6 +399,11 @@ async fn process(
     // 8. Issue revision r + 1.
     let revision = secret_revision.or(s.st.revision).unwrap_or(0) + 1;
     issue(cert, ns, ctx, s, &issuer, revision, &uid, &issuer_obj).await
+}
+
+/// The message of `Ready=True` on the SITHS route.
+fn ready_message(revision: u32, secret_name: &str, not_after: Timestamp) -> String {
+    format!("certificate revision {revision} in Secret {secret_name} is valid until {not_after}")
 }
 
 /// A certificate that was Ready and whose Secret is now missing or wrong was tampered with
@@ -604,6 +634,18 @@ fn create_params() -> PostParams {
     }
 }
 
+/// ServiceCertificate passes running at once (the others wait in the queue).
+const RECONCILE_CONCURRENCY: u16 = 16;
+
+/// Turns for key generation: one per core. Without a bound, a burst of a thousand new
+/// certificates started a thousand RSA generations on blocking threads at once; they all
+/// slowed down together and starved the async workers, whose leader-lease renewals then
+/// came too late (the controllers restarted, and keys in progress were generated again).
+static KEY_GENERATION: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+
 /// The staged private key of `revision`, created before any CSR exists. Create-only: a
 /// second replica or a restart finds and uses the key already stored.
 pub(super) async fn staged_key(
@@ -636,8 +678,13 @@ pub(super) async fn staged_key(
     let key = match key {
         Some(k) => k,
         None => {
-            // RSA generation takes tens of milliseconds: keep it off the async workers.
+            // RSA generation takes tens of milliseconds: keep it off the async workers, and
+            // run at most one per core (see KEY_GENERATION).
             let spec = key_spec(cert);
+            let _turn = KEY_GENERATION
+                .acquire()
+                .await
+                .map_err(|_| Error::Incomplete("key generation turn"))?;
             tokio::task::spawn_blocking(move || spec.generate())
                 .await
                 .map_err(|_| Error::Incomplete("key generation task"))??
@@ -1008,7 +1055,18 @@ async fn advance_order(
                                 accepted.leaf.not_after,
                                 cert.spec.secret_name
                             );
-                            s.set(READY, true, "Issued", &msg);
+                            // The same condition a later pass finds (the event tells what
+                            // happened), so that pass has nothing to write.
+                            s.set(
+                                READY,
+                                true,
+                                "Issued",
+                                &ready_message(
+                                    revision,
+                                    &cert.spec.secret_name,
+                                    accepted.leaf.not_after,
+                                ),
+                            );
                             s.set(ISSUING, false, "UpToDate", "no issuance needed");
                             ctx.event(cert, false, "Issued", "Issue", msg).await;
                             // The key now lives in the certificate Secret.
@@ -1167,8 +1225,12 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
         // Issuing one certificate touches its order, Secret and status in quick
         // succession; collapse those triggers. The debounce also delays the first look at
         // a new certificate, so it stays short (B2 latency).
+        // At most RECONCILE_CONCURRENCY passes at once: a burst of new certificates is worked
+        // through in turn, each pass to its end, instead of a thousand passes contending.
         .with_config(
-            kube::runtime::controller::Config::default().debounce(Duration::from_millis(100)),
+            kube::runtime::controller::Config::default()
+                .debounce(Duration::from_millis(100))
+                .concurrency(RECONCILE_CONCURRENCY),
         )
         .owns(
             Api::<CertificateOrder>::all(client.clone()),
