@@ -26,12 +26,17 @@ use siths_operator::{
 const WAIT: Duration = Duration::from_secs(90);
 
 fn ca(common_name: &str) -> LocalCa {
+    ca_since(common_name, 1)
+}
+
+/// A test CA valid since `days` ago.
+fn ca_since(common_name: &str, days: i64) -> LocalCa {
     LocalCa::generate(&LocalCaOptions {
         common_name: common_name.into(),
         organization: "Test".into(),
         key: KeySpec::ECDSA_P256,
         intermediate_common_name: Some(format!("{common_name} issuing")),
-        not_before: Timestamp::now() - jiff::SignedDuration::from_hours(24),
+        not_before: Timestamp::now() - jiff::SignedDuration::from_hours(24 * days),
         validity: Duration::from_secs(3650 * 86_400),
     })
     .expect("test CA")
@@ -39,6 +44,17 @@ fn ca(common_name: &str) -> LocalCa {
 
 /// A user-facing certificate for `names` with `key`, signed by `ca`: (tls.crt, tls.key).
 fn user_facing(ca: &LocalCa, names: &[String], key: &PrivateKey) -> (String, String) {
+    user_facing_at(ca, names, key, Timestamp::now(), 90)
+}
+
+/// As [`user_facing`], valid for `days` from `not_before`.
+fn user_facing_at(
+    ca: &LocalCa,
+    names: &[String],
+    key: &PrivateKey,
+    not_before: Timestamp,
+    days: u64,
+) -> (String, String) {
     let profile = CertificateProfile {
         dns_names: names.to_vec(),
         hsa_id: None,
@@ -50,8 +66,8 @@ fn user_facing(ca: &LocalCa, names: &[String], key: &PrivateKey) -> (String, Str
         .sign(
             &profile,
             &key.public_key_der(),
-            Timestamp::now(),
-            Duration::from_secs(90 * 86_400),
+            not_before,
+            Duration::from_secs(days * 86_400),
             &siths_operator::pki::random_serial().expect("serial"),
         )
         .expect("sign");
@@ -59,16 +75,25 @@ fn user_facing(ca: &LocalCa, names: &[String], key: &PrivateKey) -> (String, Str
 }
 
 fn tls_secret(name: &str, crt: &str, key: &str) -> Secret {
+    let mut secret = raw_secret(name, Some(crt.as_bytes()), Some(key.as_bytes()));
+    secret.type_ = Some("kubernetes.io/tls".into());
+    secret
+}
+
+/// An Opaque Secret with exactly the given bytes under tls.crt and tls.key (a key left
+/// out is absent, which the kubernetes.io/tls type would not allow).
+fn raw_secret(name: &str, crt: Option<&[u8]>, key: Option<&[u8]>) -> Secret {
+    let data = [("tls.crt", crt), ("tls.key", key)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), ByteString(v.to_vec()))))
+        .collect();
     Secret {
         metadata: kube::api::ObjectMeta {
             name: Some(name.into()),
             ..Default::default()
         },
-        type_: Some("kubernetes.io/tls".into()),
-        data: Some(BTreeMap::from([
-            ("tls.crt".to_string(), ByteString(crt.as_bytes().to_vec())),
-            ("tls.key".to_string(), ByteString(key.as_bytes().to_vec())),
-        ])),
+        type_: Some("Opaque".into()),
+        data: Some(data),
         ..Default::default()
     }
 }
@@ -431,4 +456,312 @@ spec:
     assert_eq!(before.data, after.data);
     assert_eq!(before.resource_version(), after.resource_version());
     Ok(())
+}
+
+/// Broken and hostile Secrets placed on the manual public route: each is refused with its
+/// reason in the condition, the Secret keeps exactly what the person put there (the
+/// operator never writes its content), no message echoes the key, and every refusal is
+/// announced once.
+#[tokio::test]
+async fn broken_secrets_on_the_manual_public_route_are_refused_and_never_written() -> Result<()> {
+    let _ = shared_operator();
+    let client = e2e::shared().client().await?;
+    let ns = e2e::test_namespace(&client, "pubbad").await?;
+    region_validation(&client, &ns, &format!("{ns}.region.se")).await?;
+    let public_root = ca_since("Public Test Root", 200);
+    apply(
+        &Api::<ConfigMap>::namespaced(client.clone(), &ns),
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: public-roots }}\ndata:\n  ca.crt: |\n{}",
+            public_root
+                .root_pem()
+                .lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>()
+        ),
+    )
+    .await?;
+    let issuer = format!("{ns}-manual");
+    manual_issuer(&client, &issuer, Some((&ns, "public-roots"))).await?;
+    let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let names = vec![format!("shop.{ns}.region.se")];
+
+    // A reference to a PublicIssuer that does not exist.
+    user_facing_certificate(
+        &certs,
+        "orphan",
+        &names,
+        "orphan-tls",
+        &format!("{ns}-none"),
+    )
+    .await?;
+    let c = wait_condition(
+        &certs,
+        "orphan",
+        "Ready",
+        "False",
+        Some("IssuerNotFound"),
+        WAIT,
+    )
+    .await?;
+    assert!(message(&c).contains("issuerRef.name"), "{}", message(&c));
+    certs.delete("orphan", &Default::default()).await?;
+
+    // The right certificate first, so the Secret carries the operator's labels and every
+    // later change reaches it through the Secret watch.
+    user_facing_certificate(&certs, "shop", &names, "shop-tls", &issuer).await?;
+    let key = KeySpec::ECDSA_P256.generate()?;
+    let (good_crt, good_key) = user_facing(&public_root, &names, &key);
+    put_secret(
+        &secrets,
+        &raw_secret(
+            "shop-tls",
+            Some(good_crt.as_bytes()),
+            Some(good_key.as_bytes()),
+        ),
+    )
+    .await?;
+    wait_condition(&certs, "shop", "Ready", "True", Some("Verified"), WAIT).await?;
+
+    let now = Timestamp::now();
+    let other_key = KeySpec::ECDSA_P256.generate()?;
+    let (other_key_crt, _) = user_facing(&public_root, &names, &other_key);
+    let (wrong_names_crt, _) = user_facing(&public_root, &[format!("evil.{ns}.region.se")], &key);
+    let (extra_name_crt, _) = user_facing(
+        &public_root,
+        &[names[0].clone(), format!("extra.{ns}.region.se")],
+        &key,
+    );
+    let (expired_crt, _) = user_facing_at(
+        &public_root,
+        &names,
+        &key,
+        now - jiff::SignedDuration::from_hours(24 * 100),
+        90,
+    );
+    let (future_crt, _) = user_facing_at(
+        &public_root,
+        &names,
+        &key,
+        now + jiff::SignedDuration::from_hours(24 * 10),
+        90,
+    );
+    let (untrusted_crt, _) = user_facing(&ca("Unknown Root"), &names, &key);
+    let (siths_crt, _) = user_facing(&ca("SITHS e-id Root CA v2"), &names, &key);
+    let der_garbage = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v"
+    );
+    let truncated = &good_crt[..good_crt.len() / 2];
+    let megabyte = "x".repeat(900 * 1024);
+    let key_body: String = good_key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let truncated_key = &good_key[..good_key.len() * 2 / 3];
+    let rsa_key = KeySpec::RSA_2048.generate()?.to_pem();
+
+    let cases: Vec<Case> = vec![
+        (
+            "not PEM",
+            Some(b"hello"),
+            Some(good_key.as_bytes()),
+            "Unparseable",
+        ),
+        (
+            "truncated PEM",
+            Some(truncated.as_bytes()),
+            Some(good_key.as_bytes()),
+            "Unparseable",
+        ),
+        (
+            "DER garbage in PEM armour",
+            Some(der_garbage.as_bytes()),
+            Some(good_key.as_bytes()),
+            "Unparseable",
+        ),
+        (
+            "the private key as the certificate",
+            Some(good_key.as_bytes()),
+            Some(good_key.as_bytes()),
+            "Unparseable",
+        ),
+        (
+            "900 KiB of garbage",
+            Some(megabyte.as_bytes()),
+            Some(good_key.as_bytes()),
+            "Unparseable",
+        ),
+        (
+            "non-UTF-8 bytes",
+            Some(&[0xff, 0xfe, 0x00, 0x80]),
+            Some(good_key.as_bytes()),
+            "tls.crt missing or not text",
+        ),
+        (
+            "no tls.crt",
+            None,
+            Some(good_key.as_bytes()),
+            "tls.crt missing",
+        ),
+        (
+            "no tls.key",
+            Some(good_crt.as_bytes()),
+            None,
+            "tls.key missing",
+        ),
+        (
+            "a truncated key",
+            Some(good_crt.as_bytes()),
+            Some(truncated_key.as_bytes()),
+            "tls.key:",
+        ),
+        (
+            "the certificate as the key",
+            Some(good_crt.as_bytes()),
+            Some(good_crt.as_bytes()),
+            "tls.key:",
+        ),
+        (
+            "another key (RSA) for the certificate",
+            Some(good_crt.as_bytes()),
+            Some(rsa_key.as_bytes()),
+            "KeyMismatch",
+        ),
+        (
+            "a certificate for another key",
+            Some(other_key_crt.as_bytes()),
+            Some(good_key.as_bytes()),
+            "KeyMismatch",
+        ),
+        (
+            "other names",
+            Some(wrong_names_crt.as_bytes()),
+            Some(good_key.as_bytes()),
+            "DnsNamesMismatch",
+        ),
+        (
+            "an extra name",
+            Some(extra_name_crt.as_bytes()),
+            Some(good_key.as_bytes()),
+            "DnsNamesMismatch",
+        ),
+        (
+            "expired",
+            Some(expired_crt.as_bytes()),
+            Some(good_key.as_bytes()),
+            "Expired",
+        ),
+        (
+            "not valid yet",
+            Some(future_crt.as_bytes()),
+            Some(good_key.as_bytes()),
+            "NotYetValid",
+        ),
+        (
+            "an unknown root",
+            Some(untrusted_crt.as_bytes()),
+            Some(good_key.as_bytes()),
+            "UntrustedChain",
+        ),
+        (
+            "a SITHS chain",
+            Some(siths_crt.as_bytes()),
+            Some(good_key.as_bytes()),
+            "ChainsToSiths",
+        ),
+    ];
+    for (what, crt, key_bytes, expected) in &cases {
+        put_secret(&secrets, &raw_secret("shop-tls", *crt, *key_bytes)).await?;
+        let c = wait_for(&certs, "shop", |c| {
+            e2e::k8s::condition(c, "Ready").is_some_and(|(s, r, m)| {
+                s == "False" && r == "CertificateRejected" && m.contains(expected)
+            })
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        let m = message(&c);
+        assert!(
+            !m.contains(&key_body[..40]),
+            "{what}: the key is echoed: {m}"
+        );
+        assert!(!m.contains("PRIVATE KEY-----"), "{what}: {m}");
+        let placed = secrets.get("shop-tls").await?.data.unwrap_or_default();
+        assert_eq!(
+            placed.get("tls.crt").map(|b| b.0.as_slice()),
+            *crt,
+            "{what}: tls.crt was written"
+        );
+        assert_eq!(
+            placed.get("tls.key").map(|b| b.0.as_slice()),
+            *key_bytes,
+            "{what}: tls.key was written"
+        );
+        eprintln!("{what}: {m}");
+        // The right certificate in between, so the next case starts from Ready and its
+        // refusal cannot be mistaken for this one.
+        put_secret(
+            &secrets,
+            &raw_secret(
+                "shop-tls",
+                Some(good_crt.as_bytes()),
+                Some(good_key.as_bytes()),
+            ),
+        )
+        .await?;
+        wait_condition(&certs, "shop", "Ready", "True", Some("Verified"), WAIT).await?;
+    }
+
+    // Each refusal was announced once, not on every pass.
+    let events: Vec<Event> = Api::<Event>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("CertificateRejected"))
+        .collect();
+    let announced: u32 = events
+        .iter()
+        .map(|e| e.count.unwrap_or(1).max(1) as u32)
+        .sum();
+    assert!(
+        announced as usize <= cases.len(),
+        "{announced} CertificateRejected events for {} broken Secrets",
+        cases.len()
+    );
+    for e in &events {
+        let note = e.message.as_deref().unwrap_or_default();
+        assert!(
+            !note.contains(&key_body[..40]) && !note.contains("PRIVATE KEY-----"),
+            "{note}"
+        );
+    }
+    Ok(())
+}
+
+/// A broken Secret: what it is, its tls.crt and tls.key (absent when `None`), and the text
+/// the refusal must contain.
+type Case<'a> = (&'a str, Option<&'a [u8]>, Option<&'a [u8]>, &'a str);
+
+/// Waits until certificate `name` satisfies `ok`; the last state in the error otherwise.
+async fn wait_for(
+    certs: &Api<ServiceCertificate>,
+    name: &str,
+    ok: impl Fn(&ServiceCertificate) -> bool,
+) -> Result<ServiceCertificate> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let c = certs.get(name).await?;
+        if ok(&c) {
+            return Ok(c);
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "not reached in {WAIT:?}; Ready is {:?}",
+                e2e::k8s::condition(&c, "Ready")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
