@@ -634,9 +634,6 @@ fn create_params() -> PostParams {
     }
 }
 
-/// ServiceCertificate passes running at once (the others wait in the queue).
-const RECONCILE_CONCURRENCY: u16 = 16;
-
 /// Turns for key generation: one per core. Without a bound, a burst of a thousand new
 /// certificates started a thousand RSA generations on blocking threads at once; they all
 /// slowed down together and starved the async workers, whose leader-lease renewals then
@@ -1225,12 +1222,10 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
         // Issuing one certificate touches its order, Secret and status in quick
         // succession; collapse those triggers. The debounce also delays the first look at
         // a new certificate, so it stays short (B2 latency).
-        // At most RECONCILE_CONCURRENCY passes at once: a burst of new certificates is worked
-        // through in turn, each pass to its end, instead of a thousand passes contending.
+        // Passes are not limited in number (key generation is, see KEY_GENERATION): a limit
+        // of 16 passes at once measured slower in B1 (14.4 against 15.2 certificates/s).
         .with_config(
-            kube::runtime::controller::Config::default()
-                .debounce(Duration::from_millis(100))
-                .concurrency(RECONCILE_CONCURRENCY),
+            kube::runtime::controller::Config::default().debounce(Duration::from_millis(100)),
         )
         .owns(
             Api::<CertificateOrder>::all(client.clone()),
