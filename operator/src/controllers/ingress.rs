@@ -357,11 +357,12 @@ fn ingresses_naming(
     ) else {
         return Vec::new();
     };
+    // Filtered under the store's lock: this runs for every Secret event in the cluster.
     store
-        .state()
+        .state_filter(|i| {
+            i.metadata.namespace.as_deref() == Some(ns) && tls_secret_names(i).any(|s| s == name)
+        })
         .iter()
-        .filter(|i| i.metadata.namespace.as_deref() == Some(ns))
-        .filter(|i| tls_secret_names(i).any(|s| s == name))
         .map(|i| ObjectRef::from_obj(&**i))
         .collect()
 }
@@ -745,9 +746,8 @@ async fn remove_owned(
 ) -> Result<(), Error> {
     let stale: Vec<String> = c
         .owned
-        .state()
+        .state_filter(|o| o.metadata.namespace.as_deref() == Some(ns) && controlled_by(o, uid))
         .iter()
-        .filter(|o| o.metadata.namespace.as_deref() == Some(ns) && controlled_by(o, uid))
         .map(|o| o.name_any())
         .filter(|n| !keep.contains(n))
         .collect();
