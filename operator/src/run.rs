@@ -269,11 +269,20 @@ async fn run_controllers(
             .wait_until_ready()
             .await
             .context("DomainValidation cache")?;
-        let certificates = Controller::new(
-            Api::<ServiceCertificate>::all(client.clone()),
-            watcher::Config::default().any_semantic(),
+        // The cache holds every ServiceCertificate without its managedFields: nothing reads
+        // them, and as JSON trees they were the larger part of each cached object.
+        let (certificate_store, certificate_writer) = reflector::store();
+        let certificate_stream = reflector(
+            certificate_writer,
+            watcher(
+                Api::<ServiceCertificate>::all(client.clone()),
+                watcher::Config::default().any_semantic(),
+            )
+            .modify(|c| c.metadata.managed_fields = None),
         )
-        .graceful_shutdown_on(until_stopped(&stop));
+        .applied_objects();
+        let certificates = Controller::for_stream(certificate_stream, certificate_store)
+            .graceful_shutdown_on(until_stopped(&stop));
         metrics.attach_certificates(certificates.store());
         let acme = crate::acme::Acme::new(
             client.clone(),
