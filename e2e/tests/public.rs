@@ -513,16 +513,21 @@ async fn broken_secrets_on_the_manual_public_route_are_refused_and_never_written
     user_facing_certificate(&certs, "shop", &names, "shop-tls", &issuer).await?;
     let key = KeySpec::ECDSA_P256.generate()?;
     let (good_crt, good_key) = user_facing(&public_root, &names, &key);
-    put_secret(
-        &secrets,
-        &raw_secret(
-            "shop-tls",
-            Some(good_crt.as_bytes()),
-            Some(good_key.as_bytes()),
-        ),
-    )
-    .await?;
-    wait_condition(&certs, "shop", "Ready", "True", Some("Verified"), WAIT).await?;
+    // Places the right certificate and waits until it is verified.
+    let place_good = async || -> Result<()> {
+        put_secret(
+            &secrets,
+            &raw_secret(
+                "shop-tls",
+                Some(good_crt.as_bytes()),
+                Some(good_key.as_bytes()),
+            ),
+        )
+        .await?;
+        wait_condition(&certs, "shop", "Ready", "True", Some("Verified"), WAIT).await?;
+        Ok(())
+    };
+    place_good().await?;
 
     let now = Timestamp::now();
     let other_key = KeySpec::ECDSA_P256.generate()?;
@@ -701,16 +706,7 @@ async fn broken_secrets_on_the_manual_public_route_are_refused_and_never_written
         eprintln!("{what}: {m}");
         // The right certificate in between, so the next case starts from Ready and its
         // refusal cannot be mistaken for this one.
-        put_secret(
-            &secrets,
-            &raw_secret(
-                "shop-tls",
-                Some(good_crt.as_bytes()),
-                Some(good_key.as_bytes()),
-            ),
-        )
-        .await?;
-        wait_condition(&certs, "shop", "Ready", "True", Some("Verified"), WAIT).await?;
+        place_good().await?;
     }
 
     // Each refusal was announced once, not on every pass.
