@@ -127,7 +127,17 @@ impl OperatorProcess {
                 .context("--http-port needs a port")?,
             None => crate::controlplane::free_port()?,
         };
-        let mut cmd = Command::new(bin);
+        // SITHS_E2E_OPERATOR_WRAPPER runs the operator under a profiler, for example
+        // `heaptrack -o /tmp/operator`: the command and its arguments, then the binary.
+        let mut cmd = match std::env::var("SITHS_E2E_OPERATOR_WRAPPER") {
+            Ok(wrapper) if !wrapper.trim().is_empty() => {
+                let mut words = wrapper.split_whitespace();
+                let mut cmd = Command::new(words.next().unwrap_or_default());
+                cmd.args(words).arg(bin);
+                cmd
+            }
+            _ => Command::new(bin),
+        };
         if !args.contains(&"--http-port") {
             cmd.args(["--http-port", &http_port.to_string()]);
         }

@@ -37,7 +37,6 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
-        events::{Event, EventType},
         reflector::{self, ObjectRef, Store},
         watcher,
     },
@@ -119,22 +118,20 @@ fn certificate_ref(namespace: &str, name: &str) -> Option<ObjectReference> {
 
 /// Publishes a Warning event on `ing`. Failing to publish is logged, never fatal.
 async fn publish(ctx: &Context, ing: &Ingress, note: Note) {
-    let mut message = note.message;
-    if message.len() > 1000 {
-        let mut cut = 1000;
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        message.truncate(cut);
-    }
-    let ev = Event {
-        type_: EventType::Warning,
-        reason: note.reason.into(),
-        note: Some(message),
-        action: "Reconcile".into(),
-        secondary: note.related,
-    };
-    if let Err(e) = ctx.recorder.publish(&ev, &ing.object_ref(&())).await {
+    let published = ctx
+        .events
+        .publish(
+            &ing.object_ref(&()),
+            crate::events::Note {
+                warning: true,
+                reason: note.reason,
+                action: "Reconcile",
+                note: &note.message,
+                related: note.related.as_ref(),
+            },
+        )
+        .await;
+    if let Err(e) = published {
         warn!(error = %e, reason = note.reason, "could not publish event");
     }
 }

@@ -17,11 +17,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Client, Resource, ResourceExt,
     api::{Api, Patch, PatchParams},
-    runtime::{
-        controller::Action,
-        events::{Event, EventType, Recorder, Reporter},
-        reflector::Store,
-    },
+    runtime::{controller::Action, reflector::Store},
 };
 
 use crate::{
@@ -94,8 +90,8 @@ pub const REASON_SHARED_WITH_BACKEND: &str = "SharedWithBackend";
 pub struct Context {
     /// Kubernetes client.
     pub client: Client,
-    /// Event recorder.
-    pub recorder: Recorder,
+    /// Event publisher.
+    pub events: crate::events::Publisher,
     /// Settings from flags.
     pub settings: Settings,
     /// Metrics of the process.
@@ -144,16 +140,14 @@ impl Context {
         metrics: Arc<Metrics>,
         acme: Arc<crate::acme::Acme>,
     ) -> Arc<Self> {
-        let recorder = Recorder::new(
+        let events = crate::events::Publisher::new(
             client.clone(),
-            Reporter {
-                controller: "siths-operator".into(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
+            "siths-operator",
+            std::env::var("POD_NAME").ok(),
         );
         Arc::new(Self {
             client,
-            recorder,
+            events,
             settings,
             metrics,
             validations,
@@ -241,32 +235,23 @@ impl Context {
         note: String,
     ) {
         let reference: ObjectReference = obj.object_ref(&());
-        let ev = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            note: Some(truncate(note, 1000)),
-            action: action.into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &reference).await {
+        let published = self
+            .events
+            .publish(
+                &reference,
+                crate::events::Note {
+                    warning,
+                    reason,
+                    action,
+                    note: &note,
+                    related: None,
+                },
+            )
+            .await;
+        if let Err(e) = published {
             warn!(error = %e, reason, "could not publish event");
         }
     }
-}
-
-fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-    }
-    s
 }
 
 /// Errors of a reconcile. Each has a stable label for metrics and logs.
