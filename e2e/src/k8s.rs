@@ -220,3 +220,14 @@ pub async fn apply_manifests(
     }
     Ok(applied)
 }
+
+/// How often an event was announced: a repeat raises its series count (events.k8s.io) or
+/// its count (the older core API) instead of making a new object.
+pub fn times_announced(e: &k8s_openapi::api::core::v1::Event) -> u32 {
+    e.series
+        .as_ref()
+        .and_then(|s| s.count)
+        .or(e.count)
+        .unwrap_or(1)
+        .max(1) as u32
+}

@@ -115,14 +115,11 @@ spec:
             .items
             .into_iter()
             .map(|e| {
+                let count = e2e::k8s::times_announced(&e) as i32;
                 (
                     e.reason.unwrap_or_default(),
                     e.message.unwrap_or_default(),
-                    e.series
-                        .as_ref()
-                        .and_then(|s| s.count)
-                        .or(e.count)
-                        .unwrap_or(1),
+                    count,
                 )
             })
             .collect())

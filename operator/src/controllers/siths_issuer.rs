@@ -337,10 +337,12 @@ pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Ac
     let orders: Api<CertificateOrder> = Api::all(ctx.client.clone());
     let mut pending = 0u32;
     let mut spend = 0u64;
-    // Paged, so memory stays flat however many orders an issuer has placed.
+    // Paged, so memory stays flat however many orders an issuer has placed. An order
+    // carries its CSR and certificate chain (some 10 KiB as objects): a page of 500 was
+    // 4.8 MiB of the operator's 18 MiB peak heap with 3 000 certificates (heaptrack).
     let mut lp = ListParams::default()
         .labels(&format!("{ISSUER_LABEL}={}", issuer.name_any()))
-        .limit(500);
+        .limit(100);
     let mut mine = Vec::new();
     let mut samples = Vec::new();
     loop {
