@@ -180,3 +180,70 @@ async fn operator_starts_watches_and_stops_cleanly_on_sigterm() -> Result<()> {
     assert!(parsed.get("level").is_some(), "{first}");
     Ok(())
 }
+
+/// The operator's event publisher against the real apiserver: a repeat raises the series
+/// count of the Event already there (the apiserver accepts the patch), a changed note is a
+/// new Event, and a repeat of an Event deleted meanwhile publishes it anew.
+#[tokio::test]
+async fn events_fold_repeats_into_a_series_on_the_real_apiserver() -> Result<()> {
+    use k8s_openapi::api::events::v1::Event;
+    use kube::{Resource, api::ListParams};
+    use siths_operator::events::{Note, Publisher};
+
+    let cp = e2e::shared();
+    let client = cp.client().await?;
+    let ns = e2e::test_namespace(&client, "events").await?;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let cm: ConfigMap =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "subject"}}))?;
+    let cm = cms.create(&PostParams::default(), &cm).await?;
+    let regarding = cm.object_ref(&());
+    let publisher = Publisher::new(client.clone(), "siths-operator-e2e", None);
+    let note = |text| Note {
+        warning: true,
+        reason: "Refused",
+        action: "Reconcile",
+        note: text,
+        related: None,
+    };
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let listed = || async {
+        let mut v: Vec<(String, i32)> = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .map(|e| {
+                (
+                    e.note.unwrap_or_default(),
+                    e.series.map(|s| s.count).unwrap_or(1),
+                )
+            })
+            .collect();
+        v.sort();
+        anyhow::Ok(v)
+    };
+
+    for _ in 0..3 {
+        publisher.publish(&regarding, note("first text")).await?;
+    }
+    assert_eq!(listed().await?, vec![("first text".to_string(), 3)]);
+
+    publisher.publish(&regarding, note("second text")).await?;
+    assert_eq!(
+        listed().await?,
+        vec![
+            ("first text".to_string(), 3),
+            ("second text".to_string(), 1)
+        ]
+    );
+
+    // Deleted meanwhile (by its TTL, or by hand): the repeat is published anew.
+    events
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await?;
+    publisher.publish(&regarding, note("first text")).await?;
+    assert_eq!(listed().await?, vec![("first text".to_string(), 1)]);
+    assert_eq!(publisher.remembered(), 2);
+    Ok(())
+}
