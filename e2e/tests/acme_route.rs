@@ -177,6 +177,15 @@ async fn a_user_facing_certificate_is_issued_over_acme_and_a_restart_reuses_the_
     let st = cert.status.clone().unwrap_or_default();
     ensure!(st.route.as_deref() == Some("Public"), "{st:?}");
     ensure!(st.revision == Some(1), "{st:?}");
+    // The pass after the issuing one (its own status write and the Secret's start it at
+    // once) finds the status it would write already there: one status write per issuance.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = certs.get("web").await?;
+    ensure!(
+        again.metadata.resource_version == cert.metadata.resource_version,
+        "the status was written again after the issuance: {:?}",
+        again.status
+    );
 
     // The Secret: Pebble's chain for our key and names, verified against Pebble's root,
     // which is also ca.crt.

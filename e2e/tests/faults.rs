@@ -302,6 +302,12 @@ async fn a_ca_returning_the_wrong_certificate_fails_the_order_and_backs_off() ->
         e.secrets().get_opt("svc-tls").await?.is_none(),
         "a rejected certificate reached the Secret"
     );
+    e2e::reliability(
+        "wrong CA output",
+        &format!(
+            "a CA whose certificates do not chain: one order, Failed; {attempts} signing attempt(s) in 20 s (backoff); the Secret never written"
+        ),
+    );
     Ok(())
 }
 
@@ -397,5 +403,17 @@ async fn no_private_key_material_in_logs_events_status_or_specs() -> Result<()> 
             );
         }
     }
+    e2e::reliability(
+        "key leaks",
+        &format!(
+            "no PEM private-key header and none of {} 40-character runs of the issued key in {}",
+            needles.len(),
+            haystacks
+                .iter()
+                .map(|(what, text)| format!("{what} ({} KiB)", text.len() / 1024))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
     Ok(())
 }

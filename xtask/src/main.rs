@@ -263,7 +263,11 @@ fn chaos() -> Result<()> {
         started.elapsed().as_secs_f64() / 60.0
     ));
     for line in stdout.lines() {
-        if let Some(rest) = line.strip_prefix("RELIABILITY | ") {
+        // The test harness may print `test name ... ` before a test's first line.
+        if let Some(rest) = line
+            .find("RELIABILITY | ")
+            .map(|at| &line[at + "RELIABILITY | ".len()..])
+        {
             let mut parts = rest.splitn(2, " | ");
             let (scenario, figure) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             md.push_str(&format!("| {scenario} | {figure} |\n"));

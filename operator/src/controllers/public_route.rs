@@ -216,14 +216,16 @@ pub(super) async fn process(
             }
             s.record(leaf, renew_at, revision);
             s.st.current_order = None;
+            // A certificate this operator issued stays `Issued`; one found in place is
+            // `Verified`.
+            let reason = find_condition(&s.st.conditions, READY)
+                .filter(|c| c.status == crate::api::status::TRUE)
+                .map_or_else(|| "Verified".to_string(), |c| c.reason.clone());
             s.set(
                 READY,
                 true,
-                "Verified",
-                &format!(
-                    "publicly trusted certificate (issuer {}) in Secret {} is valid until {}",
-                    leaf.issuer, spec.secret_name, leaf.not_after
-                ),
+                &reason,
+                &ready_message(&leaf.issuer, &spec.secret_name, &leaf.not_after),
             );
             let issued_at = secret
                 .as_ref()
@@ -466,12 +468,18 @@ async fn issue_acme(
             // keeps coming back keeps backing off.
             s.record(leaf, renew_at, revision);
             s.st.current_order = None;
+            // The condition a later pass computes, so that pass finds nothing to write.
+            s.set(
+                READY,
+                true,
+                "Issued",
+                &ready_message(&leaf.issuer, &cert.spec.secret_name, &leaf.not_after),
+            );
+            s.set(ISSUING, false, "UpToDate", "no issuance needed");
             let message = format!(
                 "revision {revision} from {directory} (issuer {}) written to Secret {}, valid until {}",
                 leaf.issuer, cert.spec.secret_name, leaf.not_after
             );
-            s.set(READY, true, "Issued", &message);
-            s.set(ISSUING, false, "UpToDate", "no issuance needed");
             ctx.event(cert, false, "Issued", "Issue", message).await;
             Ok(Action::requeue(
                 time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
@@ -662,6 +670,15 @@ pub(crate) fn public_anchors_from_pem(pem: &str) -> Result<TrustAnchors, String>
         }
     }
     Ok(anchors)
+}
+
+/// The `Ready` message of a publicly trusted certificate in place: the same from the pass
+/// that issued it and from every later pass (another text was one more status write and
+/// one more pass per issuance).
+fn ready_message(issuer: &str, secret: &str, not_after: &impl std::fmt::Display) -> String {
+    format!(
+        "publicly trusted certificate (issuer {issuer}) in Secret {secret} is valid until {not_after}"
+    )
 }
 
 #[cfg(test)]
