@@ -134,7 +134,7 @@ impl Publisher {
         self.recent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// How many events are remembered for series (for tests and metrics).
+    /// How many events are remembered for series.
     pub fn remembered(&self) -> usize {
         self.lock().entries.len()
     }
