@@ -506,6 +506,35 @@ current-context: e2e
         client_from_kubeconfig(&self.kubeconfig).await
     }
 
+    /// The audit log holding every request answered before this call: writes a marker
+    /// ConfigMap and reads the log until the marker is in it. The batch backend flushes at
+    /// its own pace; a fixed wait of two seconds lost the last entries on a loaded machine.
+    pub async fn audit_text(&self) -> Result<String> {
+        use kube::api::{Api, PostParams};
+        let name = format!(
+            "audit-marker-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_nanos()
+        );
+        let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(self.client().await?, "default");
+        let marker = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))?;
+        cms.create(&PostParams::default(), &marker).await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = String::from_utf8_lossy(&std::fs::read(&self.audit_log)?).into_owned();
+            if text.contains(&name) {
+                return Ok(text);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the audit log lacks {name} after 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         block_on(async {

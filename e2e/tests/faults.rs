@@ -55,18 +55,18 @@ impl Env {
         .await
     }
 
-    /// Current length of the audit log (after the batch flush).
+    /// Current length of the audit log (after a flush).
     async fn audit_len(&self) -> usize {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        std::fs::metadata(&e2e::shared().audit_log)
-            .map(|m| m.len() as usize)
+        e2e::shared()
+            .audit_text()
+            .await
+            .map(|t| t.len())
             .unwrap_or(0)
     }
 
     /// Write requests by the operator in this namespace since `offset` of the audit log.
     async fn operator_writes_since(&self, offset: usize) -> Result<usize> {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let log = std::fs::read(&e2e::shared().audit_log)?;
+        let log = e2e::shared().audit_text().await?.into_bytes();
         let tail = String::from_utf8_lossy(&log[offset.min(log.len())..]).to_string();
         Ok(tail
             .lines()
@@ -84,8 +84,7 @@ impl Env {
 
     /// Writes by the operator to Secret `name`, from the apiserver's audit log.
     async fn secret_writes(&self, name: &str) -> Result<usize> {
-        tokio::time::sleep(Duration::from_millis(1500)).await; // audit batches flush each second
-        let log = std::fs::read_to_string(&e2e::shared().audit_log)?;
+        let log = e2e::shared().audit_text().await?;
         Ok(log
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

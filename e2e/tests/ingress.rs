@@ -172,9 +172,7 @@ spec:
     /// Write requests (create, patch, update, delete) by the operator in this namespace
     /// to `resource` (no subresource), from the apiserver's audit log.
     async fn operator_writes(&self, resource: &str) -> Result<Vec<String>> {
-        // The audit log is written in batches every second.
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-        let log = std::fs::read_to_string(&e2e::shared().audit_log)?;
+        let log = e2e::shared().audit_text().await?;
         Ok(log
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
