@@ -38,7 +38,7 @@ use crate::{
     },
     policy::{
         backoff::BackoffPolicy,
-        conditions::find_condition,
+        conditions::{find_condition, true_reason},
         namespaces,
         renewal::{
             RenewalInput, parse_renew_before, renewal_due, renewal_in_window, renewal_requested,
@@ -218,9 +218,9 @@ pub(super) async fn process(
             s.st.current_order = None;
             // A certificate this operator issued stays `Issued`; one found in place is
             // `Verified`.
-            let reason = find_condition(&s.st.conditions, READY)
-                .filter(|c| c.status == crate::api::status::TRUE)
-                .map_or_else(|| "Verified".to_string(), |c| c.reason.clone());
+            let reason = true_reason(&s.st.conditions, READY)
+                .unwrap_or("Verified")
+                .to_string();
             s.set(
                 READY,
                 true,

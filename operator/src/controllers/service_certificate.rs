@@ -51,7 +51,7 @@ use crate::{
     policy::{
         self,
         backoff::BackoffPolicy,
-        conditions::{DesiredCondition, find_condition, set_condition},
+        conditions::{DesiredCondition, find_condition, set_condition, true_reason},
         coverage::uncovered_names,
         names::{key_secret_name, order_name},
         renewal::{
@@ -302,9 +302,8 @@ async fn process(
         // status: then the staged key of that revision may still need removing.
         let finishing = s.st.revision != revision || s.st.current_order.is_some();
         s.record(leaf, renew_at, revision.unwrap_or(1));
-        let ready_reason = find_condition(&s.st.conditions, READY)
-            .filter(|c| c.status == status::TRUE)
-            .map(|c| c.reason.clone())
+        let ready_reason = true_reason(&s.st.conditions, READY)
+            .map(str::to_string)
             .unwrap_or_else(|| {
                 if secret_revision.is_none() {
                     "Adopted".into()

@@ -100,6 +100,14 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     find_condition(conditions, type_).is_some_and(|c| c.status == crate::api::status::TRUE)
 }
 
+/// The reason of the condition of the given type while it is `True`: a condition that
+/// stays true keeps the reason it became true with (`Issued`, `Adopted`, `Verified`).
+pub fn true_reason<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a str> {
+    find_condition(conditions, type_)
+        .filter(|c| c.status == crate::api::status::TRUE)
+        .map(|c| c.reason.as_str())
+}
+
 /// `s` cut to at most `max` bytes on a character boundary.
 pub fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -226,6 +234,16 @@ mod tests {
         let (c, changed) = with_condition(&doubled, &ready(TRUE, "Issued", "ok"), t0);
         assert!(changed);
         assert_eq!(c, one);
+    }
+
+    #[test]
+    fn a_true_condition_keeps_its_reason_a_false_one_has_none() {
+        let t0 = ts("2026-01-01T00:00:00Z");
+        let (c, _) = with_condition(&[], &ready(TRUE, "Issued", "ok"), t0);
+        assert_eq!(true_reason(&c, "Ready"), Some("Issued"));
+        assert_eq!(true_reason(&c, "Issuing"), None);
+        let (c, _) = with_condition(&c, &ready("False", "Expired", "no"), t0);
+        assert_eq!(true_reason(&c, "Ready"), None);
     }
 
     #[test]
