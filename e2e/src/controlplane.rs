@@ -134,9 +134,65 @@ pub fn ensure_binaries() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, for a server another process binds.
+///
+/// It is drawn at random from below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`), not from `bind(0)`: a port from that range can be
+/// taken by any outgoing connection between this check and the server's bind (a CI run
+/// lost kube-apiserver's port that way), or while a component is stopped for an outage
+/// test. A port is never handed out twice by one process.
 pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static GIVEN: Mutex<std::collections::BTreeSet<u16>> =
+        Mutex::new(std::collections::BTreeSet::new());
+    let (low, high) = port_pool();
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..500 {
+        let port = low + (random_u64() % u64::from(high - low)) as u16;
+        if given.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return Ok(port);
+        }
+    }
+    bail!("no free port in {low}..{high} after 500 tries")
+}
+
+/// Ports `[low, high)` below the ephemeral range, at most 12 000 of them, never below 1024.
+fn port_pool() -> (u16, u16) {
+    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    port_pool_below(ephemeral_low)
+}
+
+fn port_pool_below(ephemeral_low: u16) -> (u16, u16) {
+    if ephemeral_low >= 2048 {
+        (
+            ephemeral_low.saturating_sub(12_000).max(1024),
+            ephemeral_low,
+        )
+    } else {
+        // The ephemeral range starts low: use the ports above the usual one instead.
+        (61_000, 65_535)
+    }
+}
+
+/// A random number from the standard library's per-process random hash keys.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
 }
 
 /// Certificates of a running control plane: its CA signs serving and client certificates.
@@ -252,7 +308,25 @@ impl ControlPlane {
     /// Builds (if needed) and starts etcd, kube-apiserver and kube-controller-manager,
     /// waits for `/readyz`, installs the CRDs from `crds/` and creates the operator's
     /// namespace ([`OPERATOR_NAMESPACE`]).
+    ///
+    /// A start whose component lost its port to another process before binding it
+    /// ("address already in use") is retried on fresh ports, up to three times.
     pub fn start(opts: Options) -> Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(&opts) {
+                Err(e) if attempt < 3 && format!("{e:#}").contains("address already in use") => {
+                    eprintln!(
+                        "[controlplane] a port was taken before it was bound, starting again on others: {e:#}"
+                    );
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn start_once(opts: &Options) -> Result<Self> {
         let bins = ensure_binaries()?;
         let started = Instant::now();
         let (dir, remove_dir) = match &opts.dir {
@@ -693,4 +767,25 @@ pub async fn client_from_kubeconfig(path: &Path) -> Result<kube::Client> {
 fn base64_encode(data: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_come_from_below_the_ephemeral_range() {
+        assert_eq!(port_pool_below(32768), (20768, 32768));
+        assert_eq!(port_pool_below(10000), (1024, 10000));
+        assert_eq!(port_pool_below(1024), (61_000, 65_535));
+        let (low, high) = port_pool();
+        let ports: Vec<u16> = (0..50).map(|_| free_port().unwrap()).collect();
+        assert!(ports.iter().all(|p| (low..high).contains(p)), "{ports:?}");
+        let unique: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(
+            unique.len(),
+            ports.len(),
+            "a port was handed out twice: {ports:?}"
+        );
+    }
 }
