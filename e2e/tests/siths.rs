@@ -683,3 +683,55 @@ async fn sithsctl_renew_issues_exactly_one_new_revision() -> Result<()> {
     );
     Ok(())
 }
+
+/// The certificate pass reads its issuer from the operator's cache, which the issuer watch
+/// fills before it maps an issuer's change to certificates. A certificate waiting for a
+/// missing issuer is issued once the issuer exists, and follows a change of the issuer's
+/// spec; both well before the five minutes after which a missing issuer is looked up again.
+#[tokio::test]
+async fn a_certificate_follows_its_issuer_through_the_cache() -> Result<()> {
+    let e = env("follow").await?;
+    e.validation(&e.ns, &e.domain(), REGION, "").await?;
+    let issuer = format!("{}-local", e.ns);
+    e.certificate(
+        "early",
+        &issuer,
+        &[format!("early.{}", e.domain())],
+        "SE2321000016-F1",
+    )
+    .await?;
+    wait_condition(
+        &e.certs(),
+        "early",
+        "Ready",
+        "False",
+        Some("IssuerNotFound"),
+        WAIT,
+    )
+    .await?;
+    // Let the passes its own status write starts go by: the issuer's creation alone must
+    // bring the certificate on.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(e.local_issuer("").await?, issuer);
+    let soon = Duration::from_secs(60);
+    wait_condition(&e.certs(), "early", "Ready", "True", None, soon).await?;
+    e.issuers()
+        .patch(
+            &issuer,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({
+                "spec": { "allowedNamespaces": { "matchLabels": { "team": "elsewhere" } } }
+            })),
+        )
+        .await?;
+    wait_condition(
+        &e.certs(),
+        "early",
+        "Ready",
+        "False",
+        Some("NamespaceNotAllowed"),
+        soon,
+    )
+    .await?;
+    Ok(())
+}

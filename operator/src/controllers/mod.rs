@@ -17,11 +17,14 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Client, Resource, ResourceExt,
     api::{Api, Patch, PatchParams},
-    runtime::{controller::Action, reflector::Store},
+    runtime::{
+        controller::Action,
+        reflector::{ObjectRef, Store},
+    },
 };
 
 use crate::{
-    api::{DomainValidation, ServiceCertificate},
+    api::{DomainValidation, ServiceCertificate, SithsIssuer},
     metrics::Metrics,
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -98,6 +101,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     validations: Store<DomainValidation>,
     certificates: Store<ServiceCertificate>,
+    siths_issuers: Store<SithsIssuer>,
     issuers: IssuerCache,
     /// Newest ServiceCertificate versions seen (see [`SeenVersions`]).
     pub(crate) certificate_versions: SeenVersions,
@@ -106,8 +110,9 @@ pub struct Context {
     pub acme: Arc<crate::acme::Acme>,
 }
 
-/// Resolved issuers by name, valid for one resourceVersion and at most [`ISSUER_TTL`], so
-/// a thousand certificates on one issuer do not read its CA Secret a thousand times.
+/// Resolved issuers by name, valid for one spec (UID and generation: the issuer's status
+/// changes every few seconds while orders flow) and at most [`ISSUER_TTL`], so a thousand
+/// certificates on one issuer do not read its CA Secret a thousand times.
 type IssuerCache = std::sync::Mutex<
     std::collections::HashMap<
         String,
@@ -131,12 +136,14 @@ impl Debug for Context {
 }
 
 impl Context {
-    /// A context for `client` with the caches of validations and certificates.
+    /// A context for `client` with the caches of validations, certificates and SITHS
+    /// issuers.
     pub fn new(
         client: Client,
         settings: Settings,
         validations: Store<DomainValidation>,
         certificates: Store<ServiceCertificate>,
+        siths_issuers: Store<SithsIssuer>,
         metrics: Arc<Metrics>,
         acme: Arc<crate::acme::Acme>,
     ) -> Arc<Self> {
@@ -152,11 +159,21 @@ impl Context {
             metrics,
             validations,
             certificates,
+            siths_issuers,
             issuers: Default::default(),
             certificate_versions: Default::default(),
             siths_anchors: Default::default(),
             acme,
         })
+    }
+
+    /// The SithsIssuer `name` from the cache, once the cache has been filled.
+    pub async fn siths_issuer(&self, name: &str) -> Result<Option<Arc<SithsIssuer>>, Error> {
+        self.siths_issuers
+            .wait_until_ready()
+            .await
+            .map_err(|_| Error::CacheStopped("SithsIssuer"))?;
+        Ok(self.siths_issuers.get(&ObjectRef::new(name)))
     }
 
     /// The resolved issuer, from the cache when it is fresh. Problems are not cached, so a
@@ -166,7 +183,11 @@ impl Context {
         issuer: &crate::api::SithsIssuer,
     ) -> Result<Result<Arc<siths_issuer::ResolvedIssuer>, siths_issuer::IssuerProblem>, Error> {
         let name = issuer.name_any();
-        let version = issuer.resource_version().unwrap_or_default();
+        let version = format!(
+            "{}/{}",
+            issuer.uid().unwrap_or_default(),
+            issuer.metadata.generation.unwrap_or_default()
+        );
         {
             let cache = self
                 .issuers
@@ -269,6 +290,9 @@ pub enum Error {
     /// An object lacks a field the API server always sets.
     #[error("object without {0}")]
     Incomplete(&'static str),
+    /// A cache's watch ended before it was filled (the controllers are stopping).
+    #[error("the {0} cache stopped before it was filled")]
+    CacheStopped(&'static str),
 }
 
 impl Error {
@@ -279,6 +303,7 @@ impl Error {
             Error::Json(_) => "json",
             Error::Pki(_) => "pki",
             Error::Incomplete(_) => "incomplete",
+            Error::CacheStopped(_) => "cache",
         }
     }
 }

@@ -23,9 +23,9 @@ use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::Action,
-        reflector::{ObjectRef, Store},
+        reflector::{ObjectRef, Store, reflector, store::Writer},
         watcher,
     },
 };
@@ -197,8 +197,7 @@ async fn process(
     debug_assert_eq!(spec.issuer_ref.kind, IssuerKind::SithsIssuer);
 
     // 2. Issuer.
-    let issuers: Api<SithsIssuer> = Api::all(ctx.client.clone());
-    let Some(issuer_obj) = issuers.get_opt(&spec.issuer_ref.name).await? else {
+    let Some(issuer_obj) = ctx.siths_issuer(&spec.issuer_ref.name).await? else {
         s.not_ready(
             "IssuerNotFound",
             &format!(
@@ -1211,8 +1210,14 @@ fn certificates_of(
         .collect()
 }
 
-/// Runs the ServiceCertificate controller until `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) {
+/// Runs the ServiceCertificate controller until `shutdown` resolves. `issuers` fills the
+/// SithsIssuer cache of `ctx`: it is filled by the watch that also maps an issuer's change
+/// to its certificates, so a pass started by that change reads the changed issuer.
+pub async fn run(
+    ctx: Arc<Context>,
+    controller: Controller<ServiceCertificate>,
+    issuers: Writer<SithsIssuer>,
+) {
     let client = ctx.client.clone();
     let store = controller.store();
     let by_issuer = store.clone();
@@ -1263,9 +1268,16 @@ pub async fn run(ctx: Arc<Context>, controller: Controller<ServiceCertificate>) 
                 by_label.into_iter().chain(by_name)
             },
         )
-        .watches(
-            Api::<SithsIssuer>::all(client.clone()),
-            watcher::Config::default().any_semantic(),
+        .watches_stream(
+            reflector(
+                issuers,
+                watcher(
+                    Api::<SithsIssuer>::all(client.clone()),
+                    watcher::Config::default().any_semantic(),
+                )
+                .modify(|i| i.metadata.managed_fields = None),
+            )
+            .touched_objects(),
             move |issuer| {
                 // Only a changed spec matters here: the issuer's own status changes every
                 // few seconds while orders flow, and mapping those would reconcile every
