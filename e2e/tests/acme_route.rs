@@ -399,7 +399,14 @@ spec:
             Ok((ready && c.status.as_ref().and_then(|s| s.revision) == Some(2)).then_some(c))
         }
     })
-    .await?;
+    .await;
+    let cert = match cert {
+        Ok(c) => c,
+        Err(e) => {
+            let status = certs.get("shop-shop-tls").await.map(|c| c.status);
+            anyhow::bail!("{e:#}\nstatus: {status:?}\n{}", env.operator.output())
+        }
+    };
     let st = cert.status.clone().unwrap_or_default();
     // Counted at least once (one run in three needed two more ACME attempts before the
     // repair landed; each failed attempt counts as well).

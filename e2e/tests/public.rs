@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, time::Duration};
 use anyhow::Result;
 use e2e::{
     fixtures::{REGION, local_ca_issuer, region_validation, server_certificate},
-    k8s::{apply, shared_operator, wait_condition},
+    k8s::{apply, condition, shared_operator, wait_condition},
 };
 use jiff::Timestamp;
 use k8s_openapi::{
@@ -506,6 +506,21 @@ async fn broken_secrets_on_the_manual_public_route_are_refused_and_never_written
     )
     .await?;
     assert!(message(&c).contains("issuerRef.name"), "{}", message(&c));
+    // Creating the issuer alone brings the certificate on: the issuer cache is filled by
+    // the watch that maps the new issuer to its certificates (a missing issuer is otherwise
+    // looked up again after five minutes). Wait first for the passes the certificate's own
+    // status write starts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    manual_issuer(&client, &format!("{ns}-none"), Some((&ns, "public-roots"))).await?;
+    let reason = e2e::eventually(Duration::from_secs(60), "orphan to find its issuer", || {
+        let certs = certs.clone();
+        async move {
+            let c = certs.get("orphan").await?;
+            Ok(condition(&c, "Ready").filter(|(_, reason, _)| reason != "IssuerNotFound"))
+        }
+    })
+    .await?;
+    assert_eq!(reason.0, "False", "nothing was imported yet: {reason:?}");
     certs.delete("orphan", &Default::default()).await?;
 
     // The right certificate first, so the Secret carries the operator's labels and every

@@ -296,19 +296,19 @@ async fn run_controllers(
             Ok(n) => info!(removed = n, "removed stale ACME HTTP-01 solver objects"),
             Err(e) => warn!(error = %e, "could not look for stale ACME HTTP-01 solver objects"),
         }
-        let (siths_issuers, siths_issuer_writer) = reflector::store();
+        let (issuers, issuer_writers) = controllers::IssuerCaches::new();
         let ctx = Context::new(
             client.clone(),
             settings,
             validations,
             certificates.store(),
-            siths_issuers,
+            issuers,
             metrics,
             Arc::new(acme),
         );
         info!("watching ServiceCertificates, SithsIssuers, PublicIssuers and DomainValidations");
         tokio::join!(
-            controllers::service_certificate::run(ctx.clone(), certificates, siths_issuer_writer),
+            controllers::service_certificate::run(ctx.clone(), certificates, issuer_writers),
             controllers::siths_issuer::run(ctx.clone(), until_stopped(&stop)),
             controllers::public_issuer::run(ctx.clone(), until_stopped(&stop)),
             controllers::trust_bundle::run(ctx.clone(), until_stopped(&stop)),

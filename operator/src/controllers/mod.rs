@@ -19,12 +19,12 @@ use kube::{
     api::{Api, Patch, PatchParams},
     runtime::{
         controller::Action,
-        reflector::{ObjectRef, Store},
+        reflector::{self, ObjectRef, Store, store::Writer},
     },
 };
 
 use crate::{
-    api::{DomainValidation, ServiceCertificate, SithsIssuer},
+    api::{DomainValidation, PublicIssuer, ServiceCertificate, SithsIssuer},
     metrics::Metrics,
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -101,13 +101,74 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     validations: Store<DomainValidation>,
     certificates: Store<ServiceCertificate>,
-    siths_issuers: Store<SithsIssuer>,
+    issuer_objects: IssuerCaches,
     issuers: IssuerCache,
     /// Newest ServiceCertificate versions seen (see [`SeenVersions`]).
     pub(crate) certificate_versions: SeenVersions,
     siths_anchors: std::sync::OnceLock<Vec<crate::pki::SithsAnchors>>,
     /// ACME accounts and orders of PublicIssuers with `acme`.
     pub acme: Arc<crate::acme::Acme>,
+}
+
+/// The SithsIssuers and PublicIssuers, as the ServiceCertificate controller's issuer
+/// watches see them: each watch writes a change into its cache before it maps the change to
+/// certificates, so the pass a change starts reads the changed issuer.
+#[derive(Clone)]
+pub struct IssuerCaches {
+    siths: Store<SithsIssuer>,
+    public: Store<PublicIssuer>,
+}
+
+/// The halves of [`IssuerCaches`] the watches write into.
+pub struct IssuerCacheWriters {
+    pub(crate) siths: Writer<SithsIssuer>,
+    pub(crate) public: Writer<PublicIssuer>,
+}
+
+impl IssuerCaches {
+    /// Empty caches and their writers.
+    pub fn new() -> (Self, IssuerCacheWriters) {
+        let (siths, siths_writer) = reflector::store();
+        let (public, public_writer) = reflector::store();
+        (
+            Self { siths, public },
+            IssuerCacheWriters {
+                siths: siths_writer,
+                public: public_writer,
+            },
+        )
+    }
+}
+
+impl Debug for IssuerCaches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerCaches")
+            .field("siths", &self.siths.len())
+            .field("public", &self.public.len())
+            .finish()
+    }
+}
+
+impl Debug for IssuerCacheWriters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerCacheWriters").finish_non_exhaustive()
+    }
+}
+
+/// The object `name` of a cache, once the cache has been filled.
+async fn cached<K>(
+    store: &Store<K>,
+    name: &str,
+    kind: &'static str,
+) -> Result<Option<Arc<K>>, Error>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    store
+        .wait_until_ready()
+        .await
+        .map_err(|_| Error::CacheStopped(kind))?;
+    Ok(store.get(&ObjectRef::new(name)))
 }
 
 /// Resolved issuers by name, valid for one spec (UID and generation: the issuer's status
@@ -136,14 +197,13 @@ impl Debug for Context {
 }
 
 impl Context {
-    /// A context for `client` with the caches of validations, certificates and SITHS
-    /// issuers.
+    /// A context for `client` with the caches of validations, certificates and issuers.
     pub fn new(
         client: Client,
         settings: Settings,
         validations: Store<DomainValidation>,
         certificates: Store<ServiceCertificate>,
-        siths_issuers: Store<SithsIssuer>,
+        issuer_objects: IssuerCaches,
         metrics: Arc<Metrics>,
         acme: Arc<crate::acme::Acme>,
     ) -> Arc<Self> {
@@ -159,7 +219,7 @@ impl Context {
             metrics,
             validations,
             certificates,
-            siths_issuers,
+            issuer_objects,
             issuers: Default::default(),
             certificate_versions: Default::default(),
             siths_anchors: Default::default(),
@@ -169,11 +229,12 @@ impl Context {
 
     /// The SithsIssuer `name` from the cache, once the cache has been filled.
     pub async fn siths_issuer(&self, name: &str) -> Result<Option<Arc<SithsIssuer>>, Error> {
-        self.siths_issuers
-            .wait_until_ready()
-            .await
-            .map_err(|_| Error::CacheStopped("SithsIssuer"))?;
-        Ok(self.siths_issuers.get(&ObjectRef::new(name)))
+        cached(&self.issuer_objects.siths, name, "SithsIssuer").await
+    }
+
+    /// The PublicIssuer `name` from the cache, once the cache has been filled.
+    pub async fn public_issuer(&self, name: &str) -> Result<Option<Arc<PublicIssuer>>, Error> {
+        cached(&self.issuer_objects.public, name, "PublicIssuer").await
     }
 
     /// The resolved issuer, from the cache when it is fresh. Problems are not cached, so a

@@ -67,8 +67,7 @@ pub(super) async fn process(
     s.st.route = Some(Route::Public.as_str().into());
 
     // 1. Issuer.
-    let issuers: Api<PublicIssuer> = Api::all(ctx.client.clone());
-    let Some(issuer) = issuers.get_opt(&spec.issuer_ref.name).await? else {
+    let Some(issuer) = ctx.public_issuer(&spec.issuer_ref.name).await? else {
         s.not_ready(
             "IssuerNotFound",
             &format!(

@@ -13,14 +13,14 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::{
     ByteString,
     api::core::v1::{Namespace, Secret},
 };
 use kube::{
-    Api, Resource, ResourceExt,
+    Api, Client, Resource, ResourceExt,
     api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
     runtime::{
         Controller, WatchStreamExt,
@@ -29,11 +29,13 @@ use kube::{
         watcher,
     },
 };
+use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
 use super::{
-    CERTIFICATE_LABEL, Context, Error, FIELD_MANAGER, ISSUED_AT_KEY, ISSUER_LABEL, MANAGED_BY,
-    RENEW_REQUESTED_KEY, REVISION_KEY, ROLE_CERTIFICATE, ROLE_LABEL, ROLE_STAGED_KEY, apply_status,
+    CERTIFICATE_LABEL, Context, Error, FIELD_MANAGER, ISSUED_AT_KEY, ISSUER_LABEL,
+    IssuerCacheWriters, MANAGED_BY, RENEW_REQUESTED_KEY, REVISION_KEY, ROLE_CERTIFICATE,
+    ROLE_LABEL, ROLE_STAGED_KEY, apply_status,
     domain_validation::{grants_for, today},
     measured, now, rfc3339,
     siths_issuer::{ResolvedBackend, ResolvedIssuer},
@@ -41,8 +43,8 @@ use super::{
 use crate::{
     api::{
         ApprovalDecision, CertificateOrder, CertificateOrderSpec, CertificateOrderStatus,
-        DomainValidation, IssuerKind, KeyAlgorithm, OrderPhase, PublicIssuer, RotationPolicy,
-        ServiceCertificate, ServiceCertificateStatus, SithsIssuer, status,
+        DomainValidation, IssuerKind, KeyAlgorithm, OrderPhase, RotationPolicy, ServiceCertificate,
+        ServiceCertificateStatus, SithsIssuer, status,
     },
     pki::{
         self, CertificateProfile, Expected, KeySpec, PrivateKey, Usage, build_csr, check_issued,
@@ -1210,13 +1212,37 @@ fn certificates_of(
         .collect()
 }
 
-/// Runs the ServiceCertificate controller until `shutdown` resolves. `issuers` fills the
-/// SithsIssuer cache of `ctx`: it is filled by the watch that also maps an issuer's change
-/// to its certificates, so a pass started by that change reads the changed issuer.
+/// Every change of an issuer kind, written into `cache` before it is passed on.
+fn cached_changes<K>(
+    client: &Client,
+    cache: Writer<K>,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    reflector(
+        cache,
+        watcher(
+            Api::<K>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+        )
+        .modify(|o| o.meta_mut().managed_fields = None),
+    )
+    .touched_objects()
+}
+
+/// Runs the ServiceCertificate controller until `shutdown` resolves. Its issuer watches
+/// fill the issuer caches of `ctx` through `issuers` (see [`super::IssuerCaches`]).
 pub async fn run(
     ctx: Arc<Context>,
     controller: Controller<ServiceCertificate>,
-    issuers: Writer<SithsIssuer>,
+    issuers: IssuerCacheWriters,
 ) {
     let client = ctx.client.clone();
     let store = controller.store();
@@ -1269,15 +1295,7 @@ pub async fn run(
             },
         )
         .watches_stream(
-            reflector(
-                issuers,
-                watcher(
-                    Api::<SithsIssuer>::all(client.clone()),
-                    watcher::Config::default().any_semantic(),
-                )
-                .modify(|i| i.metadata.managed_fields = None),
-            )
-            .touched_objects(),
+            cached_changes(&client, issuers.siths),
             move |issuer| {
                 // Only a changed spec matters here: the issuer's own status changes every
                 // few seconds while orders flow, and mapping those would reconcile every
@@ -1289,9 +1307,8 @@ pub async fn run(
                 certificates_of(&by_issuer, IssuerKind::SithsIssuer, &name)
             },
         )
-        .watches(
-            Api::<PublicIssuer>::all(client.clone()),
-            watcher::Config::default().any_semantic(),
+        .watches_stream(
+            cached_changes(&client, issuers.public),
             move |issuer| {
                 let name = issuer.name_any();
                 if !public_generations.changed(&name, issuer.metadata.generation) {
