@@ -428,7 +428,10 @@ async fn issue_acme(
             },
             additional,
             siths,
-            s.now,
+            // The certificate is as new as the order's end: its notBefore can lie after
+            // this pass began (Pebble sets it to the second of issuance), and checking it
+            // as of then refused it as NotYetValid, a failed attempt and a backoff.
+            Timestamp::now(),
         )
         .map(|accepted| (accepted, issued.renewal_window))
         .map_err(|r| {
