@@ -60,14 +60,12 @@ async fn all_have_condition(
 ) -> Result<bool> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
     let list = api.list(&ListParams::default()).await?;
-    Ok(list.items.iter().all(|o| has_condition(&o.data, condition)))
+    Ok(list.items.iter().all(|o| has_condition(o, condition)))
 }
 
 /// Whether an object's `status.conditions` holds one of type `condition`.
-fn has_condition(data: &serde_json::Value, condition: &str) -> bool {
-    data.pointer("/status/conditions")
-        .and_then(serde_json::Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == condition))
+fn has_condition<K: serde::Serialize>(obj: &K, condition: &str) -> bool {
+    crate::k8s::condition(obj, condition).is_some()
 }
 
 #[cfg(test)]

@@ -113,7 +113,6 @@ pub struct Context {
 /// The SithsIssuers and PublicIssuers, as the ServiceCertificate controller's issuer
 /// watches see them: each watch writes a change into its cache before it maps the change to
 /// certificates, so the pass a change starts reads the changed issuer.
-#[derive(Clone)]
 pub struct IssuerCaches {
     siths: Store<SithsIssuer>,
     public: Store<PublicIssuer>,
