@@ -10,7 +10,7 @@ use e2e::{
     operator::OperatorProcess,
 };
 use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, Client, api::ListParams};
+use kube::{Api, Client, ResourceExt, api::ListParams};
 use siths_operator::{
     api::{CertificateOrder, ServiceCertificate},
     pki::{CertInfo, PrivateKey, key_matches, parse_pem_chain},
@@ -107,7 +107,35 @@ async fn outage_during_issuance(component: &str) -> Result<()> {
     eprintln!("{component} stopped during issuance for {outage:?}");
     tokio::time::sleep(outage).await;
     cp.start_component(component)?;
-    let recovered = all_ready(&client, &ns, Duration::from_secs(90)).await?;
+    let recovered = match all_ready(&client, &ns, Duration::from_secs(90)).await {
+        Ok(d) => d,
+        Err(e) => {
+            let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), &ns);
+            let waiting: Vec<String> = certs
+                .list(&ListParams::default())
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| {
+                    let ready = condition(c, "Ready");
+                    ready
+                        .as_ref()
+                        .is_none_or(|(s, _, _)| s != "True")
+                        .then(|| format!("{}: {ready:?}", c.name_any()))
+                })
+                .collect();
+            let output = op.output();
+            let warnings: Vec<&str> = output
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            anyhow::bail!(
+                "{e:#}\nnot Ready: {waiting:#?}\nlast operator warnings:\n{}",
+                warnings[warnings.len().saturating_sub(40)..].join("\n")
+            );
+        }
+    };
     eprintln!("{component} back: every certificate Ready {recovered:.1?} after the restart");
     guarantees(&client, &ns).await?;
     e2e::reliability(
