@@ -16,3 +16,4 @@ pub mod policy;
 pub mod run;
 pub mod server;
 pub mod telemetry;
+pub mod vocabulary;

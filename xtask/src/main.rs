@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use e2e::controlplane::{self, ControlPlane, Options};
 
 mod migration;
+mod modcheck;
 
 #[derive(Debug, Parser)]
 #[command(about = "siths-operator project tasks")]
@@ -44,7 +45,8 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
-    /// Build (or find in the cache) the control-plane binaries.
+    /// Build (or find in the cache) the Go-built test tools: the control plane, helm,
+    /// Pebble and cert-manager.
     Controlplane,
     /// Fault scenarios at full size (crashes, outages, conflicts, tampering); writes
     /// RELIABILITY.md.
@@ -55,6 +57,9 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Check the module rules of the operator crate (no import cycles; the pure layers
+    /// import no controllers).
+    Modules,
     /// Regenerate examples/migration/ (certificates from stand-in SITHS CAs).
     MigrationExample,
 }
@@ -85,10 +90,9 @@ fn main() -> Result<()> {
                 .args(["bench", "-p", "e2e", "--bench", "scale", "--"])
                 .args(args),
         ),
+        Task::Modules => modules(),
         Task::MigrationExample => migration::write(&root().join("examples/migration")),
-        Task::Controlplane => controlplane::ensure_binaries().map(|d| {
-            println!("{}", d.display());
-        }),
+        Task::Controlplane => ensure_tools(),
     }
 }
 
@@ -113,6 +117,51 @@ fn run(step: &str, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Builds (or finds in the cache) the Go-built test tools, all four at once: on a cold
+/// machine they are most of the first run, and Go's build cache is safe to share.
+fn ensure_tools() -> Result<()> {
+    eprintln!("==> Go-built test tools (control plane, helm, pebble, cert-manager)");
+    let started = Instant::now();
+    type Build = fn() -> Result<PathBuf>;
+    let builds: [(&str, Build); 4] = [
+        ("control plane", controlplane::ensure_binaries),
+        ("helm", e2e::helm::ensure_helm),
+        ("pebble", e2e::pebble::ensure_pebble),
+        ("cert-manager", e2e::certmanager::ensure_controller),
+    ];
+    let results: Vec<(&str, Result<PathBuf>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = builds
+            .iter()
+            .map(|(name, build)| (*name, scope.spawn(build)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, h)| {
+                (
+                    name,
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the {name} build panicked"))),
+                )
+            })
+            .collect()
+    });
+    for (name, result) in results {
+        let path = result.with_context(|| format!("building {name}"))?;
+        eprintln!("    {name}: {}", path.display());
+    }
+    eprintln!("    tools: ok in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn modules() -> Result<()> {
+    eprintln!("==> module rules (no import cycles; policy, pki, api import no controllers)");
+    let broken = modcheck::check(&root().join("operator/src"))?;
+    if !broken.is_empty() {
+        bail!("module rules broken:\n  {}", broken.join("\n  "));
+    }
+    Ok(())
+}
+
 fn test(filter: &[String]) -> Result<()> {
     run("rustfmt", cargo().args(["fmt", "--all", "--check"]))?;
     run(
@@ -129,18 +178,8 @@ fn test(filter: &[String]) -> Result<()> {
     )?;
     eprintln!("==> CRD drift check");
     crdgen(true)?;
-    eprintln!("==> control-plane binaries");
-    let dir = controlplane::ensure_binaries()?;
-    eprintln!("    cached in {}", dir.display());
-    eprintln!("==> helm binary");
-    let helm = e2e::helm::ensure_helm()?;
-    eprintln!("    cached in {}", helm.display());
-    eprintln!("==> pebble binaries");
-    let pebble = e2e::pebble::ensure_pebble()?;
-    eprintln!("    cached in {}", pebble.display());
-    eprintln!("==> cert-manager controller");
-    let cert_manager = e2e::certmanager::ensure_controller()?;
-    eprintln!("    cached in {}", cert_manager.display());
+    modules()?;
+    ensure_tools()?;
     run(
         "unit tests",
         cargo().args(["test", "--workspace", "--exclude", "e2e", "--all-targets"]),

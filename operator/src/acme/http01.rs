@@ -24,7 +24,7 @@ use kube::{
 use tracing::{debug, warn};
 
 use super::error::AcmeError;
-use crate::controllers::{MANAGED_BY, ROLE_LABEL};
+use crate::vocabulary::{MANAGED_BY, ROLE_LABEL};
 
 /// Value of `siths-operator.io/role` on the ConfigMaps, Services and Ingresses of pending
 /// HTTP-01 challenges.

@@ -42,8 +42,8 @@ use self::{
 };
 use crate::{
     api::{AcmeIssuer, PublicIssuer},
-    controllers::{MANAGED_BY, ROLE_LABEL},
     pki::{self, pem},
+    vocabulary::{MANAGED_BY, ROLE_LABEL},
 };
 
 /// Annotation on the account Secret: the account URL at the CA.

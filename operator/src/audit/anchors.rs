@@ -5,47 +5,13 @@ use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use rustls_pki_types::{CertificateDer, TrustAnchor};
-use serde::Serialize;
 
 use crate::pki::{
     self, CertInfo, Environment, PkiError, SithsAnchors, SithsVerdict, TrustAnchors, public_trust,
     siths,
 };
 
-/// Class of a certificate, as counted in the summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum CertClass {
-    /// Chains to a SITHS production anchor.
-    SithsProduction,
-    /// Chains to a SITHS test anchor.
-    SithsTest,
-    /// Chains to a root in Mozilla's store.
-    Public,
-    /// Neither (self-signed, a private CA, or a forged SITHS name).
-    Other,
-}
-
-impl CertClass {
-    /// Words for tables.
-    pub fn label(self) -> &'static str {
-        match self {
-            CertClass::SithsProduction => "SITHS production",
-            CertClass::SithsTest => "SITHS test",
-            CertClass::Public => "public",
-            CertClass::Other => "other",
-        }
-    }
-
-    /// The SITHS environment, for SITHS classes.
-    pub fn siths_environment(self) -> Option<Environment> {
-        match self {
-            CertClass::SithsProduction => Some(Environment::Production),
-            CertClass::SithsTest => Some(Environment::Test),
-            _ => None,
-        }
-    }
-}
+pub use crate::pki::CertClass;
 
 /// A certificate's class, and whether its issuer name claims SITHS without the chain
 /// verifying to a SITHS anchor.

@@ -406,7 +406,7 @@ pub fn audit(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Report {
         }
     }
     Report {
-        evaluated_at: crate::controllers::rfc3339(now),
+        evaluated_at: crate::policy::rfc3339(now),
         findings,
         summary: Summary {
             certificates: counts,

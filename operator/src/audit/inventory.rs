@@ -68,7 +68,7 @@ pub fn inventory(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Vec<Ro
                 dns_names: c.leaf.dns_names.clone(),
                 issuer: c.leaf.issuer.clone(),
                 class: anchors.classify(&c.chain, &c.leaf, now).class,
-                not_after: crate::controllers::rfc3339(c.leaf.not_after),
+                not_after: crate::policy::rfc3339(c.leaf.not_after),
                 days_left: c.leaf.not_after.duration_since(now).as_secs() / 86_400,
                 used_by: used_by.clone(),
             });

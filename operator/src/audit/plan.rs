@@ -1,8 +1,8 @@
 //! `sithsctl plan`: the operator's own decisions on every `ServiceCertificate` in a set of
-//! manifests, without a cluster. Each step calls the function the controller calls
-//! (routing, identifier checks, the namespace selector, domain-validation grants and
-//! coverage, cost and lead time); only the inputs come from the manifests instead of the
-//! API.
+//! manifests, without a cluster. The gates are the controller's gate chain
+//! ([`crate::policy::gates::evaluate`]); only the inputs come from the manifests instead of
+//! the API. Cost, lead time and approval come from the same `policy` functions the
+//! controller's orders use.
 
 use std::collections::BTreeMap;
 
@@ -11,13 +11,14 @@ use serde::Serialize;
 
 use super::{Inventory, ObjectRef, Severity};
 use crate::{
-    api::{IssuerKind, Purpose, ServiceCertificate, SithsIssuer},
-    controllers::domain_validation::{grants_for, today},
+    api::{DomainValidation, Environment, IssuerKind, Purpose, ServiceCertificate, SithsIssuer},
     policy::{
         self,
         coverage::{DomainGrant, uncovered_names},
-        namespaces,
-        routing::{REFUSED, Route},
+        domain_validation::{grants_for, today},
+        gates::{self, GateInput, IssuerFacts, IssuerState, domain_gap_message},
+        issuers::{Source, siths_spec_problem},
+        routing::Route,
     },
 };
 
@@ -44,6 +45,24 @@ pub fn public_issuer_of<'a>(
         .find(|i| i.metadata.name.as_deref() == Some(cert.spec.issuer_ref.name.as_str()))
 }
 
+/// The issuer of `cert` as the gate chain sees it, from the manifests: what its spec shows
+/// (the controller also reads its CA Secret and trust anchors, which manifests lack).
+fn issuer_state<'a>(inv: &'a Inventory, cert: &ServiceCertificate) -> IssuerState<'a> {
+    match cert.spec.issuer_ref.kind {
+        IssuerKind::SithsIssuer => match issuer_of(inv, cert) {
+            None => IssuerState::Missing,
+            Some(i) => match siths_spec_problem(&i.spec) {
+                Some(p) => IssuerState::NotReady(p),
+                None => IssuerState::Ready(IssuerFacts::siths(&i.spec)),
+            },
+        },
+        IssuerKind::PublicIssuer => match public_issuer_of(inv, cert) {
+            None => IssuerState::Missing,
+            Some(i) => IssuerState::Ready(IssuerFacts::public(&i.spec)),
+        },
+    }
+}
+
 /// Names of a certificate that no valid DomainValidation covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainGap {
@@ -54,18 +73,9 @@ pub struct DomainGap {
 }
 
 impl DomainGap {
-    /// The message, worded as the controller's `DomainNotValidated` condition.
+    /// The message, the controller's `DomainNotValidated` condition's.
     pub fn message(&self) -> String {
-        match &self.organization_number {
-            Some(org) => format!(
-                "no Validated DomainValidation for organisation {org} covers {}; register the domain validation (or correct dnsNames). Nothing is ordered until then.",
-                self.uncovered.join(", ")
-            ),
-            None => format!(
-                "no Validated DomainValidation (for any organisation: the issuer is not among the objects) covers {}; register the domain validation (or correct dnsNames).",
-                self.uncovered.join(", ")
-            ),
-        }
+        domain_gap_message(self.organization_number.as_deref(), &self.uncovered)
     }
 }
 
@@ -73,6 +83,7 @@ impl DomainGap {
 /// issuer's organisation (for any organisation when the issuer is unknown), then coverage.
 pub fn domain_gap(inv: &Inventory, cert: &ServiceCertificate, now: Timestamp) -> Option<DomainGap> {
     let day = today(now);
+    let validations: Vec<&DomainValidation> = inv.domain_validations.iter().collect();
     let public = public_issuer_of(inv, cert);
     if public.is_some_and(|p| !p.spec.domain_validation_required()) {
         return None;
@@ -82,7 +93,7 @@ pub fn domain_gap(inv: &Inventory, cert: &ServiceCertificate, now: Timestamp) ->
         .or_else(|| public.and_then(|p| p.spec.organization_number.as_ref()));
     let (grants, organization_number): (Vec<DomainGrant>, _) = match org {
         Some(org) => (
-            grants_for(&inv.domain_validations, org, day),
+            grants_for(validations.iter().copied(), org, day),
             Some(org.clone()),
         ),
         None => {
@@ -95,7 +106,7 @@ pub fn domain_gap(inv: &Inventory, cert: &ServiceCertificate, now: Timestamp) ->
             orgs.dedup();
             let grants = orgs
                 .into_iter()
-                .flat_map(|org| grants_for(&inv.domain_validations, org, day))
+                .flat_map(|org| grants_for(validations.iter().copied(), org, day))
                 .collect();
             (grants, None)
         }
@@ -203,64 +214,10 @@ pub fn plan(inv: &Inventory, now: Timestamp) -> Plan {
         summary.estimated_cost_sek += u64::from(e.estimated_cost_sek.unwrap_or(0));
     }
     Plan {
-        evaluated_at: crate::controllers::rfc3339(now),
+        evaluated_at: policy::rfc3339(now),
         certificates,
         summary,
     }
-}
-
-/// The public route: the PublicIssuer, its namespaces, the names and the gate. Nothing is
-/// paid; the certificate is verified against Mozilla's root store before it is Ready.
-fn plan_public(
-    inv: &Inventory,
-    cert: &ServiceCertificate,
-    now: Timestamp,
-    mut entry: PlanEntry,
-) -> PlanEntry {
-    let spec = &cert.spec;
-    let ns = cert.metadata.namespace.clone().unwrap_or_default();
-    entry.severity = Severity::Error;
-    let Some(issuer) = public_issuer_of(inv, cert) else {
-        entry.reason = "IssuerNotFound".into();
-        entry.message = format!(
-            "PublicIssuer {:?} is not among the manifests; add it with -f or correct issuerRef.name",
-            spec.issuer_ref.name
-        );
-        return entry;
-    };
-    if !namespaces::allows(
-        issuer.spec.allowed_namespaces.as_ref(),
-        &inv.namespace_labels(&ns),
-    ) {
-        entry.reason = namespaces::REASON_NAMESPACE_NOT_ALLOWED.into();
-        entry.message = namespaces::refusal(IssuerKind::PublicIssuer, &spec.issuer_ref.name, &ns);
-        return entry;
-    }
-    if let Some((reason, message)) = crate::controllers::names_problem(spec) {
-        entry.reason = reason.into();
-        entry.message = message;
-        return entry;
-    }
-    if let Some(gap) = domain_gap(inv, cert, now) {
-        entry.uncovered_names = gap.uncovered.clone();
-        entry.reason = "DomainNotValidated".into();
-        entry.message = gap.message();
-        return entry;
-    }
-    entry.decision = Decision::Issue;
-    entry.severity = Severity::Info;
-    entry.reason = "Issuing".into();
-    entry.estimated_cost_sek = Some(0);
-    entry.message = format!(
-        "{} through PublicIssuer {}; verified against Mozilla's root store (never SITHS) before it is Ready",
-        match issuer.spec.source() {
-            "ACME" => "ordered over ACME",
-            "CertManager" => "delegated to cert-manager",
-            _ => "placed in the Secret by a person",
-        },
-        spec.issuer_ref.name
-    );
-    entry
 }
 
 fn plan_one(
@@ -271,6 +228,23 @@ fn plan_one(
 ) -> PlanEntry {
     let spec = &cert.spec;
     let ns = cert.metadata.namespace.clone().unwrap_or_default();
+    let labels = inv.namespace_labels(&ns);
+    let validations: Vec<&DomainValidation> = inv.domain_validations.iter().collect();
+    let same_secret: Vec<&ServiceCertificate> = inv
+        .service_certificates
+        .iter()
+        .filter(|c| {
+            c.spec.secret_name == spec.secret_name && c.metadata.namespace.as_deref() == Some(&ns)
+        })
+        .collect();
+    let outcome = gates::evaluate(&GateInput {
+        cert,
+        issuer: issuer_state(inv, cert),
+        namespace_labels: &labels,
+        validations: &validations,
+        same_secret: &same_secret,
+        today: today(now),
+    });
     let mut entry = PlanEntry {
         object: ObjectRef::namespaced(
             "ServiceCertificate",
@@ -278,7 +252,7 @@ fn plan_one(
             cert.metadata.name.as_deref().unwrap_or_default(),
         ),
         purpose: spec.purpose,
-        route: String::new(),
+        route: outcome.route.into(),
         issuer: format!("{:?}/{}", spec.issuer_ref.kind, spec.issuer_ref.name),
         decision: Decision::Blocked,
         severity: Severity::Error,
@@ -289,111 +263,60 @@ fn plan_one(
         lead_time_days: None,
         approval_required: None,
     };
-    let blocked = |mut e: PlanEntry, reason: &str, message: String| {
-        e.reason = reason.into();
-        e.message = message;
-        e
-    };
-    match policy::routing::route(spec.purpose, spec.issuer_ref.kind) {
-        Err(refusal) => {
-            entry.route = REFUSED.into();
-            return blocked(entry, refusal.reason, refusal.message);
+    let passed = match outcome.verdict {
+        Err(blocked) => {
+            entry.reason = blocked.reason.into();
+            entry.message = blocked.message;
+            entry.uncovered_names = blocked.uncovered;
+            return entry;
         }
-        Ok(Route::Public) => {
-            entry.route = Route::Public.as_str().into();
-            return plan_public(inv, cert, now, entry);
-        }
-        Ok(Route::Siths) => entry.route = Route::Siths.as_str().into(),
-    }
-    let Some(issuer) = issuer_of(inv, cert) else {
-        return blocked(
-            entry,
-            "IssuerNotFound",
-            format!(
-                "SithsIssuer {:?} is not among the manifests; add it with -f or correct issuerRef.name",
-                spec.issuer_ref.name
-            ),
-        );
+        Ok(passed) => passed,
     };
-    let ispec = &issuer.spec;
-    for (field, number) in std::iter::once((
-        "organization.organizationNumber",
-        &ispec.organization.organization_number,
-    ))
-    .chain(ispec.connection.agent.iter().map(|a| {
-        (
-            "connection.agent.organizationNumber",
-            &a.organization_number,
-        )
-    })) {
-        if let Err(e) = policy::identifiers::validate_organization_number(number) {
-            return blocked(
-                entry,
-                "IssuerNotReady",
-                format!(
-                    "SithsIssuer {:?} cannot issue: {field}: {e}",
-                    spec.issuer_ref.name
-                ),
+    entry.decision = Decision::Issue;
+    entry.severity = Severity::Info;
+    entry.reason = passed
+        .source
+        .settled_reason(passed.approval_required)
+        .into();
+    let issuer_name = &spec.issuer_ref.name;
+    match (passed.route, issuer_of(inv, cert)) {
+        (Route::Siths, Some(issuer)) => {
+            let ispec = &issuer.spec;
+            let manual = passed.source == Source::SithsManual;
+            let before = placed.entry(issuer_name.clone()).or_insert(0);
+            let cost = policy::cost::order_cost_for_backend(
+                manual,
+                ispec.environment,
+                ispec.price_per_certificate_sek,
+                *before,
+            );
+            *before += 1;
+            let lead = policy::cost::lead_time(ispec.lead_time_days, manual);
+            entry.message = format!(
+                "{} through SithsIssuer {issuer_name} ({}){}",
+                passed.source.describe(),
+                match ispec.environment {
+                    Environment::Production => "Production",
+                    Environment::Test => "Test",
+                },
+                if passed.approval_required {
+                    "; the order waits for a person's approval"
+                } else {
+                    ""
+                }
+            );
+            entry.estimated_cost_sek = Some(cost);
+            entry.lead_time_days = Some(lead.as_secs() / 86_400);
+            entry.approval_required = Some(passed.approval_required);
+        }
+        _ => {
+            entry.estimated_cost_sek = Some(0);
+            entry.message = format!(
+                "{} through PublicIssuer {issuer_name}; verified against Mozilla's root store (never SITHS) before it is Ready",
+                passed.source.describe(),
             );
         }
     }
-    if !namespaces::allows(
-        ispec.allowed_namespaces.as_ref(),
-        &inv.namespace_labels(&ns),
-    ) {
-        return blocked(
-            entry,
-            namespaces::REASON_NAMESPACE_NOT_ALLOWED,
-            namespaces::refusal(IssuerKind::SithsIssuer, &spec.issuer_ref.name, &ns),
-        );
-    }
-    if let Some((reason, message)) = crate::controllers::names_problem(spec) {
-        return blocked(entry, reason, message);
-    }
-    if let Some(gap) = domain_gap(inv, cert, now) {
-        entry.uncovered_names = gap.uncovered.clone();
-        return blocked(entry, "DomainNotValidated", gap.message());
-    }
-    let manual = ispec.backend.manual.is_some();
-    let before = placed.entry(spec.issuer_ref.name.clone()).or_insert(0);
-    let cost = policy::cost::order_cost_for_backend(
-        manual,
-        ispec.environment,
-        ispec.price_per_certificate_sek,
-        *before,
-    );
-    *before += 1;
-    let lead = policy::cost::lead_time(ispec.lead_time_days, manual);
-    let approval = policy::cost::approval_required(ispec.environment, ispec.approval);
-    entry.decision = Decision::Issue;
-    entry.severity = Severity::Info;
-    entry.reason = if approval {
-        "WaitingForApproval"
-    } else {
-        "Issuing"
-    }
-    .into();
-    entry.message = format!(
-        "{} through SithsIssuer {} ({}){}",
-        if manual {
-            "a CSR is submitted through Inera's portal"
-        } else {
-            "signed at once by the local CA"
-        },
-        spec.issuer_ref.name,
-        match ispec.environment {
-            crate::api::Environment::Production => "Production",
-            crate::api::Environment::Test => "Test",
-        },
-        if approval {
-            "; the order waits for a person's approval"
-        } else {
-            ""
-        }
-    );
-    entry.estimated_cost_sek = Some(cost);
-    entry.lead_time_days = Some(lead.as_secs() / 86_400);
-    entry.approval_required = Some(approval);
     entry
 }
 
@@ -436,10 +359,7 @@ mod tests {
         assert_eq!(e.reason, "DomainNotValidated", "{e:?}");
         assert_eq!(e.uncovered_names, ["www.region.se"]);
         let e = plan_of(&[CERT, &with_gate, DV]);
-        assert_eq!(
-            (e.decision, e.reason.as_str()),
-            (Decision::Issue, "Issuing")
-        );
+        assert_eq!((e.decision, e.reason.as_str()), (Decision::Issue, "Issued"));
         assert!(
             e.message.contains("ACME") && e.message.contains("Mozilla"),
             "{}",

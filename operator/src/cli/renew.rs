@@ -5,7 +5,7 @@ use kube::{
     api::{Patch, PatchParams},
 };
 
-use crate::{api::ServiceCertificate, controllers::RENEW_REQUESTED_KEY};
+use crate::{api::ServiceCertificate, vocabulary::RENEW_REQUESTED_KEY};
 
 /// Arguments of `sithsctl renew`.
 #[derive(Debug, clap::Args)]

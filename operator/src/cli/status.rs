@@ -9,8 +9,8 @@ use kube::{Api, Client, ResourceExt, api::ListParams};
 use crate::{
     api::{CertificateOrder, Condition, IssuerKind, ServiceCertificate, SithsIssuer},
     audit::objects::certificate_blocks,
-    controllers::CERTIFICATE_LABEL,
     pki::{self, CertInfo},
+    vocabulary::CERTIFICATE_LABEL,
 };
 
 /// Arguments of `sithsctl status`.

@@ -18,9 +18,11 @@ use kube::{
 };
 use serde_json::{Value, json};
 
-use super::{CERTIFICATE_LABEL, FIELD_MANAGER, MANAGED_BY, ROLE_CERTIFICATE, ROLE_LABEL};
 use crate::api::{
     CertManagerIssuerKind, CertManagerIssuerRef, KeyAlgorithm, RotationPolicy, ServiceCertificate,
+};
+use crate::vocabulary::{
+    CERTIFICATE_LABEL, FIELD_MANAGER, MANAGED_BY, ROLE_CERTIFICATE, ROLE_LABEL,
 };
 
 /// API group of cert-manager.

@@ -43,10 +43,8 @@ use kube::{
 };
 use tracing::{debug, info, warn};
 
-use super::{
-    Context, Error, FIELD_MANAGER, INGRESS_ISSUER_ANNOTATION, INGRESS_TLS_ANNOTATION, IngressMode,
-    measured, now,
-};
+use super::{Context, Error, IngressMode, measured, now};
+use crate::vocabulary::{FIELD_MANAGER, INGRESS_ISSUER_ANNOTATION, INGRESS_TLS_ANNOTATION};
 use crate::{
     api::{self, ServiceCertificate, SithsIssuer},
     audit::{

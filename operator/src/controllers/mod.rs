@@ -2,11 +2,12 @@
 //! and apply the outcome; decisions live in those pure modules.
 
 pub mod cert_manager;
+mod cert_status;
+mod certificate_secret;
 pub mod domain_validation;
 pub mod ingress;
 pub mod public_issuer;
 mod public_route;
-pub use service_certificate::names_problem;
 pub mod service_certificate;
 pub mod siths_issuer;
 pub mod trust_bundle;
@@ -30,27 +31,7 @@ use crate::{
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::warn;
 
-/// Field manager of every write the operator makes.
-pub const FIELD_MANAGER: &str = "siths-operator";
-/// Label on every object the operator creates.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "siths-operator");
-/// Label naming the ServiceCertificate an object belongs to.
-pub const CERTIFICATE_LABEL: &str = "siths-operator.io/certificate";
-/// Label naming the SithsIssuer of an order.
-pub const ISSUER_LABEL: &str = "siths-operator.io/issuer";
-/// Label or annotation with the certificate revision.
-pub const REVISION_KEY: &str = "siths-operator.io/revision";
-/// Annotation on a ServiceCertificate: a person asked for a new revision at this time
-/// (`sithsctl renew`).
-pub const RENEW_REQUESTED_KEY: &str = "siths-operator.io/renew-requested-at";
-/// Annotation on a certificate Secret: when the operator wrote it.
-pub const ISSUED_AT_KEY: &str = "siths-operator.io/issued-at";
-/// Label marking a staged private key Secret.
-pub const ROLE_LABEL: &str = "siths-operator.io/role";
-/// Value of [`ROLE_LABEL`] on staged private key Secrets.
-pub const ROLE_STAGED_KEY: &str = "staged-key";
-/// Value of [`ROLE_LABEL`] on certificate Secrets.
-pub const ROLE_CERTIFICATE: &str = "certificate";
+pub use crate::policy::ingress::IngressMode;
 
 /// Operator-wide settings.
 #[derive(Debug, Clone, Default)]
@@ -68,26 +49,6 @@ pub struct Settings {
     /// Port the operator serves ACME HTTP-01 challenges on (the solver Service targets it).
     pub acme_http01_port: u16,
 }
-
-/// How the operator treats an Ingress's TLS entries (annotation `siths-operator.io/tls`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum IngressMode {
-    /// Keep a publicly trusted certificate in each TLS Secret (a UserFacing
-    /// ServiceCertificate owned by the Ingress). The Ingress itself is never modified.
-    Public,
-    /// Read each TLS Secret and warn about SITHS or not publicly trusted certificates.
-    #[default]
-    Audit,
-    /// Leave the Ingress alone.
-    Ignore,
-}
-
-/// Annotation on an Ingress choosing its [`IngressMode`].
-pub const INGRESS_TLS_ANNOTATION: &str = "siths-operator.io/tls";
-/// Annotation on an Ingress naming the PublicIssuer of its `public` mode.
-pub const INGRESS_ISSUER_ANNOTATION: &str = "siths-operator.io/public-issuer";
-/// Condition reason of a UserFacing certificate whose Secret back-end traffic also uses.
-pub const REASON_SHARED_WITH_BACKEND: &str = "SharedWithBackend";
 
 /// Shared state of the controllers.
 pub struct Context {
@@ -407,7 +368,7 @@ where
     let written = api
         .patch_status(
             &obj.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
+            &PatchParams::apply(crate::vocabulary::FIELD_MANAGER).force(),
             &Patch::Apply(&patch),
         )
         .await?;
@@ -467,10 +428,7 @@ impl SeenVersions {
     }
 }
 
-/// RFC 3339 in whole seconds, as written to status fields.
-pub fn rfc3339(ts: jiff::Timestamp) -> String {
-    ts.round(jiff::Unit::Second).unwrap_or(ts).to_string()
-}
+pub use crate::policy::rfc3339;
 
 /// The current time. Controllers read the clock here and pass it to pure decisions.
 pub fn now() -> jiff::Timestamp {

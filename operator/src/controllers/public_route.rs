@@ -12,26 +12,19 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::{
-    Api, ResourceExt,
-    api::ListParams,
-    runtime::{controller::Action, reflector::Store},
-};
+use kube::{Api, ResourceExt, api::ListParams, runtime::controller::Action};
 
 use tracing::{info, warn};
 
 use super::{
-    Context, Error, ISSUED_AT_KEY, REASON_SHARED_WITH_BACKEND, RENEW_REQUESTED_KEY, REVISION_KEY,
+    Context, Error,
     cert_manager::{self, Delegation},
-    service_certificate::{
-        DOMAIN_VALIDATED, ISSUING, MAX_REQUEUE, READY, Status, adopt, cleanup_staged_keys,
-        count_tampering, domain_gate, names_problem, namespace_allowed, secret_text, staged_key,
-        write_secret,
-    },
+    cert_status::{MAX_REQUEUE, Status, count_tampering},
+    certificate_secret::{adopt, cleanup_staged_keys, secret_text, staged_key, write_secret},
     siths_issuer::read_config_map,
 };
 use crate::{
-    api::{IssuerKind, PublicIssuer, Purpose, ServiceCertificate},
+    api::{PublicIssuer, ServiceCertificate},
     pki::{
         self, CertificateProfile, Expected, PrivateKey, SithsAnchors, TrustAnchors, Usage,
         build_csr,
@@ -39,12 +32,19 @@ use crate::{
     policy::{
         backoff::BackoffPolicy,
         conditions::{find_condition, true_reason},
-        namespaces,
+        gates::shared_with_backend_message,
+        issuers::Source,
         renewal::{
             RenewalInput, parse_renew_before, renewal_due, renewal_in_window, renewal_requested,
             renewal_time, time_until_renewal,
         },
+        rfc3339,
         routing::Route,
+    },
+    vocabulary::{
+        CERTIFICATE_LABEL, ISSUED_AT_KEY, RENEW_REQUESTED_KEY, REVISION_KEY, action,
+        condition::{ISSUING, READY},
+        reason,
     },
 };
 
@@ -56,111 +56,26 @@ const CERT_MANAGER_RECHECK: Duration = Duration::from_secs(30);
 /// besides the Secret watch.
 const MANUAL_RECHECK: Duration = Duration::from_secs(60);
 
-/// The route for `UserFacing` certificates.
+/// The route for `UserFacing` certificates, once the gates passed: `issuer` is the
+/// PublicIssuer, `additional` its test roots, `source` where its certificates come from.
 pub(super) async fn process(
     cert: &ServiceCertificate,
     ns: &str,
     ctx: &Context,
     s: &mut Status,
+    issuer: &PublicIssuer,
+    additional: Option<&TrustAnchors>,
+    source: Source,
 ) -> Result<Action, Error> {
     let spec = &cert.spec;
-    s.st.route = Some(Route::Public.as_str().into());
-
-    // 1. Issuer.
-    let Some(issuer) = ctx.public_issuer(&spec.issuer_ref.name).await? else {
-        s.not_ready(
-            "IssuerNotFound",
-            &format!(
-                "PublicIssuer {:?} does not exist; create it or correct issuerRef.name",
-                spec.issuer_ref.name
-            ),
-        );
-        return Ok(Action::requeue(Duration::from_secs(300)));
-    };
-
-    // 2. Namespace, names, domain validation.
-    if !namespace_allowed(ctx, issuer.spec.allowed_namespaces.as_ref(), ns).await? {
-        s.not_ready(
-            namespaces::REASON_NAMESPACE_NOT_ALLOWED,
-            &namespaces::refusal(IssuerKind::PublicIssuer, &spec.issuer_ref.name, ns),
-        );
-        return Ok(Action::await_change());
-    }
-    if let Some((reason, message)) = names_problem(spec) {
-        s.not_ready(reason, &message);
-        return Ok(Action::await_change());
-    }
-    if issuer.spec.domain_validation_required() {
-        let org = issuer
-            .spec
-            .organization_number
-            .as_deref()
-            .unwrap_or_default();
-        if let Some(action) = domain_gate(ctx, cert, s, org).await {
-            return Ok(action);
-        }
-    } else {
-        s.set(
-            DOMAIN_VALIDATED,
-            true,
-            "GateDisabled",
-            &format!(
-                "PublicIssuer {} has domainValidation: Disabled; only the CA's own validation applies",
-                issuer.name_any()
-            ),
-        );
-    }
-
-    // 3. One Secret, one owner; a back-end's SITHS Secret is never overwritten.
-    if let Some(owner) = oldest_other_owner(ctx.certificates(), cert, ns) {
-        if owner.spec.purpose == Purpose::ServerToServer {
-            s.not_ready(
-                REASON_SHARED_WITH_BACKEND,
-                &shared_message(
-                    &spec.secret_name,
-                    &format!("ServerToServer ServiceCertificate {:?}", owner.name_any()),
-                ),
-            );
-        } else {
-            s.not_ready(
-                "SecretConflict",
-                &format!(
-                    "Secret {:?} is already managed by ServiceCertificate {:?}, which is older; choose another secretName",
-                    spec.secret_name,
-                    owner.name_any()
-                ),
-            );
-        }
-        return Ok(Action::await_change());
-    }
-
-    // 4. Trust: Mozilla's store, the issuer's additional roots, and SITHS to refuse.
-    let additional = match &issuer.spec.additional_trust_anchors {
-        None => None,
-        Some(r) => match additional_anchors(ctx, r).await? {
-            Ok(a) => Some(a),
-            Err(message) => {
-                s.not_ready(
-                    "IssuerNotReady",
-                    &format!("PublicIssuer {:?}: {message}", issuer.name_any()),
-                );
-                return Ok(Action::requeue(Duration::from_secs(120)));
-            }
-        },
-    };
+    // Trust: Mozilla's store, the issuer's additional roots, and SITHS to refuse.
     let siths = ctx.siths_anchors();
     let siths_refs: Vec<&SithsAnchors> = siths.iter().collect();
 
     // 5. What the Secret holds now.
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let secret = secrets.get_opt(&spec.secret_name).await?;
-    let current = current_public(
-        cert,
-        secret.as_ref(),
-        additional.as_ref(),
-        &siths_refs,
-        s.now,
-    );
+    let current = current_public(cert, secret.as_ref(), additional, &siths_refs, s.now);
     let secret_revision = secret.as_ref().and_then(|sec| {
         sec.annotations()
             .get(REVISION_KEY)
@@ -172,9 +87,9 @@ pub(super) async fn process(
     match current {
         Ok(accepted) => {
             let leaf = &accepted.leaf;
-            let managed = secret.as_ref().is_some_and(|sec| {
-                sec.labels().get(super::CERTIFICATE_LABEL) == Some(&cert.name_any())
-            });
+            let managed = secret
+                .as_ref()
+                .is_some_and(|sec| sec.labels().get(CERTIFICATE_LABEL) == Some(&cert.name_any()));
             if !managed {
                 // Placed by a person or cert-manager: label it so the Secret watch sees
                 // every later change. The content is never touched.
@@ -195,10 +110,10 @@ pub(super) async fn process(
             });
             // The CA's own window (ARI) when it offers one, unless renewBefore asks for
             // earlier; if the CA cannot be asked, the computed time stands.
-            if issuer.spec.acme.is_some()
+            if source == Source::Acme
                 && let Some(leaf_der) = accepted.chain.first()
             {
-                match ctx.acme.renewal_window(&issuer, leaf_der).await {
+                match ctx.acme.renewal_window(issuer, leaf_der).await {
                     Ok(Some((start, end))) => {
                         let in_window = renewal_in_window(start, end, &uid);
                         renew_at = if renew_before.is_some() {
@@ -217,13 +132,13 @@ pub(super) async fn process(
             s.st.current_order = None;
             // A certificate this operator issued stays `Issued`; one found in place is
             // `Verified`.
-            let reason = true_reason(&s.st.conditions, READY)
-                .unwrap_or("Verified")
+            let ready_reason = true_reason(&s.st.conditions, READY)
+                .unwrap_or(reason::VERIFIED)
                 .to_string();
             s.set(
                 READY,
                 true,
-                &reason,
+                &ready_reason,
                 &ready_message(&leaf.issuer, &spec.secret_name, &leaf.not_after),
             );
             let issued_at = secret
@@ -237,33 +152,35 @@ pub(super) async fn process(
                 .and_then(|t| t.parse::<Timestamp>().ok());
             let due = renewal_due(s.now, renew_at) || renewal_requested(requested, issued_at);
             if !due {
-                s.set(ISSUING, false, "UpToDate", "no issuance needed");
+                s.set(ISSUING, false, reason::UP_TO_DATE, "no issuance needed");
                 s.forget_failures_when_quiet();
                 return Ok(Action::requeue(
                     time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
                 ));
             }
-            if let Some(cm) = &issuer.spec.cert_manager {
+            if source == Source::CertManager
+                && let Some(cm) = &issuer.spec.cert_manager
+            {
                 // cert-manager renews on its own; keep its Certificate as the spec says.
                 let state =
                     cert_manager::ensure_certificate(&ctx.client, cert, &cm.issuer_ref).await?;
                 s.set(
                     ISSUING,
                     true,
-                    "DelegatedRenewal",
+                    reason::DELEGATED_RENEWAL,
                     &format!("renewal is due (renewal time {renew_at}); cert-manager renews the certificate ({})", describe(&state)),
                 );
                 return Ok(Action::requeue(CERT_MANAGER_RECHECK));
             }
-            if issuer.spec.manual.is_some() {
+            if source == Source::PublicManual {
                 let message = format!(
                     "renewal is due (renewal time {renew_at}); place a renewed certificate for {} in Secret {}{}",
                     spec.dns_names.join(", "),
                     spec.secret_name,
-                    instructions(&issuer)
+                    instructions(issuer)
                 );
-                announce(ctx, cert, s, "RenewalDue", &message).await;
-                s.set(ISSUING, true, "AwaitingCertificate", &message);
+                announce(ctx, cert, s, reason::RENEWAL_DUE, &message).await;
+                s.set(ISSUING, true, reason::AWAITING_CERTIFICATE, &message);
                 return Ok(Action::requeue(
                     MANUAL_RECHECK.max(time_until_renewal(s.now, leaf.not_after).min(MAX_REQUEUE)),
                 ));
@@ -276,24 +193,24 @@ pub(super) async fn process(
                 && let Some(user) = backend_user(ctx, ns, sec, &siths_refs, s.now).await?
             {
                 s.not_ready(
-                    REASON_SHARED_WITH_BACKEND,
-                    &shared_message(&spec.secret_name, &user),
+                    reason::SHARED_WITH_BACKEND,
+                    &shared_with_backend_message(&spec.secret_name, &user),
                 );
                 return Ok(Action::requeue(MAX_REQUEUE));
             }
-            if issuer.spec.manual.is_some() {
+            if source == Source::PublicManual {
                 let (reason, message) = match &secret {
                     None => (
-                        "AwaitingCertificate",
+                        reason::AWAITING_CERTIFICATE,
                         format!(
                             "place the certificate for {} and its key in Secret {} (type kubernetes.io/tls: tls.crt with the chain, leaf first; tls.key){}",
                             spec.dns_names.join(", "),
                             spec.secret_name,
-                            instructions(&issuer)
+                            instructions(issuer)
                         ),
                     ),
                     Some(_) => (
-                        "CertificateRejected",
+                        reason::CERTIFICATE_REJECTED,
                         format!("Secret {}: {why}", spec.secret_name),
                     ),
                 };
@@ -302,15 +219,17 @@ pub(super) async fn process(
                 return Ok(Action::requeue(MANUAL_RECHECK));
             }
             let message = format!("Secret {}: {why}", spec.secret_name);
-            if issuer.spec.acme.is_some() && secret_revision.or(s.st.revision).is_some() {
+            if source == Source::Acme && secret_revision.or(s.st.revision).is_some() {
                 count_tampering(ctx, cert, s, secret.is_some(), &message).await;
             }
-            s.set(READY, false, "Issuing", &message);
+            s.set(READY, false, reason::ISSUING, &message);
         }
     }
 
-    // 6. Automatic sources.
-    if let Some(cm) = &issuer.spec.cert_manager {
+    // Automatic sources.
+    if source == Source::CertManager
+        && let Some(cm) = &issuer.spec.cert_manager
+    {
         let state = cert_manager::ensure_certificate(&ctx.client, cert, &cm.issuer_ref).await?;
         let (reason, message, requeue) = match &state {
             Delegation::CrdsMissing { message } => (
@@ -325,7 +244,7 @@ pub(super) async fn process(
             ),
             // cert-manager is content, but the Secret did not pass the check above.
             Delegation::Ready => (
-                "CertificateRejected".to_string(),
+                reason::CERTIFICATE_REJECTED.to_string(),
                 format!(
                     "cert-manager reports the certificate Ready, but Secret {} was refused: {}",
                     spec.secret_name,
@@ -339,22 +258,22 @@ pub(super) async fn process(
         return Ok(Action::requeue(requeue));
     }
     let revision = secret_revision.or(s.st.revision).unwrap_or(0) + 1;
-    if issuer.spec.acme.is_some() {
+    if source == Source::Acme {
         return issue_acme(
             cert,
             ns,
             ctx,
             s,
-            &issuer,
+            issuer,
             revision,
             &uid,
-            additional.as_ref(),
+            additional,
             &siths_refs,
         )
         .await;
     }
     s.not_ready(
-        "SourceUnavailable",
+        reason::SOURCE_UNAVAILABLE,
         &format!(
             "PublicIssuer {} uses {}, which this build cannot issue through yet",
             issuer.name_any(),
@@ -474,15 +393,16 @@ async fn issue_acme(
             s.set(
                 READY,
                 true,
-                "Issued",
+                reason::ISSUED,
                 &ready_message(&leaf.issuer, &cert.spec.secret_name, &leaf.not_after),
             );
-            s.set(ISSUING, false, "UpToDate", "no issuance needed");
+            s.set(ISSUING, false, reason::UP_TO_DATE, "no issuance needed");
             let message = format!(
                 "revision {revision} from {directory} (issuer {}) written to Secret {}, valid until {}",
                 leaf.issuer, cert.spec.secret_name, leaf.not_after
             );
-            ctx.event(cert, false, "Issued", "Issue", message).await;
+            ctx.event(cert, false, reason::ISSUED, action::ISSUE, message)
+                .await;
             Ok(Action::requeue(
                 time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
             ))
@@ -490,7 +410,7 @@ async fn issue_acme(
         Err((reason, message, retry_after)) => {
             let failed = failed.saturating_add(1);
             s.st.failed_attempts = Some(failed);
-            s.st.last_failure_time = Some(super::rfc3339(s.now));
+            s.st.last_failure_time = Some(rfc3339(s.now));
             let delay = BackoffPolicy::STANDARD
                 .delay(failed, uid)
                 .max(retry_after.unwrap_or_default());
@@ -500,26 +420,10 @@ async fn issue_acme(
             );
             warn!(certificate = %cert.name_any(), reason, "ACME issuance failed");
             s.not_ready(reason, &message);
-            ctx.event(cert, true, reason, "Issue", message).await;
+            ctx.event(cert, true, reason, action::ISSUE, message).await;
             Ok(Action::requeue(delay.max(Duration::from_secs(1))))
         }
     }
-}
-
-/// The oldest other ServiceCertificate naming the same Secret, if it is older than `cert`.
-fn oldest_other_owner(
-    store: &Store<ServiceCertificate>,
-    cert: &ServiceCertificate,
-    ns: &str,
-) -> Option<std::sync::Arc<ServiceCertificate>> {
-    let owner = super::service_certificate::secret_owner_obj(store, ns, &cert.spec.secret_name)?;
-    (owner.name_any() != cert.name_any()).then_some(owner)
-}
-
-fn shared_message(secret: &str, user: &str) -> String {
-    format!(
-        "Secret {secret} holds a SITHS certificate that back-end traffic still uses ({user}); it is not overwritten. Split the two: move the back-end to its own Secret (a ServerToServer ServiceCertificate with another secretName, and the back-end's volume pointing at it), then this certificate takes over {secret} for browsers"
-    )
 }
 
 fn instructions(issuer: &PublicIssuer) -> String {
@@ -554,13 +458,13 @@ async fn announce(
     let was = find_condition(&s.st.conditions, ISSUING).map(|c| c.reason.clone());
     let ready_was = find_condition(&s.st.conditions, READY).map(|c| c.reason.clone());
     if was.as_deref() != Some(reason) && ready_was.as_deref() != Some(reason) {
-        ctx.event(cert, true, reason, "Verify", message.to_string())
+        ctx.event(cert, true, reason, action::VERIFY, message.to_string())
             .await;
     }
 }
 
 fn is_ours(secret: &Secret, cert: &ServiceCertificate) -> bool {
-    secret.labels().get(super::CERTIFICATE_LABEL) == Some(&cert.name_any())
+    secret.labels().get(CERTIFICATE_LABEL) == Some(&cert.name_any())
 }
 
 /// Checks the Secret's certificate and key for the public route.

@@ -15,13 +15,10 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt};
 use jiff::Timestamp;
-use k8s_openapi::{
-    ByteString,
-    api::core::v1::{Namespace, Secret},
-};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
+    api::{ListParams, ObjectMeta},
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
@@ -33,98 +30,50 @@ use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
 use super::{
-    CERTIFICATE_LABEL, Context, Error, FIELD_MANAGER, ISSUED_AT_KEY, ISSUER_LABEL,
-    IssuerCacheWriters, MANAGED_BY, RENEW_REQUESTED_KEY, REVISION_KEY, ROLE_CERTIFICATE,
-    ROLE_LABEL, ROLE_STAGED_KEY, apply_status,
-    domain_validation::{grants_for, today},
-    measured, now, rfc3339,
+    Context, Error, IssuerCacheWriters, apply_status,
+    cert_status::{MAX_REQUEUE, Status, count_tampering},
+    certificate_secret::{
+        adopt, cleanup_staged_keys, create_params, delete_ignoring_absent, labels, owner_reference,
+        secret_text, staged_key, write_secret,
+    },
+    measured, now,
     siths_issuer::{ResolvedBackend, ResolvedIssuer},
 };
 use crate::{
     api::{
         ApprovalDecision, CertificateOrder, CertificateOrderSpec, CertificateOrderStatus,
-        DomainValidation, IssuerKind, KeyAlgorithm, OrderPhase, RotationPolicy, ServiceCertificate,
-        ServiceCertificateStatus, SithsIssuer, status,
+        DomainValidation, IssuerKind, OrderPhase, PublicIssuer, ServiceCertificate, SithsIssuer,
+        status,
     },
     pki::{
-        self, CertificateProfile, Expected, KeySpec, PrivateKey, Usage, build_csr, check_issued,
-        parse_csr, sha256_fingerprint,
+        self, CertificateProfile, Expected, PrivateKey, TrustAnchors, Usage, build_csr,
+        check_issued, parse_csr, sha256_fingerprint,
     },
     policy::{
         self,
         backoff::BackoffPolicy,
-        conditions::{DesiredCondition, find_condition, set_condition, true_reason},
-        coverage::uncovered_names,
+        conditions::{find_condition, true_reason},
+        domain_validation::today,
+        gates::{self, GateInput, IssuerFacts, IssuerState},
+        issuers::IssuerProblem,
         names::{key_secret_name, order_name},
         renewal::{
             RenewalInput, parse_renew_before, renewal_due, renewal_requested, renewal_time,
             time_until_renewal,
         },
+        rfc3339,
         routing::Route,
+    },
+    vocabulary::{
+        CERTIFICATE_LABEL, ISSUED_AT_KEY, ISSUER_LABEL, MANAGED_BY, RENEW_REQUESTED_KEY,
+        REVISION_KEY, ROLE_CERTIFICATE, ROLE_LABEL, action,
+        condition::{DOMAIN_VALIDATED, ISSUING, READY},
+        reason,
     },
 };
 
-/// Longest a healthy certificate waits before it is looked at again: domain validations
-/// expire by the day and tampering is caught by the Secret watch anyway.
-pub(super) const MAX_REQUEUE: Duration = Duration::from_secs(6 * 3600);
-
-/// Conditions of a ServiceCertificate.
-pub(super) const READY: &str = "Ready";
-pub(super) const DOMAIN_VALIDATED: &str = "DomainValidated";
-pub(super) const ISSUING: &str = "Issuing";
-
-/// The status being built by one reconcile.
-pub(super) struct Status {
-    pub(super) st: ServiceCertificateStatus,
-    generation: Option<i64>,
-    pub(super) now: Timestamp,
-}
-
-impl Status {
-    pub(super) fn set(&mut self, type_: &str, ok: bool, reason: &str, message: &str) {
-        set_condition(
-            &mut self.st.conditions,
-            &DesiredCondition {
-                type_,
-                status: if ok { status::TRUE } else { status::FALSE },
-                reason,
-                message,
-                observed_generation: self.generation,
-            },
-            self.now,
-        );
-    }
-
-    /// Records the certificate now in the Secret.
-    pub(super) fn record(&mut self, leaf: &pki::CertInfo, renew_at: Timestamp, revision: u32) {
-        self.st.revision = Some(revision);
-        self.st.not_before = Some(rfc3339(leaf.not_before));
-        self.st.not_after = Some(rfc3339(leaf.not_after));
-        self.st.serial_number = Some(leaf.serial_hex.clone());
-        self.st.issuer = Some(leaf.issuer.clone());
-        self.st.renewal_time = Some(rfc3339(renew_at));
-    }
-
-    /// Failures are forgotten after an hour of health, so tampering that keeps coming
-    /// back keeps backing off (a success alone does not reset the count).
-    pub(super) fn forget_failures_when_quiet(&mut self) {
-        let quiet = self
-            .st
-            .last_failure_time
-            .as_deref()
-            .and_then(|t| t.parse::<Timestamp>().ok())
-            .is_none_or(|t| self.now.duration_since(t) > jiff::SignedDuration::from_hours(1));
-        if quiet {
-            self.st.failed_attempts = None;
-            self.st.last_failure_time = None;
-        }
-    }
-
-    pub(super) fn not_ready(&mut self, reason: &str, message: &str) {
-        self.set(READY, false, reason, message);
-        self.set(ISSUING, false, reason, message);
-    }
-}
+/// ServiceCertificate passes running at once; the others wait in the controller's queue.
+const RECONCILE_CONCURRENCY: u16 = 16;
 
 /// Reconciles one ServiceCertificate.
 pub async fn reconcile(cert: Arc<ServiceCertificate>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -179,6 +128,78 @@ pub async fn reconcile(cert: Arc<ServiceCertificate>, ctx: Arc<Context>) -> Resu
     action
 }
 
+/// A SithsIssuer and, when it can issue, its resolved connection.
+type SithsGathered = (Arc<SithsIssuer>, Result<Arc<ResolvedIssuer>, IssuerProblem>);
+/// A PublicIssuer and its additional test roots (or why they cannot be used).
+type PublicGathered = (Arc<PublicIssuer>, Result<Option<TrustAnchors>, IssuerProblem>);
+
+/// What a pass gathered about the certificate's issuer (`None`: it does not exist).
+enum GatheredIssuer {
+    /// The certificate names a SithsIssuer.
+    Siths(Option<SithsGathered>),
+    /// The certificate names a PublicIssuer.
+    Public(Option<PublicGathered>),
+}
+
+/// Gathers what the gate chain needs: the issuer (from the cache, resolved), the namespace's
+/// labels when the issuer limits namespaces, the validations and the certificates naming
+/// the same Secret.
+async fn gather(ctx: &Context, cert: &ServiceCertificate) -> Result<GatheredIssuer, Error> {
+    let name = &cert.spec.issuer_ref.name;
+    Ok(match cert.spec.issuer_ref.kind {
+        IssuerKind::SithsIssuer => GatheredIssuer::Siths(match ctx.siths_issuer(name).await? {
+            None => None,
+            Some(obj) => {
+                let resolved = ctx.resolved_issuer(&obj).await?;
+                Some((obj, resolved))
+            }
+        }),
+        IssuerKind::PublicIssuer => GatheredIssuer::Public(match ctx.public_issuer(name).await? {
+            None => None,
+            Some(obj) => {
+                let additional = match &obj.spec.additional_trust_anchors {
+                    None => Ok(None),
+                    Some(r) => super::public_route::additional_anchors(ctx, r)
+                        .await?
+                        .map(Some)
+                        .map_err(|m| IssuerProblem::new(TRUST_ANCHORS_INVALID, m)),
+                };
+                Some((obj, additional))
+            }
+        }),
+    })
+}
+
+/// Reason of a PublicIssuer whose additional trust anchors cannot be used.
+const TRUST_ANCHORS_INVALID: &str = "TrustAnchorsInvalid";
+
+impl GatheredIssuer {
+    /// The issuer as the gate chain sees it.
+    fn state(&self) -> IssuerState<'_> {
+        match self {
+            GatheredIssuer::Siths(None) | GatheredIssuer::Public(None) => IssuerState::Missing,
+            GatheredIssuer::Siths(Some((_, Err(p))))
+            | GatheredIssuer::Public(Some((_, Err(p)))) => IssuerState::NotReady(p.clone()),
+            GatheredIssuer::Siths(Some((obj, Ok(_)))) => {
+                IssuerState::Ready(IssuerFacts::siths(&obj.spec))
+            }
+            GatheredIssuer::Public(Some((obj, Ok(_)))) => {
+                IssuerState::Ready(IssuerFacts::public(&obj.spec))
+            }
+        }
+    }
+
+    fn allowed_namespaces(
+        &self,
+    ) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector> {
+        match self {
+            GatheredIssuer::Siths(Some((obj, _))) => obj.spec.allowed_namespaces.as_ref(),
+            GatheredIssuer::Public(Some((obj, _))) => obj.spec.allowed_namespaces.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 async fn process(
     cert: &ServiceCertificate,
     ns: &str,
@@ -186,81 +207,98 @@ async fn process(
     s: &mut Status,
 ) -> Result<Action, Error> {
     let spec = &cert.spec;
-    // 1. Route.
-    match policy::routing::route(spec.purpose, spec.issuer_ref.kind) {
-        Err(refusal) => {
-            s.st.route = Some(policy::routing::REFUSED.into());
-            s.not_ready(refusal.reason, &refusal.message);
-            return Ok(Action::await_change());
-        }
-        Ok(Route::Public) => return super::public_route::process(cert, ns, ctx, s).await,
-        Ok(Route::Siths) => s.st.route = Some(Route::Siths.as_str().into()),
-    }
-    debug_assert_eq!(spec.issuer_ref.kind, IssuerKind::SithsIssuer);
-
-    // 2. Issuer.
-    let Some(issuer_obj) = ctx.siths_issuer(&spec.issuer_ref.name).await? else {
-        s.not_ready(
-            "IssuerNotFound",
-            &format!(
-                "SithsIssuer {:?} does not exist; create it or correct issuerRef.name",
-                spec.issuer_ref.name
-            ),
-        );
-        return Ok(Action::requeue(Duration::from_secs(300)));
+    // Gather.
+    let issuer = gather(ctx, cert).await?;
+    let labels = match issuer.allowed_namespaces() {
+        Some(_) => namespace_labels(ctx, ns).await?,
+        None => BTreeMap::new(),
     };
-    let issuer = match ctx.resolved_issuer(&issuer_obj).await? {
-        Ok(i) => i,
-        Err(p) => {
-            s.not_ready(
-                "IssuerNotReady",
-                &format!(
-                    "SithsIssuer {:?} cannot issue: {}",
-                    spec.issuer_ref.name, p.message
-                ),
-            );
-            return Ok(Action::requeue(Duration::from_secs(120)));
-        }
+    let validations = ctx.validations().state();
+    let validations: Vec<&DomainValidation> = validations.iter().map(AsRef::as_ref).collect();
+    let same_secret = ctx.certificates().state_filter(|c| {
+        c.spec.secret_name == spec.secret_name && c.metadata.namespace.as_deref() == Some(ns)
+    });
+    let same_secret: Vec<&ServiceCertificate> = same_secret
+        .iter()
+        .map(AsRef::as_ref)
+        // The pass's own copy may be fresher than the cache's.
+        .filter(|c| c.metadata.name != cert.metadata.name)
+        .chain(std::iter::once(cert))
+        .collect();
+    // Decide.
+    let outcome = gates::evaluate(&GateInput {
+        cert,
+        issuer: issuer.state(),
+        namespace_labels: &labels,
+        validations: &validations,
+        same_secret: &same_secret,
+        today: today(s.now),
+    });
+    // Apply.
+    let passed = match apply_gates(ctx, cert, s, outcome).await {
+        Ok(passed) => passed,
+        Err(action) => return Ok(action),
     };
-
-    // 3. Namespace allowed by the issuer.
-    if !namespace_allowed(ctx, issuer_obj.spec.allowed_namespaces.as_ref(), ns).await? {
-        s.not_ready(
-            policy::namespaces::REASON_NAMESPACE_NOT_ALLOWED,
-            &policy::namespaces::refusal(IssuerKind::SithsIssuer, &spec.issuer_ref.name, ns),
-        );
-        return Ok(Action::await_change());
+    match issuer {
+        GatheredIssuer::Public(Some((obj, Ok(additional)))) => {
+            super::public_route::process(cert, ns, ctx, s, &obj, additional.as_ref(), passed.source)
+                .await
+        }
+        GatheredIssuer::Siths(Some((obj, Ok(resolved)))) => {
+            siths_route(cert, ns, ctx, s, &obj, &resolved).await
+        }
+        // The gates passed, so the issuer was there and ready.
+        _ => Err(Error::Incomplete("issuer")),
     }
+}
 
-    // 4. Identifiers the schema cannot fully check.
-    if let Some((reason, message)) = names_problem(spec) {
-        s.not_ready(reason, &message);
-        return Ok(Action::await_change());
+/// Writes what the gate chain decided into the status: the route, `DomainValidated`, and
+/// for a blocked certificate `Ready=False` and `Issuing=False` with the gate's reason (an
+/// event when the domain gate starts blocking). `Err` is the action of a blocked pass.
+pub(super) async fn apply_gates(
+    ctx: &Context,
+    cert: &ServiceCertificate,
+    s: &mut Status,
+    outcome: gates::GateOutcome,
+) -> Result<gates::Passed, Action> {
+    s.st.route = Some(outcome.route.into());
+    let domain_was = find_condition(&s.st.conditions, DOMAIN_VALIDATED).map(|c| c.status.clone());
+    if let Some(d) = &outcome.domain {
+        s.set(DOMAIN_VALIDATED, d.covered, d.reason, &d.message);
     }
-
-    // 5. Domain validation gate: nothing is made before every name is covered.
-    if let Some(action) = domain_gate(ctx, cert, s, &issuer.organization_number).await {
-        return Ok(action);
+    match outcome.verdict {
+        Ok(passed) => Ok(passed),
+        Err(blocked) => {
+            s.not_ready(blocked.reason, &blocked.message);
+            if blocked.reason == reason::DOMAIN_NOT_VALIDATED
+                && domain_was.as_deref() != Some(status::FALSE)
+            {
+                ctx.event(cert, true, blocked.reason, action::GATE, blocked.message)
+                    .await;
+            }
+            Err(match blocked.retry {
+                gates::Retry::OnChange => Action::await_change(),
+                gates::Retry::After(d) => Action::requeue(d),
+            })
+        }
     }
+}
 
-    // 6. One Secret, one owner: the oldest certificate naming it.
-    if let Some(owner) = secret_owner(ctx.certificates(), ns, &spec.secret_name)
-        && owner != cert.name_any()
-    {
-        s.not_ready(
-            "SecretConflict",
-            &format!(
-                "Secret {:?} is already managed by ServiceCertificate {owner:?}, which is older; choose another secretName",
-                spec.secret_name
-            ),
-        );
-        return Ok(Action::await_change());
-    }
-
+/// The SITHS route after the gates: the certificate in the Secret, renewal, and issuing
+/// revision `r + 1` through an order.
+async fn siths_route(
+    cert: &ServiceCertificate,
+    ns: &str,
+    ctx: &Context,
+    s: &mut Status,
+    issuer_obj: &SithsIssuer,
+    issuer: &ResolvedIssuer,
+) -> Result<Action, Error> {
+    let spec = &cert.spec;
     // 7. What the Secret holds now.
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let secret = secrets.get_opt(&spec.secret_name).await?;
-    let current = current_certificate(cert, secret.as_ref(), &issuer, s.now);
+    let current = current_certificate(cert, secret.as_ref(), issuer, s.now);
     let secret_revision = secret.as_ref().and_then(|sec| {
         sec.annotations()
             .get(REVISION_KEY)
@@ -398,7 +436,7 @@ async fn process(
 
     // 8. Issue revision r + 1.
     let revision = secret_revision.or(s.st.revision).unwrap_or(0) + 1;
-    issue(cert, ns, ctx, s, &issuer, revision, &uid, &issuer_obj).await
+    issue(cert, ns, ctx, s, issuer, revision, &uid, issuer_obj).await
 }
 
 /// The message of `Ready=True` on the SITHS route.
@@ -406,136 +444,14 @@ fn ready_message(revision: u32, secret_name: &str, not_after: Timestamp) -> Stri
     format!("certificate revision {revision} in Secret {secret_name} is valid until {not_after}")
 }
 
-/// A certificate that was Ready and whose Secret is now missing or wrong was tampered with
-/// (or deleted): re-issuing counts as a failure, so repeated tampering backs off
-/// exponentially instead of turning into a write loop.
-pub(super) async fn count_tampering(
-    ctx: &Context,
-    cert: &ServiceCertificate,
-    s: &mut Status,
-    secret_exists: bool,
-    message: &str,
-) {
-    let was_ready =
-        find_condition(&s.st.conditions, READY).is_some_and(|c| c.status == status::TRUE);
-    if !was_ready {
-        return;
-    }
-    s.st.failed_attempts = Some(s.st.failed_attempts.unwrap_or(0).saturating_add(1));
-    s.st.last_failure_time = Some(rfc3339(s.now));
-    let reason = if secret_exists {
-        "SecretTampered"
-    } else {
-        "SecretDeleted"
-    };
-    ctx.event(cert, true, reason, "Verify", message.to_string())
-        .await;
-}
-
-/// Whether namespace `ns` matches an issuer's `allowedNamespaces` (absent: every one).
-pub(super) async fn namespace_allowed(
-    ctx: &Context,
-    selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
-    ns: &str,
-) -> Result<bool, Error> {
-    if selector.is_none() {
-        return Ok(true);
-    }
+/// The labels of namespace `ns` (none when it does not exist).
+async fn namespace_labels(ctx: &Context, ns: &str) -> Result<BTreeMap<String, String>, Error> {
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let labels = namespaces
+    Ok(namespaces
         .get_opt(ns)
         .await?
         .map(|n| n.labels().clone())
-        .unwrap_or_default();
-    Ok(policy::namespaces::allows(selector, &labels))
-}
-
-/// The first identifier the schema cannot fully check that is wrong: condition reason and
-/// message. Shared with `sithsctl plan`.
-pub fn names_problem(spec: &crate::api::ServiceCertificateSpec) -> Option<(&'static str, String)> {
-    if let Some(id) = &spec.hsa_id
-        && let Err(e) = policy::identifiers::validate_hsa_id(id)
-    {
-        return Some(("InvalidHsaId", format!("hsaId: {e}")));
-    }
-    spec.dns_names.iter().find_map(|n| {
-        policy::identifiers::validate_dns_name(n)
-            .err()
-            .map(|e| ("InvalidDnsName", format!("dnsNames: {e}")))
-    })
-}
-
-/// The domain-validation gate for organisation `org_number`: `Some(action)` when a name is
-/// not covered (the status and an event say which), `None` when every name is.
-pub(super) async fn domain_gate(
-    ctx: &Context,
-    cert: &ServiceCertificate,
-    s: &mut Status,
-    org_number: &str,
-) -> Option<Action> {
-    let grants = grants_for(
-        ctx.validations().state().iter().map(|a| a.as_ref()),
-        org_number,
-        today(s.now),
-    );
-    let uncovered = uncovered_names(&cert.spec.dns_names, &grants);
-    if !uncovered.is_empty() {
-        let message = format!(
-            "no Validated DomainValidation for organisation {org_number} covers {}; register the domain validation (or correct dnsNames). Nothing is ordered until then.",
-            uncovered.join(", ")
-        );
-        let was = find_condition(&s.st.conditions, DOMAIN_VALIDATED).map(|c| c.status.clone());
-        s.set(DOMAIN_VALIDATED, false, "NotCovered", &message);
-        s.not_ready("DomainNotValidated", &message);
-        if was.as_deref() != Some(status::FALSE) {
-            ctx.event(cert, true, "DomainNotValidated", "Gate", message)
-                .await;
-        }
-        return Some(Action::requeue(MAX_REQUEUE));
-    }
-    s.set(
-        DOMAIN_VALIDATED,
-        true,
-        "Covered",
-        &format!(
-            "every name is covered by a Validated DomainValidation for organisation {org_number}"
-        ),
-    );
-    None
-}
-
-/// The ServiceCertificate that owns Secret `secret_name` in `ns`: the oldest naming it.
-fn secret_owner(store: &Store<ServiceCertificate>, ns: &str, secret_name: &str) -> Option<String> {
-    secret_owner_obj(store, ns, secret_name).map(|c| c.name_any())
-}
-
-/// The ServiceCertificate that owns Secret `secret_name` in `ns`, as an object.
-pub(super) fn secret_owner_obj(
-    store: &Store<ServiceCertificate>,
-    ns: &str,
-    secret_name: &str,
-) -> Option<Arc<ServiceCertificate>> {
-    // Filtered under the store's lock: no copy of every certificate per pass (with ten
-    // thousand certificates that copy was most of the operator's CPU and memory).
-    store
-        .state_filter(|c| {
-            c.spec.secret_name == secret_name && c.metadata.namespace.as_deref() == Some(ns)
-        })
-        .into_iter()
-        .min_by_key(|c| {
-            (
-                c.metadata.creation_timestamp.as_ref().map(|t| t.0),
-                c.name_any(),
-            )
-        })
-}
-
-pub(super) fn secret_text(secret: &Secret, key: &str) -> Option<String> {
-    secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .and_then(|b| String::from_utf8(b.0.clone()).ok())
+        .unwrap_or_default())
 }
 
 /// Checks the Secret's certificate and key against the spec and the issuer's anchors.
@@ -575,180 +491,6 @@ fn current_certificate(
         now,
     )
     .map_err(|r| format!("{}: {}", r.reason(), r.message()))
-}
-
-fn labels(cert_name: &str, role: &str) -> BTreeMap<String, String> {
-    [
-        (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
-        (CERTIFICATE_LABEL.to_string(), cert_name.to_string()),
-        (ROLE_LABEL.to_string(), role.to_string()),
-    ]
-    .into()
-}
-
-pub(super) async fn adopt(
-    secrets: &Api<Secret>,
-    secret_name: &str,
-    cert_name: &str,
-) -> Result<(), Error> {
-    let patch = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "labels": labels(cert_name, ROLE_CERTIFICATE),
-            "annotations": { REVISION_KEY: "1" },
-        },
-    });
-    secrets
-        .patch(
-            secret_name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
-    Ok(())
-}
-
-/// The key a certificate asks for; the default is RSA 2048 on SITHS and ECDSA P-256 for
-/// public certificates.
-pub(super) fn key_spec(cert: &ServiceCertificate) -> KeySpec {
-    match &cert.spec.private_key {
-        Some(pk) => match (pk.algorithm, pk.size) {
-            (KeyAlgorithm::Rsa, Some(3072)) => KeySpec::RSA_3072,
-            (KeyAlgorithm::Rsa, _) => KeySpec::RSA_2048,
-            (KeyAlgorithm::Ecdsa, Some(384)) => KeySpec::ECDSA_P384,
-            (KeyAlgorithm::Ecdsa, _) => KeySpec::ECDSA_P256,
-        },
-        None if cert.spec.purpose == crate::api::Purpose::UserFacing => KeySpec::ECDSA_P256,
-        None => KeySpec::RSA_2048,
-    }
-}
-
-fn owner_reference(
-    cert: &ServiceCertificate,
-) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
-    cert.controller_owner_ref(&()).into_iter().collect()
-}
-
-fn create_params() -> PostParams {
-    PostParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    }
-}
-
-/// ServiceCertificate passes running at once; the others wait in the controller's queue.
-const RECONCILE_CONCURRENCY: u16 = 16;
-
-/// Turns for key generation: one per core. Without a bound, a burst of a thousand new
-/// certificates started a thousand RSA generations on blocking threads at once; they all
-/// slowed down together and starved the async workers, whose leader-lease renewals then
-/// came too late (the controllers restarted, and keys in progress were generated again).
-static KEY_GENERATION: std::sync::LazyLock<tokio::sync::Semaphore> =
-    std::sync::LazyLock::new(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    });
-
-/// The staged private key of `revision`, created before any CSR exists. Create-only: a
-/// second replica or a restart finds and uses the key already stored.
-pub(super) async fn staged_key(
-    cert: &ServiceCertificate,
-    secrets: &Api<Secret>,
-    revision: u32,
-) -> Result<PrivateKey, Error> {
-    let name = key_secret_name(&cert.name_any(), revision);
-    if let Some(existing) = secrets.get_opt(&name).await?
-        && let Some(pem) = secret_text(&existing, "tls.key")
-    {
-        return Ok(PrivateKey::from_pem(&pem)?);
-    }
-    // Keep the key across revisions when asked to.
-    let reuse = cert
-        .spec
-        .private_key
-        .as_ref()
-        .and_then(|p| p.rotation_policy)
-        == Some(RotationPolicy::Never);
-    let mut key = None;
-    if reuse
-        && let Some(current) = secrets.get_opt(&cert.spec.secret_name).await?
-        && let Some(pem) = secret_text(&current, "tls.key")
-        && let Ok(k) = PrivateKey::from_pem(&pem)
-        && k.spec() == key_spec(cert)
-    {
-        key = Some(k);
-    }
-    let key = match key {
-        Some(k) => k,
-        None => {
-            // RSA generation takes tens of milliseconds: keep it off the async workers, and
-            // run at most one per core (see KEY_GENERATION).
-            let spec = key_spec(cert);
-            let _turn = KEY_GENERATION
-                .acquire()
-                .await
-                .map_err(|_| Error::Incomplete("key generation turn"))?;
-            tokio::task::spawn_blocking(move || spec.generate())
-                .await
-                .map_err(|_| Error::Incomplete("key generation task"))??
-        }
-    };
-    let mut meta_labels = labels(&cert.name_any(), ROLE_STAGED_KEY);
-    meta_labels.insert(REVISION_KEY.into(), revision.to_string());
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            labels: Some(meta_labels),
-            owner_references: Some(owner_reference(cert)),
-            ..Default::default()
-        },
-        type_: Some("Opaque".into()),
-        data: Some([("tls.key".to_string(), ByteString(key.to_pem().into_bytes()))].into()),
-        ..Default::default()
-    };
-    match secrets.create(&create_params(), &secret).await {
-        Ok(_) => Ok(key),
-        Err(kube::Error::Api(e)) if e.code == 409 => {
-            // Lost a race: the stored key is the one.
-            let existing = secrets.get(&name).await?;
-            let pem = secret_text(&existing, "tls.key").ok_or(Error::Incomplete("tls.key"))?;
-            Ok(PrivateKey::from_pem(&pem)?)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn delete_ignoring_absent(secrets: &Api<Secret>, name: &str) -> Result<(), Error> {
-    match secrets.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Deletes staged key Secrets of this certificate up to `revision` (their key is in the
-/// certificate Secret now, or belongs to an abandoned revision).
-pub(super) async fn cleanup_staged_keys(
-    secrets: &Api<Secret>,
-    cert_name: &str,
-    revision: u32,
-) -> Result<(), Error> {
-    let list = secrets
-        .list_metadata(&ListParams::default().labels(&format!(
-            "{CERTIFICATE_LABEL}={cert_name},{ROLE_LABEL}={ROLE_STAGED_KEY}"
-        )))
-        .await?;
-    for item in list.items {
-        let rev = item
-            .labels()
-            .get(REVISION_KEY)
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0);
-        if rev <= revision {
-            delete_ignoring_absent(secrets, &item.name_any()).await?;
-        }
-    }
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1118,71 +860,6 @@ async fn advance_order(
     Ok(action)
 }
 
-pub(super) async fn write_secret(
-    cert: &ServiceCertificate,
-    secrets: &Api<Secret>,
-    accepted: &pki::Accepted,
-    key: &PrivateKey,
-    revision: u32,
-) -> Result<(), Error> {
-    let data: BTreeMap<String, ByteString> = [
-        (
-            "tls.crt".to_string(),
-            ByteString(accepted.chain_pem().into_bytes()),
-        ),
-        ("tls.key".to_string(), ByteString(key.to_pem().into_bytes())),
-    ]
-    .into();
-    let mut data = data;
-    // A root of Mozilla's store is known by name only: no ca.crt then.
-    if accepted.root.is_some() {
-        data.insert(
-            "ca.crt".to_string(),
-            ByteString(accepted.root_pem().into_bytes()),
-        );
-    }
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(cert.spec.secret_name.clone()),
-            labels: Some(labels(&cert.name_any(), ROLE_CERTIFICATE)),
-            annotations: Some(
-                [
-                    (REVISION_KEY.to_string(), revision.to_string()),
-                    // Full precision, to order it against renewal requests.
-                    (ISSUED_AT_KEY.to_string(), now().to_string()),
-                ]
-                .into(),
-            ),
-            ..Default::default()
-        },
-        type_: Some("kubernetes.io/tls".into()),
-        data: Some(data),
-        ..Default::default()
-    };
-    let mut value = serde_json::to_value(&secret)?;
-    value["apiVersion"] = "v1".into();
-    value["kind"] = "Secret".into();
-    match secrets
-        .patch(
-            &cert.spec.secret_name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&value),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        // A Secret of another type cannot change type in place: replace it.
-        Err(kube::Error::Api(e)) if e.code == 422 => {
-            secrets
-                .delete(&cert.spec.secret_name, &DeleteParams::default())
-                .await?;
-            secrets.create(&create_params(), &secret).await?;
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// The last generation seen per object name, so a watch mapper can ignore status-only
 /// updates of the objects it watches.
 #[derive(Debug, Default)]
@@ -1353,7 +1030,6 @@ pub async fn run(
 mod tests {
     use super::*;
     use crate::api::{IssuerRef, Purpose, ServiceCertificateSpec};
-    use kube::runtime::{reflector, watcher::Event};
 
     fn cert(name: &str, secret: &str, created: i64) -> ServiceCertificate {
         let mut c = ServiceCertificate::new(
@@ -1379,20 +1055,6 @@ mod tests {
     }
 
     #[test]
-    fn the_oldest_certificate_owns_a_shared_secret() {
-        let (reader, mut writer) = reflector::store();
-        writer.apply_watcher_event(&Event::Apply(cert("newer", "shared", 200)));
-        writer.apply_watcher_event(&Event::Apply(cert("older", "shared", 100)));
-        writer.apply_watcher_event(&Event::Apply(cert("other", "own", 50)));
-        assert_eq!(
-            secret_owner(&reader, "ns", "shared").as_deref(),
-            Some("older")
-        );
-        assert_eq!(secret_owner(&reader, "ns", "own").as_deref(), Some("other"));
-        assert_eq!(secret_owner(&reader, "elsewhere", "shared"), None);
-    }
-
-    #[test]
     fn status_only_updates_do_not_count_as_changes() {
         let g = Generations::default();
         assert!(g.changed("issuer", Some(1)), "first sighting");
@@ -1407,6 +1069,9 @@ mod tests {
     #[test]
     fn key_defaults_to_rsa_2048_for_siths() {
         let c = cert("c", "s", 1);
-        assert_eq!(key_spec(&c), KeySpec::RSA_2048);
+        assert_eq!(
+            super::super::certificate_secret::key_spec(&c),
+            crate::pki::KeySpec::RSA_2048
+        );
     }
 }

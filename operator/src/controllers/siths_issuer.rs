@@ -15,7 +15,8 @@ use kube::{
 };
 use tracing::{info, warn};
 
-use super::{Context, Error, FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY, apply_status, measured, now};
+use super::{Context, Error, apply_status, measured, now};
+use crate::vocabulary::{FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY};
 use crate::{
     api::{
         CertificateOrder, ConfigMapKeyRef, Environment, OrderPhase, SithsIssuer, SithsIssuerStatus,
@@ -63,36 +64,10 @@ pub struct ResolvedIssuer {
     pub lead_time: jiff::SignedDuration,
 }
 
-/// Why an issuer cannot issue: the reason and message of its `Ready=False` condition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssuerProblem {
-    /// CamelCase reason.
-    pub reason: &'static str,
-    /// What to fix.
-    pub message: String,
-}
+pub use crate::policy::issuers::IssuerProblem;
 
 fn problem(reason: &'static str, message: impl Into<String>) -> IssuerProblem {
-    IssuerProblem {
-        reason,
-        message: message.into(),
-    }
-}
-
-/// Default lifetime of local-CA leaves.
-const DEFAULT_LOCAL_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// Parses `365d`, `24h` or `10m`.
-pub fn parse_lifetime(value: &str) -> Option<Duration> {
-    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
-    let n: u64 = digits.parse().ok()?;
-    let secs = match unit {
-        "d" => n * 86_400,
-        "h" => n * 3_600,
-        "m" => n * 60,
-        _ => return None,
-    };
-    (n > 0).then(|| Duration::from_secs(secs))
+    IssuerProblem::new(reason, message)
 }
 
 /// Resolves `issuer`: checks identifiers, loads the local CA (creating it when asked) and the
@@ -103,39 +78,16 @@ pub async fn resolve(
     issuer: &SithsIssuer,
 ) -> Result<Result<ResolvedIssuer, IssuerProblem>, Error> {
     let spec = &issuer.spec;
-    if let Err(e) =
-        policy::identifiers::validate_organization_number(&spec.organization.organization_number)
-    {
-        return Ok(Err(problem(
-            "InvalidOrganizationNumber",
-            format!("organization.organizationNumber: {e}"),
-        )));
-    }
-    if let Some(agent) = &spec.connection.agent
-        && let Err(e) =
-            policy::identifiers::validate_organization_number(&agent.organization_number)
-    {
-        return Ok(Err(problem(
-            "InvalidOrganizationNumber",
-            format!("connection.agent.organizationNumber: {e}"),
-        )));
+    // What the spec alone shows, as `sithsctl plan` checks it.
+    if let Some(p) = policy::issuers::siths_spec_problem(spec) {
+        return Ok(Err(p));
     }
     let manual = spec.backend.manual.is_some();
     let backend = match &spec.backend.local_ca {
         Some(local) => {
-            let lifetime = match &local.certificate_lifetime {
-                Some(v) => match parse_lifetime(v) {
-                    Some(d) => d,
-                    None => {
-                        return Ok(Err(problem(
-                            "InvalidLifetime",
-                            format!(
-                                "backend.localCA.certificateLifetime {v:?} is not like 365d, 24h or 10m"
-                            ),
-                        )));
-                    }
-                },
-                None => DEFAULT_LOCAL_LIFETIME,
+            let lifetime = match policy::issuers::local_ca_lifetime(spec) {
+                Ok(l) => l.unwrap_or(policy::issuers::DEFAULT_LOCAL_LIFETIME),
+                Err(p) => return Ok(Err(p)),
             };
             let secrets: Api<Secret> =
                 Api::namespaced(ctx.client.clone(), &local.secret_ref.namespace);
@@ -462,22 +414,4 @@ pub async fn run(
         )
         .for_each(|_| async {})
         .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lifetimes_parse_in_days_hours_and_minutes() {
-        assert_eq!(
-            parse_lifetime("365d"),
-            Some(Duration::from_secs(365 * 86_400))
-        );
-        assert_eq!(parse_lifetime("24h"), Some(Duration::from_secs(86_400)));
-        assert_eq!(parse_lifetime("10m"), Some(Duration::from_secs(600)));
-        assert_eq!(parse_lifetime("0m"), None);
-        assert_eq!(parse_lifetime("10s"), None);
-        assert_eq!(parse_lifetime(""), None);
-    }
 }

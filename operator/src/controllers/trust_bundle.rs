@@ -19,9 +19,8 @@ use kube::{
 };
 use tracing::warn;
 
-use super::{
-    Context, Error, FIELD_MANAGER, MANAGED_BY, apply_status, now, siths_issuer::read_config_map,
-};
+use super::{Context, Error, apply_status, now, siths_issuer::read_config_map};
+use crate::vocabulary::{FIELD_MANAGER, MANAGED_BY};
 use crate::{
     api::{ConfigMapKeyRef, PinnedAnchors, SithsTrustBundle, SithsTrustBundleStatus, status},
     pki::{self, CertInfo, Environment, SithsAnchors},

@@ -10,9 +10,11 @@
 //! - [`local_ca`]: a small CA for tests, demos and development clusters.
 //! - [`check`]: the acceptance check run on every certificate that comes back.
 //! - [`public_trust`]: whether a chain verifies to Mozilla's root store.
+//! - [`class`]: the class of a certificate by the PKI it verifies to ([`CertClass`]).
 
 pub mod cert;
 pub mod check;
+pub mod class;
 pub mod csr;
 mod error;
 pub mod keys;
@@ -25,6 +27,7 @@ pub mod verify;
 
 pub use cert::{CertInfo, chain_to_pem, key_matches, parse_pem_chain, sha256_fingerprint};
 pub use check::{Accepted, Expected, Rejection, check_issued, check_public};
+pub use class::CertClass;
 pub use csr::{ParsedCsr, build_csr, parse_csr};
 pub use error::PkiError;
 pub use keys::{KeyAlgorithm, KeySpec, PrivateKey, key_pem_matches_spki};

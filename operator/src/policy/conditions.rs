@@ -108,6 +108,17 @@ pub fn true_reason<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a s
         .map(|c| c.reason.as_str())
 }
 
+/// Where a ServiceCertificate stands, in one reason: `Ready`'s reason while it is `True`;
+/// else the reason of `Issuing` while it is `True` (waiting for a person, renewing); else
+/// `Ready`'s reason (the gate or failure that holds it back). `sithsctl plan` prints the
+/// reason a certificate settles at by the same rule.
+pub fn settled_reason(conditions: &[Condition]) -> Option<&str> {
+    use crate::vocabulary::condition::{ISSUING, READY};
+    true_reason(conditions, READY)
+        .or_else(|| true_reason(conditions, ISSUING))
+        .or_else(|| find_condition(conditions, READY).map(|c| c.reason.as_str()))
+}
+
 /// `s` cut to at most `max` bytes on a character boundary.
 pub fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -123,6 +134,47 @@ pub fn truncate(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_settled_reason_prefers_ready_then_a_waiting_issuing() {
+        let t = Timestamp::UNIX_EPOCH;
+        let set = |c: Vec<Condition>, type_: &str, ok: bool, reason: &str| {
+            with_condition(
+                &c,
+                &DesiredCondition {
+                    type_,
+                    status: if ok { "True" } else { "False" },
+                    reason,
+                    message: "",
+                    observed_generation: None,
+                },
+                t,
+            )
+            .0
+        };
+        assert_eq!(settled_reason(&[]), None);
+        let waiting = set(
+            set(Vec::new(), "Ready", false, "Issuing"),
+            "Issuing",
+            true,
+            "WaitingForApproval",
+        );
+        assert_eq!(settled_reason(&waiting), Some("WaitingForApproval"));
+        let blocked = set(
+            set(Vec::new(), "Ready", false, "SecretConflict"),
+            "Issuing",
+            false,
+            "SecretConflict",
+        );
+        assert_eq!(settled_reason(&blocked), Some("SecretConflict"));
+        let renewing = set(
+            set(Vec::new(), "Ready", true, "Issued"),
+            "Issuing",
+            true,
+            "Renewing",
+        );
+        assert_eq!(settled_reason(&renewing), Some("Issued"));
+    }
     use crate::api::status::{FALSE, TRUE};
 
     fn ts(s: &str) -> Timestamp {

@@ -6,7 +6,8 @@
 
 use jiff::civil::Date;
 
-use super::identifiers::validate_organization_number;
+use super::{coverage::DomainGrant, identifiers::validate_organization_number};
+use crate::api::DomainValidation;
 
 /// Reason: the validation holds.
 pub const REASON_VALID: &str = "Valid";
@@ -207,6 +208,66 @@ pub fn parse_date(field: &str, value: &str) -> Result<Date, String> {
         None
     };
     parsed.ok_or_else(|| format!("{field} {value:?} is not a calendar date written YYYY-MM-DD"))
+}
+
+/// Today in Sweden: validity dates are calendar days there.
+pub fn today(ts: jiff::Timestamp) -> jiff::civil::Date {
+    ts.in_tz("Europe/Stockholm")
+        .map(|z| z.date())
+        .unwrap_or_else(|_| ts.to_zoned(jiff::tz::TimeZone::UTC).date())
+}
+
+/// The verdict for `dv` on `today`. The DNS TXT record is not looked up (see the notes in
+/// the README); a configured record counts as not checked. Shared by the controller,
+/// `sithsctl plan` and `sithsctl audit`.
+pub fn verdict(dv: &DomainValidation, today: jiff::civil::Date) -> Verdict {
+    let spec = &dv.spec;
+    let invalid_date = |message: String| Verdict {
+        validated: false,
+        reason: REASON_INVALID_DATE,
+        message,
+    };
+    let valid_until = match parse_date("validUntil", &spec.valid_until) {
+        Ok(d) => d,
+        Err(m) => return invalid_date(m),
+    };
+    let poa = match &spec.power_of_attorney {
+        Some(p) => match parse_date("powerOfAttorney.validUntil", &p.valid_until) {
+            Ok(d) => Some(PowerOfAttorney {
+                granted_by: &p.granted_by,
+                valid_until: d,
+            }),
+            Err(m) => return invalid_date(m),
+        },
+        None => None,
+    };
+    evaluate(
+        &ValidationInput {
+            owner: &spec.owner.organization_number,
+            validated_for: &spec.validated_for,
+            valid_until,
+            power_of_attorney: poa,
+            dns: DnsCheck::NotChecked,
+        },
+        today,
+    )
+}
+
+/// The grants the validations give `issuer_org_number` on `today`.
+pub fn grants_for<'a>(
+    validations: impl IntoIterator<Item = &'a DomainValidation>,
+    issuer_org_number: &str,
+    today: jiff::civil::Date,
+) -> Vec<DomainGrant> {
+    validations
+        .into_iter()
+        .filter(|dv| dv.spec.validated_for == issuer_org_number)
+        .filter(|dv| verdict(dv, today).validated)
+        .map(|dv| DomainGrant {
+            domain: dv.spec.domain.clone(),
+            include_subdomains: dv.spec.include_subdomains,
+        })
+        .collect()
 }
 
 #[cfg(test)]

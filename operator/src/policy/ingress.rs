@@ -13,9 +13,22 @@ use k8s_openapi::{
 use super::{conditions::find_condition, stable_hash};
 use crate::{
     api::{IssuerKind, IssuerRef, Purpose, ServiceCertificate, ServiceCertificateSpec, status},
-    audit::CertClass,
-    controllers::{INGRESS_TLS_ANNOTATION, IngressMode, MANAGED_BY, REASON_SHARED_WITH_BACKEND},
+    pki::CertClass,
+    vocabulary::{INGRESS_TLS_ANNOTATION, MANAGED_BY, reason::SHARED_WITH_BACKEND},
 };
+
+/// How the operator treats an Ingress's TLS entries (annotation `siths-operator.io/tls`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum IngressMode {
+    /// Keep a publicly trusted certificate in each TLS Secret (a UserFacing
+    /// ServiceCertificate owned by the Ingress). The Ingress itself is never modified.
+    Public,
+    /// Read each TLS Secret and warn about SITHS or not publicly trusted certificates.
+    #[default]
+    Audit,
+    /// Leave the Ingress alone.
+    Ignore,
+}
 
 /// Label on the ServiceCertificates the operator keeps for an Ingress: the Ingress's name
 /// (hash-suffixed when longer than a label value may be).
@@ -346,7 +359,7 @@ pub fn needs_apply(existing: &ServiceCertificate, desired: &ServiceCertificate) 
 pub fn shared_with_backend(cert: &ServiceCertificate) -> Option<&str> {
     let conditions = cert.status.as_ref()?.conditions.as_slice();
     find_condition(conditions, "Ready")
-        .filter(|c| c.status == status::FALSE && c.reason == REASON_SHARED_WITH_BACKEND)
+        .filter(|c| c.status == status::FALSE && c.reason == SHARED_WITH_BACKEND)
         .map(|c| c.message.as_str())
 }
 

@@ -1,4 +1,5 @@
-//! Pure decisions, no I/O: routing by purpose, identifier checks, domain-validation coverage, renewal time, backoff, cost.
+//! Pure decisions, no I/O: the gate chain, routing by purpose, issuance sources, identifier
+//! checks, domain-validation coverage, renewal time, backoff, cost.
 //!
 //! Every function here takes its inputs (including `now` or `today`) as arguments and
 //! reads no clock, file, network or cluster, so each decision is tested with plain unit
@@ -9,8 +10,10 @@ pub mod conditions;
 pub mod cost;
 pub mod coverage;
 pub mod domain_validation;
+pub mod gates;
 pub mod identifiers;
 pub mod ingress;
+pub mod issuers;
 pub mod names;
 pub mod namespaces;
 pub mod renewal;
@@ -41,6 +44,11 @@ pub(crate) fn add_saturating(ts: Timestamp, d: SignedDuration) -> Timestamp {
     } else {
         Timestamp::MAX
     })
+}
+
+/// RFC 3339 in whole seconds, as written to status fields and reports.
+pub fn rfc3339(ts: Timestamp) -> String {
+    ts.round(jiff::Unit::Second).unwrap_or(ts).to_string()
 }
 
 #[cfg(test)]

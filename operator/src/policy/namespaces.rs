@@ -9,7 +9,7 @@ use kube::core::{Selector, SelectorExt};
 use crate::api::IssuerKind;
 
 /// Condition reason when the issuer does not allow the namespace.
-pub const REASON_NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
+pub const REASON_NAMESPACE_NOT_ALLOWED: &str = crate::vocabulary::reason::NAMESPACE_NOT_ALLOWED;
 
 /// Whether a namespace with `labels` is allowed by `selector` (absent: every namespace). A
 /// selector that cannot be evaluated allows none.

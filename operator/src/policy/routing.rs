@@ -7,7 +7,7 @@
 use crate::api::{IssuerKind, Purpose};
 
 /// Reason of a refusal to route a certificate.
-pub const REASON_WRONG_ROUTE: &str = "WrongRoute";
+pub const REASON_WRONG_ROUTE: &str = crate::vocabulary::reason::WRONG_ROUTE;
 /// Value written to `status.route` when the certificate is refused.
 pub const REFUSED: &str = "Refused";
 

@@ -1,0 +1,131 @@
+//! The shared names of the operator: labels and annotations on the objects it writes,
+//! condition types and the reasons of a ServiceCertificate's conditions. Every module
+//! (controllers, `policy`, `acme`, `audit`, the CLI) names them from here, so a reason the
+//! controller writes and the reason `sithsctl plan` prints are the same constant.
+
+/// Field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "siths-operator";
+/// Label on every object the operator creates.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "siths-operator");
+/// Label naming the ServiceCertificate an object belongs to.
+pub const CERTIFICATE_LABEL: &str = "siths-operator.io/certificate";
+/// Label naming the SithsIssuer of an order.
+pub const ISSUER_LABEL: &str = "siths-operator.io/issuer";
+/// Label or annotation with the certificate revision.
+pub const REVISION_KEY: &str = "siths-operator.io/revision";
+/// Annotation on a ServiceCertificate: a person asked for a new revision at this time
+/// (`sithsctl renew`).
+pub const RENEW_REQUESTED_KEY: &str = "siths-operator.io/renew-requested-at";
+/// Annotation on a certificate Secret: when the operator wrote it.
+pub const ISSUED_AT_KEY: &str = "siths-operator.io/issued-at";
+/// Label marking what an operator-made object is (see the `ROLE_*` values).
+pub const ROLE_LABEL: &str = "siths-operator.io/role";
+/// Value of [`ROLE_LABEL`] on staged private key Secrets.
+pub const ROLE_STAGED_KEY: &str = "staged-key";
+/// Value of [`ROLE_LABEL`] on certificate Secrets.
+pub const ROLE_CERTIFICATE: &str = "certificate";
+/// Annotation on an Ingress choosing its mode (`public`, `audit`, `ignore`).
+pub const INGRESS_TLS_ANNOTATION: &str = "siths-operator.io/tls";
+/// Annotation on an Ingress naming the PublicIssuer of its `public` mode.
+pub const INGRESS_ISSUER_ANNOTATION: &str = "siths-operator.io/public-issuer";
+
+/// Condition types of a ServiceCertificate.
+pub mod condition {
+    /// The Secret holds a current certificate for the spec.
+    pub const READY: &str = "Ready";
+    /// Every name is covered by a Validated DomainValidation (or the gate is off).
+    pub const DOMAIN_VALIDATED: &str = "DomainValidated";
+    /// A revision is being issued, or why not.
+    pub const ISSUING: &str = "Issuing";
+}
+
+/// Condition reasons of a ServiceCertificate: the gates' refusals, the issuance outcomes
+/// and the states of `Issuing`.
+pub mod reason {
+    /// Purpose and issuer kind do not match (the route refuses).
+    pub const WRONG_ROUTE: &str = "WrongRoute";
+    /// The named issuer does not exist.
+    pub const ISSUER_NOT_FOUND: &str = "IssuerNotFound";
+    /// The named issuer exists but cannot issue.
+    pub const ISSUER_NOT_READY: &str = "IssuerNotReady";
+    /// The issuer's `allowedNamespaces` does not match the certificate's namespace.
+    pub const NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
+    /// `hsaId` is not a valid HSA-id.
+    pub const INVALID_HSA_ID: &str = "InvalidHsaId";
+    /// A DNS name is not a valid host name.
+    pub const INVALID_DNS_NAME: &str = "InvalidDnsName";
+    /// A name is not covered by a Validated DomainValidation.
+    pub const DOMAIN_NOT_VALIDATED: &str = "DomainNotValidated";
+    /// `DomainValidated=False`: a name is not covered.
+    pub const NOT_COVERED: &str = "NotCovered";
+    /// `DomainValidated=True`: every name is covered.
+    pub const COVERED: &str = "Covered";
+    /// `DomainValidated=True`: the PublicIssuer turned the gate off.
+    pub const GATE_DISABLED: &str = "GateDisabled";
+    /// An older ServiceCertificate manages the same Secret.
+    pub const SECRET_CONFLICT: &str = "SecretConflict";
+    /// A UserFacing certificate's Secret is used by back-end (SITHS) traffic.
+    pub const SHARED_WITH_BACKEND: &str = "SharedWithBackend";
+    /// A certificate is being issued (no current one in the Secret yet).
+    pub const ISSUING: &str = "Issuing";
+    /// The operator issued the certificate in the Secret.
+    pub const ISSUED: &str = "Issued";
+    /// A certificate found in the Secret was taken over without an order.
+    pub const ADOPTED: &str = "Adopted";
+    /// A publicly trusted certificate placed by someone else was verified.
+    pub const VERIFIED: &str = "Verified";
+    /// The Secret holds a certificate that does not fit the spec.
+    pub const SECRET_MISMATCH: &str = "SecretMismatch";
+    /// A Ready certificate's Secret was changed.
+    pub const SECRET_TAMPERED: &str = "SecretTampered";
+    /// A Ready certificate's Secret was deleted.
+    pub const SECRET_DELETED: &str = "SecretDeleted";
+    /// `Issuing=False`: nothing to issue.
+    pub const UP_TO_DATE: &str = "UpToDate";
+    /// `Issuing=True`: renewal is due.
+    pub const RENEWING: &str = "Renewing";
+    /// Renewal is due and a person must act (manual public issuer).
+    pub const RENEWAL_DUE: &str = "RenewalDue";
+    /// A person asked for a new revision.
+    pub const RENEWAL_REQUESTED: &str = "RenewalRequested";
+    /// The order waits for a person's approval.
+    pub const WAITING_FOR_APPROVAL: &str = "WaitingForApproval";
+    /// The order waits for a person to import (or place) the certificate.
+    pub const AWAITING_CERTIFICATE: &str = "AwaitingCertificate";
+    /// The order was denied.
+    pub const ORDER_DENIED: &str = "OrderDenied";
+    /// The order was approved.
+    pub const ORDER_APPROVED: &str = "OrderApproved";
+    /// The order was created.
+    pub const ORDER_CREATED: &str = "OrderCreated";
+    /// The certificate obtained was refused by the check.
+    pub const CERTIFICATE_REJECTED: &str = "CertificateRejected";
+    /// A key or certificate operation failed on this input.
+    pub const CERTIFICATE_OPERATION_FAILED: &str = "CertificateOperationFailed";
+    /// cert-manager renews on its own.
+    pub const DELEGATED_RENEWAL: &str = "DelegatedRenewal";
+    /// The issuance source is not available in this build.
+    pub const SOURCE_UNAVAILABLE: &str = "SourceUnavailable";
+    /// The issuer's organisation number is invalid.
+    pub const INVALID_ORGANIZATION_NUMBER: &str = "InvalidOrganizationNumber";
+}
+
+/// Event actions.
+pub mod action {
+    /// The domain-validation gate.
+    pub const GATE: &str = "Gate";
+    /// Adopting a certificate in place.
+    pub const ADOPT: &str = "Adopt";
+    /// Renewal.
+    pub const RENEW: &str = "Renew";
+    /// Verifying the Secret.
+    pub const VERIFY: &str = "Verify";
+    /// Placing an order.
+    pub const ORDER: &str = "Order";
+    /// Approving or denying an order.
+    pub const APPROVE: &str = "Approve";
+    /// Importing a certificate into an order.
+    pub const IMPORT: &str = "Import";
+    /// Issuing.
+    pub const ISSUE: &str = "Issue";
+}
