@@ -41,9 +41,8 @@ use super::{
 };
 use crate::{
     api::{
-        ApprovalDecision, CertificateOrder, CertificateOrderSpec, CertificateOrderStatus,
-        DomainValidation, IssuerKind, OrderPhase, PublicIssuer, ServiceCertificate, SithsIssuer,
-        status,
+        CertificateOrder, CertificateOrderSpec, CertificateOrderStatus, DomainValidation,
+        IssuerKind, OrderPhase, PublicIssuer, ServiceCertificate, SithsIssuer, status,
     },
     pki::{
         self, CertificateProfile, Expected, PrivateKey, TrustAnchors, Usage, build_csr,
@@ -57,6 +56,7 @@ use crate::{
         gates::{self, GateInput, IssuerFacts, IssuerState},
         issuers::IssuerProblem,
         names::{key_secret_name, order_name},
+        order::{Obtained, OrderFacts},
         renewal::{
             RenewalInput, parse_renew_before, renewal_due, renewal_requested, renewal_time,
             time_until_renewal,
@@ -131,7 +131,10 @@ pub async fn reconcile(cert: Arc<ServiceCertificate>, ctx: Arc<Context>) -> Resu
 /// A SithsIssuer and, when it can issue, its resolved connection.
 type SithsGathered = (Arc<SithsIssuer>, Result<Arc<ResolvedIssuer>, IssuerProblem>);
 /// A PublicIssuer and its additional test roots (or why they cannot be used).
-type PublicGathered = (Arc<PublicIssuer>, Result<Option<TrustAnchors>, IssuerProblem>);
+type PublicGathered = (
+    Arc<PublicIssuer>,
+    Result<Option<TrustAnchors>, IssuerProblem>,
+);
 
 /// What a pass gathered about the certificate's issuer (`None`: it does not exist).
 enum GatheredIssuer {
@@ -610,8 +613,23 @@ async fn issue(
             }
         }
     };
+    let instructions = issuer_obj
+        .spec
+        .backend
+        .manual
+        .as_ref()
+        .and_then(|m| m.instructions.as_deref());
     advance_order(
-        cert, ctx, s, issuer, order, &orders, &secrets, revision, fresh_key,
+        cert,
+        ctx,
+        s,
+        issuer,
+        instructions,
+        order,
+        &orders,
+        &secrets,
+        revision,
+        fresh_key,
     )
     .await
 }
@@ -624,12 +642,16 @@ async fn orders_placed_on(ctx: &Context, issuer: &str) -> Result<u32, Error> {
     Ok(u32::try_from(list.items.len()).unwrap_or(u32::MAX))
 }
 
+/// Moves an order on: gathers the approval and (when its phase wants one) the certificate,
+/// asks [`policy::order`] what they mean, and applies the step: the Secret, the events, the
+/// order's status and the certificate's conditions.
 #[allow(clippy::too_many_arguments)]
 async fn advance_order(
     cert: &ServiceCertificate,
     ctx: &Context,
     s: &mut Status,
     issuer: &ResolvedIssuer,
+    instructions: Option<&str>,
     order: CertificateOrder,
     orders: &Api<CertificateOrder>,
     secrets: &Api<Secret>,
@@ -637,225 +659,152 @@ async fn advance_order(
     fresh_key: Option<PrivateKey>,
 ) -> Result<Action, Error> {
     let mut ost: CertificateOrderStatus = order.status.clone().unwrap_or_default();
-    let decision = order.spec.approval.as_ref().map(|a| a.decision);
-    let mut phase = ost.phase;
-    if phase.is_none() {
-        phase = Some(if issuer.approval_required {
-            OrderPhase::PendingApproval
-        } else {
-            OrderPhase::Approved
-        });
-        if issuer.approval_required {
-            let msg = format!(
-                "CertificateOrder {} waits for approval (estimated cost {} SEK): sithsctl orders approve -n {} {}",
-                order.name_any(),
-                order.spec.estimated_cost_sek,
-                order.namespace().unwrap_or_default(),
-                order.name_any()
-            );
-            ctx.event(&order, false, "WaitingForApproval", "Approve", msg.clone())
-                .await;
-            ctx.event(cert, false, "WaitingForApproval", "Approve", msg)
-                .await;
-        }
-    }
-    if decision == Some(ApprovalDecision::Denied)
-        && !matches!(phase, Some(OrderPhase::Issued) | Some(OrderPhase::Denied))
-    {
-        phase = Some(OrderPhase::Denied);
-        let by = order
-            .spec
-            .approval
-            .as_ref()
-            .map(|a| a.by.clone())
-            .unwrap_or_default();
-        ost.reason = Some("Denied".into());
-        ost.message = Some(format!("denied by {by}"));
-        ctx.event(
-            cert,
-            true,
-            "OrderDenied",
-            "Approve",
-            format!("CertificateOrder {} was denied by {by}", order.name_any()),
-        )
-        .await;
-    }
-    if phase == Some(OrderPhase::PendingApproval) && decision == Some(ApprovalDecision::Approved) {
-        let a = order.spec.approval.as_ref();
-        ost.approved = a.map(|a| format!("{} by {}", a.at, a.by));
-        phase = Some(OrderPhase::Approved);
-        ctx.event(
-            cert,
-            false,
-            "OrderApproved",
-            "Approve",
-            format!(
-                "CertificateOrder {} approved by {}",
-                order.name_any(),
-                a.map(|a| a.by.as_str()).unwrap_or("?")
-            ),
-        )
-        .await;
-    }
-
-    let mut action = Action::await_change();
-    match phase {
-        Some(OrderPhase::PendingApproval) => {
-            ost.reason = Some("WaitingForApproval".into());
-            ost.message = Some(format!(
-                "approve with: sithsctl orders approve -n {} {}",
-                order.namespace().unwrap_or_default(),
-                order.name_any()
-            ));
-            s.set(
-                ISSUING,
-                true,
-                "WaitingForApproval",
-                &format!("CertificateOrder {} waits for approval", order.name_any()),
-            );
-        }
-        Some(OrderPhase::Denied) => {
-            s.set(ISSUING, false, "OrderDenied", &format!("CertificateOrder {} was denied; no certificate is issued for revision {revision}", order.name_any()));
-        }
-        Some(OrderPhase::Issued) => {
-            // The Secret was written before the order was marked; a later reconcile sees
-            // the certificate in the Secret. Nothing to do here.
-        }
-        Some(OrderPhase::Approved)
-        | Some(OrderPhase::AwaitingCertificate)
-        | Some(OrderPhase::Failed) => {
-            // The key stored for this revision (read back only when this pass did not
-            // just make it).
-            let key = match fresh_key {
-                Some(k) => k,
-                None => staged_key(cert, secrets, revision).await?,
-            };
-            let expected = Expected {
-                dns_names: order.spec.dns_names.clone(),
-                hsa_id: order.spec.hsa_id.clone(),
-                public_key_der: key.public_key_der(),
-                usage: Usage::ServerToServer,
-            };
-            let candidate: Option<String> = match &issuer.backend {
-                ResolvedBackend::LocalCa { ca, lifetime } => {
-                    let csr = parse_csr(&order.spec.csr)?;
-                    let serial = pki::random_serial()?;
-                    let chain = ca.sign_csr(&csr, s.now, *lifetime, &serial)?;
-                    Some(pki::chain_to_pem(&chain))
-                }
-                ResolvedBackend::Manual => order.spec.certificate.clone().filter(|pem| {
-                    ost.checked_certificate_sha256.as_deref()
-                        != Some(sha256_fingerprint(pem.as_bytes()).as_str())
-                        || ost.phase != Some(OrderPhase::Failed)
-                }),
-            };
-            match candidate {
-                None => {
-                    if phase != Some(OrderPhase::Failed) {
-                        phase = Some(OrderPhase::AwaitingCertificate);
-                        ost.reason = Some("AwaitingCertificate".into());
-                        ost.message = Some(format!(
-                            "submit the CSR (sithsctl orders export-csr -n {ns} {o}) through Inera's portal, then import the signed certificate (sithsctl orders import -n {ns} {o} -f cert.pem)",
-                            ns = order.namespace().unwrap_or_default(),
-                            o = order.name_any()
-                        ));
-                        s.set(
-                            ISSUING,
-                            true,
-                            "AwaitingCertificate",
-                            ost.message.as_deref().unwrap_or_default(),
-                        );
+    let order_name = order.name_any();
+    let namespace = order.namespace().unwrap_or_default();
+    let facts = OrderFacts {
+        name: &order_name,
+        namespace: &namespace,
+        revision,
+        cost_sek: order.spec.estimated_cost_sek,
+        secret_name: &cert.spec.secret_name,
+        phase: ost.phase,
+        approval: order.spec.approval.as_ref(),
+        approval_required: issuer.approval_required,
+        instructions,
+    };
+    let mut step = policy::order::approve(&facts);
+    let mut accepted = None;
+    let mut key = None;
+    if policy::order::wants_certificate(step.phase) {
+        // The key stored for this revision (read back only when this pass did not just
+        // make it).
+        let k = match fresh_key {
+            Some(k) => k,
+            None => staged_key(cert, secrets, revision).await?,
+        };
+        let candidate: Option<String> = match &issuer.backend {
+            ResolvedBackend::LocalCa { ca, lifetime } => {
+                let csr = parse_csr(&order.spec.csr)?;
+                let serial = pki::random_serial()?;
+                let chain = ca.sign_csr(&csr, s.now, *lifetime, &serial)?;
+                Some(pki::chain_to_pem(&chain))
+            }
+            // The same bytes that were refused are not checked again.
+            ResolvedBackend::Manual => order.spec.certificate.clone().filter(|pem| {
+                ost.checked_certificate_sha256.as_deref()
+                    != Some(sha256_fingerprint(pem.as_bytes()).as_str())
+                    || ost.phase != Some(OrderPhase::Failed)
+            }),
+        };
+        let obtained = match candidate {
+            None => Obtained::Nothing,
+            Some(pem) => {
+                ost.checked_certificate_sha256 = Some(sha256_fingerprint(pem.as_bytes()));
+                let expected = Expected {
+                    dns_names: order.spec.dns_names.clone(),
+                    hsa_id: order.spec.hsa_id.clone(),
+                    public_key_der: k.public_key_der(),
+                    usage: Usage::ServerToServer,
+                };
+                match check_issued(&pem, &expected, &issuer.anchors, s.now) {
+                    Ok(a) => {
+                        let obtained = Obtained::Accepted {
+                            serial: a.leaf.serial_hex.clone(),
+                            not_after: rfc3339(a.leaf.not_after),
+                        };
+                        accepted = Some(a);
+                        obtained
                     }
-                }
-                Some(pem) => {
-                    ost.checked_certificate_sha256 = Some(sha256_fingerprint(pem.as_bytes()));
-                    match check_issued(&pem, &expected, &issuer.anchors, s.now) {
-                        Ok(accepted) => {
-                            write_secret(cert, secrets, &accepted, &key, revision).await?;
-                            phase = Some(OrderPhase::Issued);
-                            ost.reason = Some("Issued".into());
-                            ost.message = Some(format!(
-                                "certificate serial {} accepted and written to Secret {}",
-                                accepted.leaf.serial_hex, cert.spec.secret_name
-                            ));
-                            ost.serial_number = Some(accepted.leaf.serial_hex.clone());
-                            ost.not_after = Some(rfc3339(accepted.leaf.not_after));
-                            let renew_at = renewal_time(&RenewalInput {
-                                not_before: accepted.leaf.not_before,
-                                not_after: accepted.leaf.not_after,
-                                renew_before: cert
-                                    .spec
-                                    .renew_before
-                                    .as_deref()
-                                    .and_then(|v| parse_renew_before(v).ok()),
-                                lead_time: issuer.lead_time,
-                                kind: Route::Siths,
-                                uid: cert.uid().as_deref().unwrap_or_default(),
-                            });
-                            s.record(&accepted.leaf, renew_at, revision);
-                            s.st.current_order = None;
-                            let msg = format!(
-                                "revision {revision} issued (serial {}, valid until {}) and written to Secret {}",
-                                accepted.leaf.serial_hex,
-                                accepted.leaf.not_after,
-                                cert.spec.secret_name
-                            );
-                            // The same condition a later pass finds (the event tells what
-                            // happened), so that pass has nothing to write.
-                            s.set(
-                                READY,
-                                true,
-                                "Issued",
-                                &ready_message(
-                                    revision,
-                                    &cert.spec.secret_name,
-                                    accepted.leaf.not_after,
-                                ),
-                            );
-                            s.set(ISSUING, false, "UpToDate", "no issuance needed");
-                            ctx.event(cert, false, "Issued", "Issue", msg).await;
-                            // The key now lives in the certificate Secret.
-                            delete_ignoring_absent(
-                                secrets,
-                                &key_secret_name(&cert.name_any(), revision),
-                            )
-                            .await?;
-                            action = Action::requeue(
-                                time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
-                            );
-                        }
-                        Err(rejection) => {
-                            phase = Some(OrderPhase::Failed);
-                            ost.reason = Some(rejection.reason().into());
-                            ost.message = Some(rejection.message());
-                            let failed = s.st.failed_attempts.unwrap_or(0).saturating_add(1);
-                            s.st.failed_attempts = Some(failed);
-                            s.st.last_failure_time = Some(rfc3339(s.now));
-                            let msg = format!(
-                                "the certificate for CertificateOrder {} was rejected ({}): {}; the Secret is unchanged",
-                                order.name_any(),
-                                rejection.reason(),
-                                rejection.message()
-                            );
-                            s.set(ISSUING, false, rejection.reason(), &msg);
-                            ctx.event(&order, true, "CertificateRejected", "Import", msg.clone())
-                                .await;
-                            ctx.event(cert, true, "CertificateRejected", "Import", msg)
-                                .await;
-                            if matches!(issuer.backend, ResolvedBackend::LocalCa { .. }) {
-                                let uid = cert.uid().unwrap_or_default();
-                                let delay = BackoffPolicy::for_siths(issuer.environment)
-                                    .delay(failed, &uid);
-                                action = Action::requeue(delay.max(Duration::from_secs(1)));
-                            }
-                        }
-                    }
+                    Err(rejection) => Obtained::Rejected {
+                        reason: rejection.reason(),
+                        message: rejection.message(),
+                    },
                 }
             }
-        }
-        None => {}
+        };
+        key = Some(k);
+        step = policy::order::settle(&facts, step, obtained);
     }
-    ost.phase = phase;
+
+    // Apply: the one write first, so a crash before the order's status is recorded finds
+    // the certificate in the Secret.
+    let mut action = Action::await_change();
+    if step.write_secret
+        && let (Some(accepted), Some(key)) = (&accepted, &key)
+    {
+        write_secret(cert, secrets, accepted, key, revision).await?;
+        ost.serial_number = Some(accepted.leaf.serial_hex.clone());
+        ost.not_after = Some(rfc3339(accepted.leaf.not_after));
+        let renew_at = renewal_time(&RenewalInput {
+            not_before: accepted.leaf.not_before,
+            not_after: accepted.leaf.not_after,
+            renew_before: cert
+                .spec
+                .renew_before
+                .as_deref()
+                .and_then(|v| parse_renew_before(v).ok()),
+            lead_time: issuer.lead_time,
+            kind: Route::Siths,
+            uid: cert.uid().as_deref().unwrap_or_default(),
+        });
+        s.record(&accepted.leaf, renew_at, revision);
+        s.st.current_order = None;
+        // The same condition a later pass finds (the event tells what happened), so that
+        // pass has nothing to write.
+        s.set(
+            READY,
+            true,
+            reason::ISSUED,
+            &ready_message(revision, &cert.spec.secret_name, accepted.leaf.not_after),
+        );
+        step.events.push(policy::order::Announcement {
+            on: policy::order::Subject::Certificate,
+            warning: false,
+            reason: reason::ISSUED,
+            action: action::ISSUE,
+            note: format!(
+                "revision {revision} issued (serial {}, valid until {}) and written to Secret {}",
+                accepted.leaf.serial_hex, accepted.leaf.not_after, cert.spec.secret_name
+            ),
+        });
+        // The key now lives in the certificate Secret.
+        delete_ignoring_absent(secrets, &key_secret_name(&cert.name_any(), revision)).await?;
+        action = Action::requeue(time_until_renewal(s.now, renew_at).min(MAX_REQUEUE));
+    }
+    if step.failed {
+        let failed = s.st.failed_attempts.unwrap_or(0).saturating_add(1);
+        s.st.failed_attempts = Some(failed);
+        s.st.last_failure_time = Some(rfc3339(s.now));
+        if matches!(issuer.backend, ResolvedBackend::LocalCa { .. }) {
+            let uid = cert.uid().unwrap_or_default();
+            let delay = BackoffPolicy::for_siths(issuer.environment).delay(failed, &uid);
+            action = Action::requeue(delay.max(Duration::from_secs(1)));
+        }
+    }
+    if let Some(c) = &step.issuing {
+        s.set(ISSUING, c.ok, c.reason, &c.message);
+    }
+    for e in step.events {
+        match e.on {
+            policy::order::Subject::Order => {
+                ctx.event(&order, e.warning, e.reason, e.action, e.note)
+                    .await
+            }
+            policy::order::Subject::Certificate => {
+                ctx.event(cert, e.warning, e.reason, e.action, e.note).await
+            }
+        }
+    }
+    ost.phase = step.phase;
+    if let Some(r) = step.reason {
+        ost.reason = Some(r);
+    }
+    if let Some(m) = step.message {
+        ost.message = Some(m);
+    }
+    if step.approved.is_some() {
+        ost.approved = step.approved;
+    }
     apply_status(orders, &order, order.status.as_ref(), &ost).await?;
     Ok(action)
 }

@@ -16,6 +16,7 @@ pub mod ingress;
 pub mod issuers;
 pub mod names;
 pub mod namespaces;
+pub mod order;
 pub mod renewal;
 pub mod routing;
 
