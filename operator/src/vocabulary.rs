@@ -29,9 +29,14 @@ pub const INGRESS_TLS_ANNOTATION: &str = "siths-operator.io/tls";
 /// Annotation on an Ingress naming the PublicIssuer of its `public` mode.
 pub const INGRESS_ISSUER_ANNOTATION: &str = "siths-operator.io/public-issuer";
 
-/// Condition types of a ServiceCertificate.
+/// Condition types.
 pub mod condition {
-    /// The Secret holds a current certificate for the spec.
+    /// A DomainValidation holds.
+    pub const VALIDATED: &str = "Validated";
+    /// A SithsTrustBundle's ConfigMaps are current.
+    pub const SYNCED: &str = "Synced";
+    /// A ServiceCertificate's Secret holds a current certificate for the spec; an issuer
+    /// can issue.
     pub const READY: &str = "Ready";
     /// Every name is covered by a Validated DomainValidation (or the gate is off).
     pub const DOMAIN_VALIDATED: &str = "DomainValidated";

@@ -26,7 +26,7 @@ pub async fn reconcile(dv: Arc<DomainValidation>, ctx: Arc<Context>) -> Result<A
     set_condition(
         &mut st.conditions,
         &DesiredCondition {
-            type_: "Validated",
+            type_: crate::vocabulary::condition::VALIDATED,
             status: if v.validated {
                 status::TRUE
             } else {

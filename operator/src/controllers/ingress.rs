@@ -195,7 +195,7 @@ fn ready_issuers(store: &Store<SithsIssuer>) -> Vec<Arc<SithsIssuer>> {
         .filter(|i| {
             i.status
                 .as_ref()
-                .is_some_and(|s| is_true(&s.conditions, "Ready"))
+                .is_some_and(|s| is_true(&s.conditions, crate::vocabulary::condition::READY))
         })
         .collect();
     ready.sort_by_key(|i| i.name_any());
@@ -316,24 +316,6 @@ impl IngressContext {
     }
 }
 
-/// The pinned SITHS anchors in `--siths-ca-file`, per environment present.
-fn pinned_anchors(ctx: &Context) -> Vec<SithsAnchors> {
-    let Some(path) = &ctx.settings.siths_ca_file else {
-        return Vec::new();
-    };
-    let pem = match std::fs::read_to_string(path) {
-        Ok(p) => p,
-        Err(e) => {
-            warn!(path = %path.display(), error = %e, "cannot read the SITHS CA file; Ingress audits see only issuers' anchors");
-            return Vec::new();
-        }
-    };
-    [pki::Environment::Production, pki::Environment::Test]
-        .into_iter()
-        .filter_map(|env| SithsAnchors::from_pem(&pem, env).ok())
-        .collect()
-}
-
 fn tls_secret_names(ing: &Ingress) -> impl Iterator<Item = &str> {
     ing.spec
         .iter()
@@ -373,7 +355,7 @@ pub async fn run(
     let (issuers, issuer_writer) = reflector::store::<SithsIssuer>();
     let issuers_for_state = issuers.clone();
     let state = Arc::new(IngressContext {
-        pinned: pinned_anchors(&ctx),
+        pinned: ctx.siths_anchors().to_vec(),
         ctx,
         owned: owned.clone(),
         issuers: issuers_for_state,

@@ -238,21 +238,16 @@ impl Context {
     /// per environment: what the public route refuses. Read once.
     pub fn siths_anchors(&self) -> &[crate::pki::SithsAnchors] {
         self.siths_anchors.get_or_init(|| {
-            let Some(pem) = self
-                .settings
-                .siths_ca_file
-                .as_ref()
-                .and_then(|p| std::fs::read_to_string(p).ok())
-            else {
+            let Some(path) = self.settings.siths_ca_file.as_ref() else {
                 return Vec::new();
             };
-            [
-                crate::pki::Environment::Production,
-                crate::pki::Environment::Test,
-            ]
-            .into_iter()
-            .filter_map(|env| crate::pki::SithsAnchors::from_pem(&pem, env).ok())
-            .collect()
+            match std::fs::read_to_string(path) {
+                Ok(pem) => crate::pki::SithsAnchors::per_environment(&pem),
+                Err(e) => {
+                    warn!(path = %path.display(), error = %e, "cannot read the SITHS CA file");
+                    Vec::new()
+                }
+            }
         })
     }
 

@@ -84,7 +84,7 @@ pub async fn reconcile(issuer: Arc<PublicIssuer>, ctx: Arc<Context>) -> Result<A
     set_condition(
         &mut st.conditions,
         &DesiredCondition {
-            type_: "Ready",
+            type_: crate::vocabulary::condition::READY,
             status: if ok { status::TRUE } else { status::FALSE },
             reason: &reason,
             message: &message,

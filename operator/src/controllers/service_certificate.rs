@@ -416,7 +416,7 @@ async fn siths_route(
     } else {
         let (reason, message) = match (&secret, &current) {
             (None, _) => (
-                "Issuing".to_string(),
+                reason::ISSUING.to_string(),
                 format!("Secret {} does not exist yet; issuing", spec.secret_name),
             ),
             (Some(_), Err(why)) => (

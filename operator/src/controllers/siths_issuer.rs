@@ -361,7 +361,7 @@ pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Ac
     set_condition(
         &mut st.conditions,
         &DesiredCondition {
-            type_: "Ready",
+            type_: crate::vocabulary::condition::READY,
             status: cond_status,
             reason,
             message: &message,

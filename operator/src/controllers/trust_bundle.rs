@@ -31,7 +31,7 @@ use crate::{
 pub const BUNDLE_LABEL: &str = "siths-operator.io/trust-bundle";
 /// Key of the PEM bundle in the target ConfigMaps.
 pub const CA_KEY: &str = "ca.crt";
-const SYNCED: &str = "Synced";
+use crate::vocabulary::condition::SYNCED;
 /// Sources in ConfigMaps are not watched: look again this often.
 const RESYNC: Duration = Duration::from_secs(600);
 

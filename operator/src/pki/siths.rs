@@ -105,6 +105,15 @@ pub struct SithsAnchors {
 }
 
 impl SithsAnchors {
+    /// The anchors of each environment a PEM bundle holds pinned certificates for
+    /// (production first): what `--siths-ca-file` gives the operator.
+    pub fn per_environment(pem_bundle: &str) -> Vec<SithsAnchors> {
+        [Environment::Production, Environment::Test]
+            .into_iter()
+            .filter_map(|env| SithsAnchors::from_pem(pem_bundle, env).ok())
+            .collect()
+    }
+
     /// Loads SITHS CA certificates from a PEM bundle for `environment`. See
     /// [`SithsAnchors::from_certs`].
     pub fn from_pem(pem_bundle: &str, environment: Environment) -> Result<Self, PkiError> {

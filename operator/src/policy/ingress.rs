@@ -358,7 +358,7 @@ pub fn needs_apply(existing: &ServiceCertificate, desired: &ServiceCertificate) 
 /// certificate's Secret also serves back-end traffic, so the operator does not write it.
 pub fn shared_with_backend(cert: &ServiceCertificate) -> Option<&str> {
     let conditions = cert.status.as_ref()?.conditions.as_slice();
-    find_condition(conditions, "Ready")
+    find_condition(conditions, crate::vocabulary::condition::READY)
         .filter(|c| c.status == status::FALSE && c.reason == SHARED_WITH_BACKEND)
         .map(|c| c.message.as_str())
 }
