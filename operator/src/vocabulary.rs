@@ -134,3 +134,39 @@ pub mod action {
     /// Issuing.
     pub const ISSUE: &str = "Issue";
 }
+
+/// What an event says, in one shape for every controller and decision: Normal or Warning,
+/// reason, action and note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice<'a> {
+    /// `Warning` instead of `Normal`.
+    pub warning: bool,
+    /// Machine-readable reason (see [`reason`]).
+    pub reason: &'a str,
+    /// What the operator did or tried (see [`action`]).
+    pub action: &'a str,
+    /// What happened, for people.
+    pub note: String,
+}
+
+impl<'a> Notice<'a> {
+    /// A `Normal` event.
+    pub fn normal(reason: &'a str, action: &'a str, note: impl Into<String>) -> Self {
+        Notice {
+            warning: false,
+            reason,
+            action,
+            note: note.into(),
+        }
+    }
+
+    /// A `Warning` event.
+    pub fn warning(reason: &'a str, action: &'a str, note: impl Into<String>) -> Self {
+        Notice {
+            warning: true,
+            reason,
+            action,
+            note: note.into(),
+        }
+    }
+}

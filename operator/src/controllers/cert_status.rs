@@ -12,6 +12,7 @@ use crate::{
         conditions::{DesiredCondition, find_condition, set_condition},
         rfc3339,
     },
+    vocabulary::Notice,
     vocabulary::{
         action,
         condition::{ISSUING, READY},
@@ -98,6 +99,9 @@ pub(super) async fn count_tampering(
     } else {
         reason::SECRET_DELETED
     };
-    ctx.event(cert, true, reason, action::VERIFY, message.to_string())
-        .await;
+    ctx.event(
+        cert,
+        Notice::warning(reason, action::VERIFY, message.to_string()),
+    )
+    .await;
 }

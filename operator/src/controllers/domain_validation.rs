@@ -16,6 +16,7 @@ use crate::{
         conditions::{DesiredCondition, set_condition},
         domain_validation::{today, verdict},
     },
+    vocabulary::Notice,
 };
 
 /// Reconciles one DomainValidation.
@@ -43,8 +44,11 @@ pub async fn reconcile(dv: Arc<DomainValidation>, ctx: Arc<Context>) -> Result<A
         .await?
         .is_some();
     if changed && !v.validated {
-        ctx.event(dv.as_ref(), true, v.reason, "Validate", v.message.clone())
-            .await;
+        ctx.event(
+            dv.as_ref(),
+            Notice::warning(v.reason, "Validate", v.message.clone()),
+        )
+        .await;
     }
     // Dates turn at midnight; look again within the hour.
     Ok(Action::requeue(Duration::from_secs(3600)))

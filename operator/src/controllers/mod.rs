@@ -266,10 +266,7 @@ impl Context {
     pub async fn event<K: Resource<DynamicType = ()>>(
         &self,
         obj: &K,
-        warning: bool,
-        reason: &str,
-        action: &str,
-        note: String,
+        notice: crate::vocabulary::Notice<'_>,
     ) {
         let reference: ObjectReference = obj.object_ref(&());
         let published = self
@@ -277,16 +274,16 @@ impl Context {
             .publish(
                 &reference,
                 crate::events::Note {
-                    warning,
-                    reason,
-                    action,
-                    note: &note,
+                    warning: notice.warning,
+                    reason: notice.reason,
+                    action: notice.action,
+                    note: &notice.note,
                     related: None,
                 },
             )
             .await;
         if let Err(e) = published {
-            warn!(error = %e, reason, "could not publish event");
+            warn!(error = %e, reason = notice.reason, "could not publish event");
         }
     }
 }

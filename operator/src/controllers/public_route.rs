@@ -41,6 +41,7 @@ use crate::{
         rfc3339,
         routing::Route,
     },
+    vocabulary::Notice,
     vocabulary::{
         CERTIFICATE_LABEL, ISSUED_AT_KEY, RENEW_REQUESTED_KEY, REVISION_KEY, action,
         condition::{ISSUING, READY},
@@ -401,7 +402,7 @@ async fn issue_acme(
                 "revision {revision} from {directory} (issuer {}) written to Secret {}, valid until {}",
                 leaf.issuer, cert.spec.secret_name, leaf.not_after
             );
-            ctx.event(cert, false, reason::ISSUED, action::ISSUE, message)
+            ctx.event(cert, Notice::normal(reason::ISSUED, action::ISSUE, message))
                 .await;
             Ok(Action::requeue(
                 time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
@@ -420,7 +421,8 @@ async fn issue_acme(
             );
             warn!(certificate = %cert.name_any(), reason, "ACME issuance failed");
             s.not_ready(reason, &message);
-            ctx.event(cert, true, reason, action::ISSUE, message).await;
+            ctx.event(cert, Notice::warning(reason, action::ISSUE, message))
+                .await;
             Ok(Action::requeue(delay.max(Duration::from_secs(1))))
         }
     }
@@ -458,8 +460,11 @@ async fn announce(
     let was = find_condition(&s.st.conditions, ISSUING).map(|c| c.reason.clone());
     let ready_was = find_condition(&s.st.conditions, READY).map(|c| c.reason.clone());
     if was.as_deref() != Some(reason) && ready_was.as_deref() != Some(reason) {
-        ctx.event(cert, true, reason, action::VERIFY, message.to_string())
-            .await;
+        ctx.event(
+            cert,
+            Notice::warning(reason, action::VERIFY, message.to_string()),
+        )
+        .await;
     }
 }
 

@@ -64,6 +64,7 @@ use crate::{
         rfc3339,
         routing::Route,
     },
+    vocabulary::Notice,
     vocabulary::{
         CERTIFICATE_LABEL, ISSUED_AT_KEY, ISSUER_LABEL, MANAGED_BY, RENEW_REQUESTED_KEY,
         REVISION_KEY, ROLE_CERTIFICATE, ROLE_LABEL, action,
@@ -276,8 +277,11 @@ pub(super) async fn apply_gates(
             if blocked.reason == reason::DOMAIN_NOT_VALIDATED
                 && domain_was.as_deref() != Some(status::FALSE)
             {
-                ctx.event(cert, true, blocked.reason, action::GATE, blocked.message)
-                    .await;
+                ctx.event(
+                    cert,
+                    Notice::warning(blocked.reason, action::GATE, blocked.message),
+                )
+                .await;
             }
             Err(match blocked.retry {
                 gates::Retry::OnChange => Action::await_change(),
@@ -320,16 +324,10 @@ async fn siths_route(
             // Adoption: a matching certificate is already there; it costs nothing.
             adopt(&secrets, &spec.secret_name, &cert.name_any()).await?;
             revision = Some(1);
-            ctx.event(
-                cert,
-                false,
-                "Adopted",
-                "Adopt",
-                format!(
+            ctx.event(cert, Notice::normal("Adopted", "Adopt", format!(
                     "adopted the certificate already in Secret {} (serial {}, valid until {}); no order placed",
                     spec.secret_name, leaf.serial_hex, leaf.not_after
-                ),
-            )
+                )))
             .await;
         }
         let renew_at = renewal_time(&RenewalInput {
@@ -383,28 +381,16 @@ async fn siths_route(
         }
         let was = find_condition(&s.st.conditions, ISSUING).map(|c| c.reason.clone());
         if asked && was.as_deref() != Some("Renewing") {
-            ctx.event(
-                cert,
-                false,
-                "RenewalRequested",
-                "Renew",
-                format!(
+            ctx.event(cert, Notice::normal("RenewalRequested", "Renew", format!(
                     "a new revision was requested at {}; the current certificate stays in place until the new one is accepted",
                     requested.map(rfc3339).unwrap_or_default()
-                ),
-            )
+                )))
             .await;
         } else if was.as_deref() != Some("Renewing") {
-            ctx.event(
-                cert,
-                false,
-                "RenewalDue",
-                "Renew",
-                format!(
+            ctx.event(cert, Notice::normal("RenewalDue", "Renew", format!(
                     "renewal of revision {} is due (renewal time {renew_at}); the current certificate stays in place until the new one is accepted",
                     revision.unwrap_or(1)
-                ),
-            )
+                )))
             .await;
         }
         s.set(
@@ -595,15 +581,9 @@ async fn issue(
             match orders.create(&create_params(), &order).await {
                 Ok(o) => {
                     info!(order = %order_name, revision, cost, "order created");
-                    ctx.event(
-                        cert,
-                        false,
-                        "OrderCreated",
-                        "Order",
-                        format!(
+                    ctx.event(cert, Notice::normal("OrderCreated", "Order", format!(
                             "CertificateOrder {order_name} created for revision {revision} (estimated cost {cost} SEK)"
-                        ),
-                    )
+                        )))
                     .await;
                     o
                 }
@@ -759,13 +739,10 @@ async fn advance_order(
         );
         step.events.push(policy::order::Announcement {
             on: policy::order::Subject::Certificate,
-            warning: false,
-            reason: reason::ISSUED,
-            action: action::ISSUE,
-            note: format!(
+            notice: Notice::normal(reason::ISSUED, action::ISSUE, format!(
                 "revision {revision} issued (serial {}, valid until {}) and written to Secret {}",
                 accepted.leaf.serial_hex, accepted.leaf.not_after, cert.spec.secret_name
-            ),
+            )),
         });
         // The key now lives in the certificate Secret.
         delete_ignoring_absent(secrets, &key_secret_name(&cert.name_any(), revision)).await?;
@@ -786,13 +763,8 @@ async fn advance_order(
     }
     for e in step.events {
         match e.on {
-            policy::order::Subject::Order => {
-                ctx.event(&order, e.warning, e.reason, e.action, e.note)
-                    .await
-            }
-            policy::order::Subject::Certificate => {
-                ctx.event(cert, e.warning, e.reason, e.action, e.note).await
-            }
+            policy::order::Subject::Order => ctx.event(&order, e.notice).await,
+            policy::order::Subject::Certificate => ctx.event(cert, e.notice).await,
         }
     }
     ost.phase = step.phase;

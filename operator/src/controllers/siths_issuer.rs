@@ -27,6 +27,7 @@ use crate::{
         self,
         conditions::{DesiredCondition, set_condition},
     },
+    vocabulary::Notice,
 };
 
 /// How certificates are obtained.
@@ -374,10 +375,7 @@ pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Ac
     if let Err(p) = &resolved {
         ctx.event(
             issuer.as_ref(),
-            true,
-            p.reason,
-            "Resolve",
-            p.message.clone(),
+            Notice::warning(p.reason, "Resolve", p.message.clone()),
         )
         .await;
         return Ok(Action::requeue(Duration::from_secs(60)));

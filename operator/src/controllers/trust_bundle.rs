@@ -25,6 +25,7 @@ use crate::{
     api::{ConfigMapKeyRef, PinnedAnchors, SithsTrustBundle, SithsTrustBundleStatus, status},
     pki::{self, CertInfo, Environment, SithsAnchors},
     policy::conditions::{DesiredCondition, set_condition},
+    vocabulary::Notice,
 };
 
 /// Label on every target ConfigMap, with the bundle's name.
@@ -287,8 +288,11 @@ pub async fn reconcile(tb: Arc<SithsTrustBundle>, ctx: Arc<Context>) -> Result<A
                 .and_then(|s| s.conditions.iter().find(|c| c.type_ == SYNCED))
                 .is_some_and(|c| c.status == status::FALSE && c.reason == p.reason);
             if !was_false {
-                ctx.event(tb.as_ref(), true, p.reason, "Sync", p.message.clone())
-                    .await;
+                ctx.event(
+                    tb.as_ref(),
+                    Notice::warning(p.reason, "Sync", p.message.clone()),
+                )
+                .await;
             }
             (false, p.reason, p.message, Duration::from_secs(60))
         }

@@ -20,7 +20,7 @@
 
 use crate::{
     api::{ApprovalDecision, OrderApproval, OrderPhase},
-    vocabulary::{action, reason},
+    vocabulary::{Notice, action, reason},
 };
 
 /// What the state machine knows of an order and its issuer.
@@ -56,19 +56,13 @@ pub enum Subject {
     Certificate,
 }
 
-/// An event to publish.
+/// An event to publish, and on which object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Announcement {
     /// Which object.
     pub on: Subject,
-    /// Warning (true) or Normal.
-    pub warning: bool,
-    /// Reason.
-    pub reason: &'static str,
-    /// Action.
-    pub action: &'static str,
-    /// Note.
-    pub note: String,
+    /// What it says.
+    pub notice: Notice<'static>,
 }
 
 /// A condition of the certificate to set.
@@ -124,10 +118,11 @@ pub fn approve(f: &OrderFacts<'_>) -> OrderStep {
             for on in [Subject::Order, Subject::Certificate] {
                 step.events.push(Announcement {
                     on,
-                    warning: false,
-                    reason: reason::WAITING_FOR_APPROVAL,
-                    action: action::APPROVE,
-                    note: note.clone(),
+                    notice: Notice::normal(
+                        reason::WAITING_FOR_APPROVAL,
+                        action::APPROVE,
+                        note.clone(),
+                    ),
                 });
             }
         }
@@ -141,10 +136,11 @@ pub fn approve(f: &OrderFacts<'_>) -> OrderStep {
         step.message = Some(format!("denied by {by}"));
         step.events.push(Announcement {
             on: Subject::Certificate,
-            warning: true,
-            reason: reason::ORDER_DENIED,
-            action: action::APPROVE,
-            note: format!("CertificateOrder {} was denied by {by}", f.name),
+            notice: Notice::warning(
+                reason::ORDER_DENIED,
+                action::APPROVE,
+                format!("CertificateOrder {} was denied by {by}", f.name),
+            ),
         });
     }
     if step.phase == Some(OrderPhase::PendingApproval)
@@ -154,10 +150,11 @@ pub fn approve(f: &OrderFacts<'_>) -> OrderStep {
         step.phase = Some(OrderPhase::Approved);
         step.events.push(Announcement {
             on: Subject::Certificate,
-            warning: false,
-            reason: reason::ORDER_APPROVED,
-            action: action::APPROVE,
-            note: format!("CertificateOrder {} approved by {by}", f.name),
+            notice: Notice::normal(
+                reason::ORDER_APPROVED,
+                action::APPROVE,
+                format!("CertificateOrder {} approved by {by}", f.name),
+            ),
         });
     }
     match step.phase {
@@ -276,10 +273,11 @@ pub fn settle(f: &OrderFacts<'_>, mut step: OrderStep, obtained: Obtained) -> Or
             for on in [Subject::Order, Subject::Certificate] {
                 step.events.push(Announcement {
                     on,
-                    warning: true,
-                    reason: reason::CERTIFICATE_REJECTED,
-                    action: action::IMPORT,
-                    note: note.clone(),
+                    notice: Notice::warning(
+                        reason::CERTIFICATE_REJECTED,
+                        action::IMPORT,
+                        note.clone(),
+                    ),
                 });
             }
         }
@@ -319,7 +317,10 @@ mod tests {
     }
 
     fn reasons(step: &OrderStep) -> Vec<(Subject, &'static str)> {
-        step.events.iter().map(|e| (e.on, e.reason)).collect()
+        step.events
+            .iter()
+            .map(|e| (e.on, e.notice.reason))
+            .collect()
     }
 
     #[test]
@@ -334,7 +335,7 @@ mod tests {
                 (Subject::Certificate, "WaitingForApproval")
             ]
         );
-        assert!(step.events[0].note.contains("3500 SEK"));
+        assert!(step.events[0].notice.note.contains("3500 SEK"));
         assert!(step.issuing.as_ref().unwrap().ok);
         assert!(!wants_certificate(step.phase));
         // Waiting again: no new announcement.
@@ -478,7 +479,12 @@ mod tests {
                     (Subject::Certificate, "CertificateRejected")
                 ]
             );
-            assert!(step.events[0].note.contains("the Secret is unchanged"));
+            assert!(
+                step.events[0]
+                    .notice
+                    .note
+                    .contains("the Secret is unchanged")
+            );
         }
     }
 }
