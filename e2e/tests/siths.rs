@@ -526,6 +526,16 @@ spec:
             "{file} touched the Secret"
         );
     }
+    // A refused import was still paid for, and the order still waits for a person.
+    e2e::eventually(WAIT, "the issuer to count the refused order", || {
+        let issuers = e.issuers();
+        let issuer = issuer.clone();
+        async move {
+            let st = issuers.get(&issuer).await?.status.unwrap_or_default();
+            Ok((st.estimated_spend_sek == 3500 && st.orders_pending == 1).then_some(()))
+        }
+    })
+    .await?;
 
     sithsctl(
         &kubeconfig,

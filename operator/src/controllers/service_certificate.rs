@@ -651,6 +651,7 @@ async fn advance_order(
         approval: order.spec.approval.as_ref(),
         approval_required: issuer.approval_required,
         instructions,
+        last_refusal: ost.reason.as_deref().zip(ost.message.as_deref()),
     };
     let mut step = policy::order::approve(&facts);
     let mut accepted = None;
@@ -729,6 +730,12 @@ async fn advance_order(
         });
         s.record(&accepted.leaf, renew_at, revision);
         s.st.current_order = None;
+        // Refused imports do not back anything off (a person importing again never waits):
+        // once one is accepted they are history. Re-issues after tampering keep counting.
+        if matches!(issuer.backend, ResolvedBackend::Manual) {
+            s.st.failed_attempts = None;
+            s.st.last_failure_time = None;
+        }
         // The same condition a later pass finds (the event tells what happened), so that
         // pass has nothing to write.
         s.set(
@@ -759,7 +766,7 @@ async fn advance_order(
         }
     }
     if let Some(c) = &step.issuing {
-        s.set(ISSUING, c.ok, c.reason, &c.message);
+        s.set(ISSUING, c.ok, &c.reason, &c.message);
     }
     for e in step.events {
         match e.on {

@@ -18,10 +18,7 @@ use tracing::{info, warn};
 use super::{Context, Error, apply_status, measured, now};
 use crate::vocabulary::{FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY};
 use crate::{
-    api::{
-        CertificateOrder, ConfigMapKeyRef, Environment, OrderPhase, SithsIssuer, SithsIssuerStatus,
-        status,
-    },
+    api::{CertificateOrder, ConfigMapKeyRef, Environment, SithsIssuer, SithsIssuerStatus, status},
     pki::{self, KeySpec, LocalCa, LocalCaOptions, SithsAnchors, TrustAnchors},
     policy::{
         self,
@@ -314,15 +311,10 @@ pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Ac
     ctx.metrics
         .observe_order_samples(&issuer.name_any(), samples);
     for (phase, cost) in mine {
-        if !matches!(phase, Some(OrderPhase::Denied) | Some(OrderPhase::Failed)) {
+        if policy::order::counts_in_spend(phase) {
             spend += u64::from(cost);
         }
-        if matches!(
-            phase,
-            None | Some(OrderPhase::PendingApproval)
-                | Some(OrderPhase::Approved)
-                | Some(OrderPhase::AwaitingCertificate)
-        ) {
+        if policy::order::is_pending(phase) {
             pending += 1;
         }
     }

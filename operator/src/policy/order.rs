@@ -45,6 +45,8 @@ pub struct OrderFacts<'a> {
     /// The issuer's instructions for the person who submits the CSR
     /// (`backend.manual.instructions`).
     pub instructions: Option<&'a str>,
+    /// `status.reason` and `status.message` as they are (the refusal of a Failed order).
+    pub last_refusal: Option<(&'a str, &'a str)>,
 }
 
 /// Which object an event is about.
@@ -71,7 +73,7 @@ pub struct ConditionChange {
     /// True or False.
     pub ok: bool,
     /// Reason.
-    pub reason: &'static str,
+    pub reason: String,
     /// Message.
     pub message: String,
 }
@@ -166,14 +168,14 @@ pub fn approve(f: &OrderFacts<'_>) -> OrderStep {
             ));
             step.issuing = Some(ConditionChange {
                 ok: true,
-                reason: reason::WAITING_FOR_APPROVAL,
+                reason: reason::WAITING_FOR_APPROVAL.into(),
                 message: format!("CertificateOrder {} waits for approval", f.name),
             });
         }
         Some(OrderPhase::Denied) => {
             step.issuing = Some(ConditionChange {
                 ok: false,
-                reason: reason::ORDER_DENIED,
+                reason: reason::ORDER_DENIED.into(),
                 message: format!(
                     "CertificateOrder {} was denied; no certificate is issued for revision {}",
                     f.name, f.revision
@@ -183,6 +185,27 @@ pub fn approve(f: &OrderFacts<'_>) -> OrderStep {
         _ => {}
     }
     step
+}
+
+/// Whether an order in `phase` counts in the issuer's estimated spend: every order except
+/// a denied one. A refused import was still paid for (the order passed approval before
+/// a certificate could come back), and a pending one is committed.
+pub fn counts_in_spend(phase: Option<OrderPhase>) -> bool {
+    phase != Some(OrderPhase::Denied)
+}
+
+/// Whether an order in `phase` still waits for someone: approval, the certificate, or a
+/// corrected import after a refusal.
+pub fn is_pending(phase: Option<OrderPhase>) -> bool {
+    matches!(
+        phase,
+        None | Some(
+            OrderPhase::PendingApproval
+                | OrderPhase::Approved
+                | OrderPhase::AwaitingCertificate
+                | OrderPhase::Failed
+        )
+    )
 }
 
 /// Whether an order in `phase` looks for a certificate now.
@@ -234,8 +257,19 @@ pub fn settle(f: &OrderFacts<'_>, mut step: OrderStep, obtained: Obtained) -> Or
                 step.message = Some(message.clone());
                 step.issuing = Some(ConditionChange {
                     ok: true,
-                    reason: reason::AWAITING_CERTIFICATE,
+                    reason: reason::AWAITING_CERTIFICATE.into(),
                     message,
+                });
+            } else if let Some((why, message)) = f.last_refusal {
+                // Still refused: say so, whatever else this pass found (a renewal that is
+                // due must not hide why the new certificate is not in place).
+                step.issuing = Some(ConditionChange {
+                    ok: false,
+                    reason: why.into(),
+                    message: format!(
+                        "the certificate imported into CertificateOrder {} was refused: {message}; import a corrected one",
+                        f.name
+                    ),
                 });
             }
         }
@@ -248,7 +282,7 @@ pub fn settle(f: &OrderFacts<'_>, mut step: OrderStep, obtained: Obtained) -> Or
             ));
             step.issuing = Some(ConditionChange {
                 ok: false,
-                reason: reason::UP_TO_DATE,
+                reason: reason::UP_TO_DATE.into(),
                 message: "no issuance needed".into(),
             });
             step.write_secret = true;
@@ -267,7 +301,7 @@ pub fn settle(f: &OrderFacts<'_>, mut step: OrderStep, obtained: Obtained) -> Or
             );
             step.issuing = Some(ConditionChange {
                 ok: false,
-                reason: why,
+                reason: why.into(),
                 message: note.clone(),
             });
             for on in [Subject::Order, Subject::Certificate] {
@@ -313,6 +347,7 @@ mod tests {
             approval,
             approval_required: required,
             instructions: None,
+            last_refusal: None,
         }
     }
 
@@ -321,6 +356,32 @@ mod tests {
             .iter()
             .map(|e| (e.on, e.notice.reason))
             .collect()
+    }
+
+    #[test]
+    fn spend_counts_every_order_but_a_denied_one_and_a_refused_one_stays_pending() {
+        use OrderPhase::*;
+        for phase in [
+            None,
+            Some(PendingApproval),
+            Some(Approved),
+            Some(AwaitingCertificate),
+            Some(Failed),
+            Some(Issued),
+        ] {
+            assert!(counts_in_spend(phase), "{phase:?}");
+        }
+        assert!(!counts_in_spend(Some(Denied)));
+        for phase in [
+            None,
+            Some(PendingApproval),
+            Some(Approved),
+            Some(AwaitingCertificate),
+            Some(Failed),
+        ] {
+            assert!(is_pending(phase), "{phase:?}");
+        }
+        assert!(!is_pending(Some(Issued)) && !is_pending(Some(Denied)));
     }
 
     #[test]
@@ -419,11 +480,22 @@ mod tests {
         with.instructions = Some("Use the SITHS eTjänst portal, account 4711.");
         let step = settle(&with, approve(&with), Obtained::Nothing);
         assert!(step.message.unwrap().contains("account 4711"));
-        // A refused order waits quietly for a new import.
-        let failed = facts(Some(OrderPhase::Failed), None, false);
+        // A refused order waits for a new import, quietly, and keeps saying why.
+        let mut failed = facts(Some(OrderPhase::Failed), None, false);
+        failed.last_refusal = Some(("UntrustedChain", "the chain does not verify"));
         let step = settle(&failed, approve(&failed), Obtained::Nothing);
         assert_eq!(step.phase, Some(OrderPhase::Failed));
-        assert!(step.issuing.is_none() && step.events.is_empty());
+        assert!(step.events.is_empty());
+        let issuing = step.issuing.unwrap();
+        assert_eq!(
+            (issuing.ok, issuing.reason.as_str()),
+            (false, "UntrustedChain")
+        );
+        assert!(
+            issuing.message.contains("does not verify"),
+            "{}",
+            issuing.message
+        );
     }
 
     #[test]
