@@ -2,10 +2,11 @@
 //! for Region Exempel, server-to-server certificates.
 
 use anyhow::Result;
-use kube::{Api, Client};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::{Api, Client, api::PostParams};
 use siths_operator::api::{DomainValidation, ServiceCertificate, SithsIssuer};
 
-use crate::k8s::apply;
+use crate::{k8s::apply, pebble::Pebble};
 
 /// Organisation number of Region Exempel, the organisation of the fixtures.
 pub const REGION: &str = "232100-0016";
@@ -91,4 +92,57 @@ spec:
     )
     .await?;
     Ok(())
+}
+
+/// What a PublicIssuer on `pebble` reads in `ns`: Secret `eab` with the EAB key `hmac`
+/// (none when `None`), and ConfigMaps `pebble-https` (the CA of Pebble's HTTPS endpoint)
+/// and `pebble-roots` (the roots it issues under), both with key `ca.crt`.
+pub async fn pebble_objects(
+    client: &Client,
+    ns: &str,
+    pebble: &Pebble,
+    hmac: Option<&str>,
+) -> Result<()> {
+    let pp = PostParams::default();
+    if let Some(hmac) = hmac {
+        let eab: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": "eab" }, "stringData": { "secret": hmac },
+        }))?;
+        Api::<Secret>::namespaced(client.clone(), ns)
+            .create(&pp, &eab)
+            .await?;
+    }
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    for (name, pem) in [
+        ("pebble-https", pebble.server_ca_pem.clone()),
+        ("pebble-roots", pebble.root_pem().await?),
+    ] {
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name }, "data": { "ca.crt": pem },
+        }))?;
+        cms.create(&pp, &cm).await?;
+    }
+    Ok(())
+}
+
+/// The YAML of PublicIssuer `name` ordering from `pebble` with the objects of
+/// [`pebble_objects`] in `ns`, for Region Exempel's validations.
+pub fn pebble_issuer_yaml(name: &str, ns: &str, pebble: &Pebble) -> String {
+    format!(
+        r#"apiVersion: siths-operator.io/v1alpha1
+kind: PublicIssuer
+metadata: {{ name: {name} }}
+spec:
+  acme:
+    server: {dir}
+    email: pki@region.example
+    externalAccountBinding: {{ keyId: {kid}, keySecretRef: {{ name: eab, namespace: {ns} }} }}
+    privateKeySecretRef: {{ name: acme-account, namespace: {ns} }}
+    serverCa: {{ name: pebble-https, namespace: {ns}, key: ca.crt }}
+  additionalTrustAnchors: {{ name: pebble-roots, namespace: {ns}, key: ca.crt }}
+  organizationNumber: "{REGION}"
+"#,
+        dir = pebble.directory_url,
+        kid = pebble.eab_kid,
+    )
 }

@@ -52,26 +52,7 @@ impl Env {
             drop(listener);
             None
         };
-        let pp = PostParams::default();
-        if let Some(hmac) = hmac {
-            let eab: Secret = serde_json::from_value(serde_json::json!({
-                "metadata": { "name": "eab" },
-                "stringData": { "secret": hmac },
-            }))?;
-            Api::<Secret>::namespaced(client.clone(), &ns)
-                .create(&pp, &eab)
-                .await?;
-        }
-        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-        for (name, pem) in [
-            ("pebble-https", pebble.server_ca_pem.clone()),
-            ("pebble-roots", pebble.root_pem().await?),
-        ] {
-            let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-                "metadata": { "name": name }, "data": { "ca.crt": pem },
-            }))?;
-            cms.create(&pp, &cm).await?;
-        }
+        e2e::fixtures::pebble_objects(&client, &ns, &pebble, hmac).await?;
         let issuer: PublicIssuer = serde_json::from_value(serde_json::json!({
             "apiVersion": "siths-operator.io/v1alpha1",
             "kind": "PublicIssuer",
@@ -93,7 +74,7 @@ impl Env {
         }))?;
         // Created in the apiserver (admission and CEL rules apply), used as it comes back.
         let issuer = Api::<PublicIssuer>::all(client.clone())
-            .create(&pp, &issuer)
+            .create(&PostParams::default(), &issuer)
             .await
             .context("creating the PublicIssuer")?;
         Ok(Self {

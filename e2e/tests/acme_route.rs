@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, ensure};
 use e2e::{
     controlplane::free_port,
-    fixtures::{REGION, region_validation},
+    fixtures::region_validation,
     k8s::{apply, siths_ca_bundle, wait_condition},
     operator::OperatorProcess,
     pebble::Pebble,
 };
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client,
-    api::{Patch, PatchParams, PostParams},
+    api::{Patch, PatchParams},
 };
 use siths_operator::{
     api::{PublicIssuer, ServiceCertificate},
@@ -56,44 +56,11 @@ impl Env {
         let port = free_port()?;
         let pebble = Pebble::start(port).await?;
         let ns = e2e::test_namespace(&client, prefix).await?;
-        let pp = PostParams::default();
-        let eab: Secret = serde_json::from_value(serde_json::json!({
-            "metadata": { "name": "eab" }, "stringData": { "secret": hmac },
-        }))?;
-        Api::<Secret>::namespaced(client.clone(), &ns)
-            .create(&pp, &eab)
-            .await?;
-        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-        for (name, pem) in [
-            ("pebble-https", pebble.server_ca_pem.clone()),
-            ("pebble-roots", pebble.root_pem().await?),
-        ] {
-            let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-                "metadata": { "name": name }, "data": { "ca.crt": pem },
-            }))?;
-            cms.create(&pp, &cm).await?;
-        }
+        e2e::fixtures::pebble_objects(&client, &ns, &pebble, Some(hmac)).await?;
         region_validation(&client, &ns, &format!("{ns}.region.se")).await?;
         apply(
             &Api::<PublicIssuer>::all(client.clone()),
-            &format!(
-                r#"
-apiVersion: siths-operator.io/v1alpha1
-kind: PublicIssuer
-metadata: {{ name: {ns} }}
-spec:
-  acme:
-    server: {dir}
-    email: pki@region.example
-    externalAccountBinding: {{ keyId: {kid}, keySecretRef: {{ name: eab, namespace: {ns} }} }}
-    privateKeySecretRef: {{ name: acme-account, namespace: {ns} }}
-    serverCa: {{ name: pebble-https, namespace: {ns}, key: ca.crt }}
-  additionalTrustAnchors: {{ name: pebble-roots, namespace: {ns}, key: ca.crt }}
-  organizationNumber: "{REGION}"
-"#,
-                dir = pebble.directory_url,
-                kid = pebble.eab_kid,
-            ),
+            &e2e::fixtures::pebble_issuer_yaml(&ns, &ns, &pebble),
         )
         .await?;
         // Its own identity and lease, so the operators of this binary do not contend.

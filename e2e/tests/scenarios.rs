@@ -9,13 +9,12 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use anyhow::{Context as _, Result, ensure};
 use e2e::{
     controlplane::free_port,
-    fixtures::REGION,
+    fixtures::{REGION, pebble_issuer_yaml, pebble_objects},
     k8s::{apply_manifests, siths_ca_bundle, sithsctl_output},
     operator::OperatorProcess,
     pebble::Pebble,
 };
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::{Api, api::PostParams};
+use kube::Api;
 use serde_json::Value;
 use siths_operator::{api::ServiceCertificate, policy::conditions::settled_reason};
 
@@ -82,7 +81,7 @@ fn validation(name: &str, domain: &str, subdomains: bool, extra: &str) -> String
 }
 
 /// Every object of the scenarios in namespace `ns`, one YAML stream per file.
-fn manifests(ns: &str, pebble_directory: &str, eab_kid: &str) -> BTreeMap<&'static str, String> {
+fn manifests(ns: &str, pebble: &Pebble) -> BTreeMap<&'static str, String> {
     let d = format!("{ns}.region.se");
     let region_owner = format!(
         "  owner: {{ name: Region Exempel, organizationNumber: \"{REGION}\" }}\n  validatedFor: \"{REGION}\"\n"
@@ -112,9 +111,7 @@ fn manifests(ns: &str, pebble_directory: &str, eab_kid: &str) -> BTreeMap<&'stat
             format!(
                 "apiVersion: siths-operator.io/v1alpha1\nkind: PublicIssuer\nmetadata: {{ name: {ns}-limited }}\nspec:\n  manual: {{}}\n  organizationNumber: \"{REGION}\"\n  allowedNamespaces: {{ matchLabels: {{ siths-scenario: allowed }} }}\n"
             ),
-            format!(
-                "apiVersion: siths-operator.io/v1alpha1\nkind: PublicIssuer\nmetadata: {{ name: {ns}-acme }}\nspec:\n  acme:\n    server: {pebble_directory}\n    email: pki@region.example\n    externalAccountBinding: {{ keyId: {eab_kid}, keySecretRef: {{ name: eab, namespace: {ns} }} }}\n    privateKeySecretRef: {{ name: acme-account, namespace: {ns} }}\n    serverCa: {{ name: pebble-https, namespace: {ns}, key: ca.crt }}\n  additionalTrustAnchors: {{ name: pebble-roots, namespace: {ns}, key: ca.crt }}\n  organizationNumber: \"{REGION}\"\n"
-            ),
+            pebble_issuer_yaml(&format!("{ns}-acme"), ns, pebble),
         ]
         .join("---\n"),
     );
@@ -313,26 +310,10 @@ async fn plan_and_controller_give_every_scenario_the_same_reason() -> Result<()>
     let port = free_port()?;
     let pebble = Pebble::start(port).await?;
     // What the ACME issuer reads: the EAB key, Pebble's HTTPS CA and its roots.
-    let pp = PostParams::default();
-    let eab: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": { "name": "eab" }, "stringData": { "secret": pebble.eab_hmac },
-    }))?;
-    Api::<Secret>::namespaced(client.clone(), &ns)
-        .create(&pp, &eab)
-        .await?;
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    for (name, pem) in [
-        ("pebble-https", pebble.server_ca_pem.clone()),
-        ("pebble-roots", pebble.root_pem().await?),
-    ] {
-        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-            "metadata": { "name": name }, "data": { "ca.crt": pem },
-        }))?;
-        cms.create(&pp, &cm).await?;
-    }
+    pebble_objects(&client, &ns, &pebble, Some(&pebble.eab_hmac)).await?;
 
     let dir = tempfile::tempdir()?;
-    for (file, text) in manifests(&ns, &pebble.directory_url, &pebble.eab_kid) {
+    for (file, text) in manifests(&ns, &pebble) {
         std::fs::write(dir.path().join(file), text)?;
     }
     // Offline first, from the manifests alone.
