@@ -111,6 +111,9 @@ pub mod reason {
     pub const DELEGATED_RENEWAL: &str = "DelegatedRenewal";
     /// The issuance source is not available in this build.
     pub const SOURCE_UNAVAILABLE: &str = "SourceUnavailable";
+    /// A CertificateOrder cannot be read into the operator's type (an older or looser
+    /// schema admitted it); it is named, skipped, and never overwritten.
+    pub const ORDER_UNREADABLE: &str = "OrderUnreadable";
     /// The issuer's organisation number is invalid.
     pub const INVALID_ORGANIZATION_NUMBER: &str = "InvalidOrganizationNumber";
 }

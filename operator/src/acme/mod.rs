@@ -631,7 +631,10 @@ fn acme_spec(issuer: &PublicIssuer) -> Result<&AcmeIssuer, AcmeError> {
 fn api_unavailable(what: &str, e: &kube::Error) -> AcmeError {
     AcmeError::new(
         ACME_SERVER_UNAVAILABLE,
-        format!("{what} failed (Kubernetes API): {e}"),
+        format!(
+            "{what} failed (Kubernetes API): {}",
+            crate::telemetry::kube_error(e)
+        ),
     )
 }
 

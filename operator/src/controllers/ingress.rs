@@ -429,7 +429,7 @@ pub async fn run(
     )
     .for_each(move |ev| {
         if let Err(e) = &ev {
-            warn!(error = %e, "Ingress controller watch failed (SithsIssuers)");
+            warn!(error = %crate::telemetry::redact_values(&e.to_string()), "Ingress controller watch failed (SithsIssuers)");
         }
         if matches!(
             ev,
@@ -466,7 +466,7 @@ pub async fn run(
             // Reconcile errors are logged by the error policy; a failing watch (missing
             // permission, for one) only shows up here.
             if let Err(kube::runtime::controller::Error::QueueError(e)) = r {
-                warn!(error = %e, "Ingress controller watch failed");
+                warn!(error = %crate::telemetry::redact_values(&e.to_string()), "Ingress controller watch failed");
             }
         });
     tokio::select! {

@@ -291,8 +291,8 @@ impl Context {
 /// Errors of a reconcile. Each has a stable label for metrics and logs.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The Kubernetes API failed.
-    #[error("Kubernetes API: {0}")]
+    /// The Kubernetes API failed. Shown without response bodies or decoded values.
+    #[error("Kubernetes API: {}", crate::telemetry::kube_error(.0))]
     Kube(#[from] kube::Error),
     /// Serialising an object failed.
     #[error("serialisation: {0}")]

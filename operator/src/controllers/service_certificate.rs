@@ -19,6 +19,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ListParams, ObjectMeta},
+    core::DeserializeGuard,
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
@@ -499,7 +500,29 @@ async fn issue(
     let backoff = BackoffPolicy::for_siths(issuer.environment);
     let failed = s.st.failed_attempts.unwrap_or(0);
     let order_name = order_name(&name, revision);
-    let existing = orders.get_opt(&order_name).await?;
+    // Read item by item: an order an older schema admitted is named, never replaced.
+    let guarded: Api<DeserializeGuard<CertificateOrder>> = Api::namespaced(ctx.client.clone(), ns);
+    let existing = match guarded.get_opt(&order_name).await? {
+        None => None,
+        Some(DeserializeGuard(Ok(order))) => Some(order),
+        Some(DeserializeGuard(Err(invalid))) => {
+            let message = format!(
+                "CertificateOrder {order_name} cannot be read ({}); correct or delete it. No other order is placed for revision {revision}",
+                crate::telemetry::redact_values(&invalid.error)
+            );
+            let was = find_condition(&s.st.conditions, ISSUING).map(|c| c.reason.clone());
+            if was.as_deref() != Some(reason::ORDER_UNREADABLE) {
+                warn!(order = %format!("{ns}/{order_name}"), "CertificateOrder cannot be read");
+                ctx.event(
+                    cert,
+                    Notice::warning(reason::ORDER_UNREADABLE, action::ORDER, message.clone()),
+                )
+                .await;
+            }
+            s.set(ISSUING, false, reason::ORDER_UNREADABLE, &message);
+            return Ok(Action::await_change());
+        }
+    };
     // Backoff applies to placing a new order and to automatic signing; a person importing
     // again into an existing order is never made to wait.
     if failed > 0
@@ -870,8 +893,10 @@ pub async fn run(
                 .debounce(Duration::from_millis(100))
                 .concurrency(RECONCILE_CONCURRENCY),
         )
+        // Orders are read item by item (one an older schema admitted must not stop the
+        // watch of the others).
         .owns(
-            Api::<CertificateOrder>::all(client.clone()),
+            Api::<DeserializeGuard<CertificateOrder>>::all(client.clone()),
             watcher::Config::default().any_semantic(),
         )
         .watches(

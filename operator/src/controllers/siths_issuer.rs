@@ -11,6 +11,7 @@ use k8s_openapi::{
 use kube::{
     Api, ResourceExt,
     api::{ListParams, PostParams},
+    core::DeserializeGuard,
     runtime::{Controller, controller::Action, watcher},
 };
 use tracing::{info, warn};
@@ -24,7 +25,7 @@ use crate::{
         self,
         conditions::{DesiredCondition, set_condition},
     },
-    vocabulary::Notice,
+    vocabulary::{Notice, reason},
 };
 
 /// How certificates are obtained.
@@ -284,7 +285,8 @@ async fn generate_local_ca(
 /// Reconciles one SithsIssuer: the `Ready` condition, orders pending and estimated spend.
 pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Action, Error> {
     let resolved = resolve(&ctx, &issuer).await?;
-    let orders: Api<CertificateOrder> = Api::all(ctx.client.clone());
+    // Item by item: one order an older schema admitted must not hide the others.
+    let orders: Api<DeserializeGuard<CertificateOrder>> = Api::all(ctx.client.clone());
     let mut pending = 0u32;
     let mut spend = 0u64;
     // Paged, so memory stays flat however many orders an issuer has placed. An order
@@ -295,11 +297,20 @@ pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Ac
         .limit(100);
     let mut mine = Vec::new();
     let mut samples = Vec::new();
+    let mut unreadable = Vec::new();
     loop {
         let page = orders.list(&lp).await?;
-        samples.extend(page.items.iter().map(crate::metrics::OrderSample::from));
+        let readable = page.items.into_iter().filter_map(|o| match o.0 {
+            Ok(order) => Some(order),
+            Err(invalid) => {
+                unreadable.push(invalid);
+                None
+            }
+        });
+        let readable: Vec<CertificateOrder> = readable.collect();
+        samples.extend(readable.iter().map(crate::metrics::OrderSample::from));
         mine.extend(
-            page.items
+            readable
                 .into_iter()
                 .map(|o| (o.status.and_then(|s| s.phase), o.spec.estimated_cost_sek)),
         );
@@ -307,6 +318,24 @@ pub async fn reconcile(issuer: Arc<SithsIssuer>, ctx: Arc<Context>) -> Result<Ac
             Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
             _ => break,
         }
+    }
+    for invalid in &unreadable {
+        let name = format!(
+            "{}/{}",
+            invalid.metadata.namespace.as_deref().unwrap_or_default(),
+            invalid.metadata.name.as_deref().unwrap_or_default()
+        );
+        let why = crate::telemetry::redact_values(&invalid.error);
+        warn!(order = %name, error = %why, "CertificateOrder cannot be read; not counted");
+        ctx.event(
+            issuer.as_ref(),
+            Notice::warning(
+                reason::ORDER_UNREADABLE,
+                "Count",
+                format!("CertificateOrder {name} cannot be read ({why}); it is not counted in orders pending or spend. Correct or delete it"),
+            ),
+        )
+        .await;
     }
     ctx.metrics
         .observe_order_samples(&issuer.name_any(), samples);
@@ -381,7 +410,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let issuers: Api<SithsIssuer> = Api::all(ctx.client.clone());
-    let orders: Api<CertificateOrder> = Api::all(ctx.client.clone());
+    let orders: Api<DeserializeGuard<CertificateOrder>> = Api::all(ctx.client.clone());
     let controller = Controller::new(issuers, watcher::Config::default().any_semantic())
         // Orders change in bursts (hundreds while a batch issues); counting them once per
         // burst is enough for a status that shows pending orders and spend.
