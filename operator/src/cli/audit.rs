@@ -89,6 +89,12 @@ impl From<FailOn> for Severity {
   sithsctl audit -f cluster-export.yaml --siths-ca siths-ca.pem -o markdown
   sithsctl audit -A --siths-ca siths-ca.pem -o html > audit.html
   sithsctl audit -A --siths-ca siths-ca.pem --html audit.html --fail-on error
+  sithsctl audit --all-contexts --siths-ca siths-ca.pem -o html > region.html
+  sithsctl audit --cluster east=east-export.yaml --cluster west=west/ --siths-ca siths-ca.pem -o json
+
+Exit status: 1 when --fail-on trips (on any cluster); otherwise 2 when a cluster of a
+fleet (--context, --all-contexts, --cluster) did not answer within --cluster-timeout or
+failed (it is listed with its error in the output; the others are reported); else 0.
   kubectl get secrets,ingresses,deployments -A -o yaml | sithsctl audit -f - --fail-on error")]
 pub struct AuditArgs {
     #[command(flatten)]
@@ -104,6 +110,8 @@ pub struct AuditArgs {
     /// Also write the HTML report to FILE (alongside the format of -o).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub fleet: super::fleet::FleetArgs,
 }
 
 /// Arguments of `sithsctl inventory`.
@@ -306,12 +314,16 @@ async fn gather(
     }
 }
 
-/// Runs `sithsctl audit`; returns whether `--fail-on` tripped.
+/// Runs `sithsctl audit`; returns the exit status: 1 when `--fail-on` tripped, 2 when a
+/// cluster of a fleet did not answer ([`super::fleet`]), else 0.
 pub async fn run_audit(
     kubeconfig: Option<&std::path::Path>,
     args: &AuditArgs,
     out: &mut impl std::io::Write,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<i32> {
+    if args.fleet.active() {
+        return super::fleet::run(kubeconfig, args, out).await;
+    }
     let (inv, anchors) = gather(kubeconfig, &args.sources, &args.anchors).await?;
     let now = args.sources.now.unwrap_or_else(Timestamp::now);
     let report = audit::audit(&inv, &anchors, now);
@@ -334,7 +346,7 @@ pub async fn run_audit(
     } else {
         output::report(&report, args.output, output::colour_stdout(), out)?;
     }
-    Ok(fails)
+    Ok(i32::from(fails))
 }
 
 /// Runs `sithsctl inventory`.
