@@ -188,6 +188,10 @@ pub struct Bar {
     pub renewal_x: String,
     /// The bar continues past the right edge of the axis.
     pub beyond: bool,
+    /// Expired at the evaluation time (written next to the bar, not only drawn).
+    pub expired: bool,
+    /// Where text after the bar starts.
+    pub after_x: String,
 }
 
 /// Characters of a row label before it is cut (the rest is in its tooltip).
@@ -212,8 +216,8 @@ fn css(class: CertClass) -> &'static str {
     }
 }
 
-/// The bar of certificate `c` in row `row`.
-pub fn bar(axis: &Axis, c: &TimelineCert, row: usize) -> Bar {
+/// The bar of certificate `c` in row `row`, evaluated at `now`.
+pub fn bar(axis: &Axis, c: &TimelineCert, row: usize, now: Timestamp) -> Bar {
     let top = HEADER_HEIGHT + row as f64 * ROW_HEIGHT;
     let x0 = axis.x(c.not_before);
     let x1 = axis.x(c.not_after);
@@ -247,6 +251,8 @@ pub fn bar(axis: &Axis, c: &TimelineCert, row: usize) -> Bar {
         lead,
         renewal_x: px(axis.x(c.renewal)),
         beyond: c.not_after > axis.end,
+        expired: c.not_after < now,
+        after_x: px(x0.max(x1) + 4.0),
     }
 }
 
@@ -275,7 +281,7 @@ pub struct Chart {
 
 /// The timeline: certificates grouped by cluster and namespace, soonest expiry first,
 /// in pages of [`PAGE_ROWS`].
-pub fn charts(axis: &Axis, clusters: &[ClusterAudit]) -> Vec<Chart> {
+pub fn charts(axis: &Axis, clusters: &[ClusterAudit], now: Timestamp) -> Vec<Chart> {
     let total: usize = clusters.iter().map(|c| c.certificates.len()).sum();
     let mut groups: BTreeMap<(&str, &str), Vec<&TimelineCert>> = BTreeMap::new();
     for cl in clusters {
@@ -304,7 +310,7 @@ pub fn charts(axis: &Axis, clusters: &[ClusterAudit]) -> Vec<Chart> {
                 bars: chunk
                     .iter()
                     .enumerate()
-                    .map(|(row, c)| bar(axis, c, row))
+                    .map(|(row, c)| bar(axis, c, row, now))
                     .collect(),
                 siths: chunk
                     .iter()
@@ -530,7 +536,7 @@ pub fn page(clusters: &[ClusterAudit], now: Timestamp) -> Page {
             .into_iter()
             .map(|(y, x)| (y, px(x)))
             .collect(),
-        charts: charts(&axis, clusters),
+        charts: charts(&axis, clusters, now),
         findings,
         axis_start: crate::controllers::rfc3339(axis.start),
         axis_end: crate::controllers::rfc3339(axis.end),
@@ -625,7 +631,7 @@ mod tests {
     fn bars_follow_validity_renewal_and_lead_time_and_clamp_to_the_axis() {
         let axis = Axis::around(now());
         let c = cert("a", "s", CertClass::SithsProduction, "2027-01-01T00:00:00Z");
-        let b = bar(&axis, &c, 2);
+        let b = bar(&axis, &c, 2, now());
         assert_eq!(b.x, px(axis.x(c.not_before)));
         let w: f64 = b.width.parse().unwrap();
         assert!((w - (axis.x(c.not_after) - axis.x(c.not_before))).abs() < 0.11);
@@ -636,17 +642,19 @@ mod tests {
         assert_eq!(b.order_by, "2026-12-04");
         assert_eq!(b.y, px(HEADER_HEIGHT + 2.0 * ROW_HEIGHT));
         assert!(b.label.ends_with("[SITHS prod]"), "{}", b.label);
-        assert!(!b.beyond);
+        assert!(!b.beyond && !b.expired);
         // A public certificate has no lead-time window; one valid past the axis is clamped.
         let long = cert("a", "p", CertClass::Public, "2030-06-01T00:00:00Z");
-        let b = bar(&axis, &long, 0);
+        let b = bar(&axis, &long, 0, now());
         assert!(b.lead.is_none() && b.beyond);
         let right: f64 = b.x.parse::<f64>().unwrap() + b.width.parse::<f64>().unwrap();
         assert!((right - (LABEL_WIDTH + PLOT_WIDTH)).abs() < 0.11, "{right}");
         // Expired long ago: a sliver at the left edge, never negative.
         let old = cert("a", "o", CertClass::Other, "2020-01-01T00:00:00Z");
-        let b = bar(&axis, &old, 0);
+        let b = bar(&axis, &old, 0, now());
         assert_eq!((b.x.as_str(), b.width.as_str()), ("300.0", "1.0"));
+        assert!(b.expired);
+        assert_eq!(b.after_x, "304.0");
     }
 
     fn cluster(name: &str, certificates: Vec<TimelineCert>) -> ClusterAudit {
@@ -681,7 +689,7 @@ mod tests {
             ),
         ];
         let clusters = [cluster("east", big), cluster("west", small.clone())];
-        let charts = charts(&axis, &clusters);
+        let charts = charts(&axis, &clusters, now());
         let keys: Vec<_> = charts
             .iter()
             .map(|c| {
@@ -726,7 +734,7 @@ mod tests {
         );
         assert!(charts.iter().all(|c| !c.open));
         assert!(
-            super::charts(&axis, &[cluster("west", small)])
+            super::charts(&axis, &[cluster("west", small)], now())
                 .iter()
                 .all(|c| c.open)
         );
