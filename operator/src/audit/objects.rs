@@ -657,6 +657,50 @@ mod tests {
     }
 
     #[test]
+    fn routes_keep_certificates_never_keys() {
+        let ca = crate::pki::testutil::ca();
+        let key = crate::pki::KeySpec::ECDSA_P256.generate().unwrap();
+        let chain = crate::pki::testutil::issue(
+            &ca,
+            &crate::pki::testutil::profile(),
+            &key,
+            crate::pki::testutil::now(),
+        );
+        let mut inv = Inventory::default();
+        // A typed list: its items inherit kind and apiVersion.
+        inv.add_value(json!({"apiVersion": "route.openshift.io/v1", "kind": "RouteList", "items": [
+            {"metadata": {"name": "edge"},
+             "spec": {"host": "a.se", "to": {"name": "web"}, "tls": {"termination": "edge",
+                "certificate": pki::chain_to_pem(&chain), "key": key.to_pem(),
+                "destinationCACertificate": ca.root_pem()}}},
+            {"metadata": {"name": "broken", "namespace": "n"},
+             "spec": {"to": {"name": "web"}, "tls": {"termination": "reencrypt", "certificate": "garbage"}}},
+            {"metadata": {"name": "through", "namespace": "n"},
+             "spec": {"to": {"name": "web"}, "tls": {"termination": "passthrough", "externalCertificate": {"name": "x"}}}},
+            {"metadata": {"name": "plain", "namespace": "n"}, "spec": {"to": {"name": "web"}}}
+        ]}))
+        .unwrap();
+        assert_eq!(inv.routes.len(), 3, "a Route without TLS is not kept");
+        let edge = &inv.routes[0];
+        assert_eq!(edge.route.display(), "Route/default/edge");
+        assert_eq!(edge.termination, Termination::Edge);
+        assert_eq!(edge.certificate.as_ref().unwrap().chain, chain);
+        assert_eq!(edge.destination_ca.len(), 1);
+        assert_eq!(edge.service.as_deref(), Some("web"));
+        let broken = &inv.routes[1];
+        assert_eq!(broken.termination, Termination::Reencrypt);
+        assert_eq!(
+            broken.unparseable.as_ref().unwrap().reason,
+            "holds no PEM certificate"
+        );
+        assert_eq!(inv.routes[2].termination, Termination::Passthrough);
+        // A passthrough Route serves no certificate of its own: its externalCertificate is
+        // not an endpoint.
+        assert!(inv.ingress_tls.is_empty());
+        assert!(!format!("{inv:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
     fn pod_templates_name_the_secrets_they_use() {
         let mut inv = Inventory::default();
         inv.add_value(json!({
