@@ -183,6 +183,15 @@ fn check_rendered(r: &Rendered, certificates: usize, now: Timestamp) -> Result<(
     // One bar per certificate, each with its dates.
     let bars = attrs(dom, "class=\"bar ", "data-not-after");
     assert_eq!(bars.len(), certificates, "one bar per certificate");
+    // The overview counts every certificate once, by the month it expires.
+    let months: usize = attrs(dom, "class=\"month\"", "data-total")
+        .iter()
+        .map(|t| t.parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(
+        months, certificates,
+        "the overview counts every certificate"
+    );
     // Markers where their dates put them, on every chart's axis.
     let starts = attrs(dom, "class=\"timeline\"", "data-axis-start");
     let ends = attrs(dom, "class=\"timeline\"", "data-axis-end");

@@ -390,6 +390,109 @@ pub fn spend_by_month<'a>(
     out
 }
 
+/// Months the expiry overview covers after the current one.
+pub const OVERVIEW_MONTHS: usize = 24;
+
+/// One column of the expiry overview: certificates expiring in a period, by class.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExpiryColumn {
+    /// `expired`, `YYYY-MM`, or `later`.
+    pub label: String,
+    /// The label under the column: `expired`, `YY-MM`, `later`.
+    pub short: String,
+    /// SITHS production.
+    pub siths_production: usize,
+    /// SITHS test.
+    pub siths_test: usize,
+    /// Public.
+    pub public: usize,
+    /// Other.
+    pub other: usize,
+    /// All of them.
+    pub total: usize,
+    /// Drawing: x of the column, and the tops and heights of the stacked parts (SITHS
+    /// production at the bottom, then SITHS test, public, other).
+    pub x: String,
+    /// `(css class, y, height)` of each non-empty part.
+    pub parts: Vec<(&'static str, String, String)>,
+    /// Baseline of the count above the column.
+    pub count_y: String,
+}
+
+/// Height of the overview's plot area.
+pub const OVERVIEW_HEIGHT: f64 = 120.0;
+/// Width of one overview column slot.
+pub const OVERVIEW_SLOT: f64 = 36.0;
+
+/// Certificates expiring per calendar month (UTC) from the month of `now`, by class: a
+/// column for the expired ones, [`OVERVIEW_MONTHS`] months, and one for later.
+pub fn expiry_overview<'a>(
+    certificates: impl IntoIterator<Item = &'a TimelineCert>,
+    now: Timestamp,
+) -> Vec<ExpiryColumn> {
+    let month_of = |t: Timestamp| {
+        let z = t.to_zoned(TimeZone::UTC);
+        i32::from(z.year()) * 12 + i32::from(z.month()) - 1
+    };
+    let first = month_of(now);
+    let mut cols: Vec<ExpiryColumn> = Vec::with_capacity(OVERVIEW_MONTHS + 2);
+    cols.push(ExpiryColumn {
+        label: "expired".into(),
+        short: "expired".into(),
+        ..Default::default()
+    });
+    for m in first..first + OVERVIEW_MONTHS as i32 {
+        let (year, month) = (m.div_euclid(12), m.rem_euclid(12) + 1);
+        cols.push(ExpiryColumn {
+            label: format!("{year:04}-{month:02}"),
+            short: format!("{:02}-{month:02}", year % 100),
+            ..Default::default()
+        });
+    }
+    cols.push(ExpiryColumn {
+        label: "later".into(),
+        short: "later".into(),
+        ..Default::default()
+    });
+    for c in certificates {
+        let i = if c.not_after < now {
+            0
+        } else {
+            let m = (month_of(c.not_after) - first).max(0) as usize;
+            1 + m.min(OVERVIEW_MONTHS)
+        };
+        let col = &mut cols[i];
+        match c.class {
+            CertClass::SithsProduction => col.siths_production += 1,
+            CertClass::SithsTest => col.siths_test += 1,
+            CertClass::Public => col.public += 1,
+            CertClass::Other => col.other += 1,
+        }
+        col.total += 1;
+    }
+    let max = cols.iter().map(|c| c.total).max().unwrap_or(0).max(1) as f64;
+    let bottom = 20.0 + OVERVIEW_HEIGHT;
+    for (i, col) in cols.iter_mut().enumerate() {
+        col.x = px(40.0 + i as f64 * OVERVIEW_SLOT);
+        let mut y = bottom;
+        for (css, n) in [
+            ("siths-production", col.siths_production),
+            ("siths-test", col.siths_test),
+            ("public", col.public),
+            ("other", col.other),
+        ] {
+            if n == 0 {
+                continue;
+            }
+            let h = n as f64 / max * OVERVIEW_HEIGHT;
+            y -= h;
+            col.parts.push((css, px(y), px(h)));
+        }
+        col.count_y = px(y - 4.0);
+    }
+    cols
+}
+
 /// One row of the findings table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingRow {
@@ -460,6 +563,10 @@ pub struct Page {
     pub ticks: Vec<(i16, String)>,
     /// Timeline charts.
     pub charts: Vec<Chart>,
+    /// Expiries by month, all certificates.
+    pub overview: Vec<ExpiryColumn>,
+    /// Width of the overview SVG.
+    pub overview_width: String,
     /// Findings, most severe first.
     pub findings: Vec<FindingRow>,
     /// Axis ends, for readers of the SVG.
@@ -537,6 +644,8 @@ pub fn page(clusters: &[ClusterAudit], now: Timestamp) -> Page {
             .map(|(y, x)| (y, px(x)))
             .collect(),
         charts: charts(&axis, clusters, now),
+        overview: expiry_overview(clusters.iter().flat_map(|c| &c.certificates), now),
+        overview_width: px(40.0 + (OVERVIEW_MONTHS + 2) as f64 * OVERVIEW_SLOT + 10.0),
         findings,
         axis_start: crate::controllers::rfc3339(axis.start),
         axis_end: crate::controllers::rfc3339(axis.end),
@@ -801,6 +910,68 @@ mod tests {
             sek.iter().sum::<u64>(),
             cost::estimated_spend_next_12_months(&all, now())
         );
+    }
+
+    #[test]
+    fn the_overview_counts_expiries_by_month_and_class() {
+        let certs = vec![
+            cert("a", "old", CertClass::SithsTest, "2026-05-31T23:00:00Z"),
+            cert(
+                "a",
+                "june",
+                CertClass::SithsProduction,
+                "2026-06-30T00:00:00Z",
+            ),
+            cert("a", "june2", CertClass::Public, "2026-06-02T00:00:00Z"),
+            cert("a", "jan", CertClass::Other, "2027-01-15T00:00:00Z"),
+            cert(
+                "a",
+                "last",
+                CertClass::SithsProduction,
+                "2028-05-31T00:00:00Z",
+            ),
+            cert(
+                "a",
+                "later",
+                CertClass::SithsProduction,
+                "2028-06-01T00:00:00Z",
+            ),
+        ];
+        let cols = expiry_overview(&certs, now());
+        assert_eq!(cols.len(), OVERVIEW_MONTHS + 2);
+        let label = |i: usize| cols[i].label.as_str();
+        assert_eq!(
+            (label(0), label(1), label(8), label(24), label(25)),
+            ("expired", "2026-06", "2027-01", "2028-05", "later")
+        );
+        assert_eq!(
+            (cols[0].short.as_str(), cols[1].short.as_str()),
+            ("expired", "26-06")
+        );
+        let counts: Vec<(usize, usize, usize, usize)> = [0, 1, 8, 24, 25]
+            .iter()
+            .map(|&i| {
+                let c = &cols[i];
+                (c.siths_production, c.siths_test, c.public, c.other)
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                (0, 1, 0, 0),
+                (1, 0, 1, 0),
+                (0, 0, 0, 1),
+                (1, 0, 0, 0),
+                (1, 0, 0, 0)
+            ]
+        );
+        assert_eq!(cols.iter().map(|c| c.total).sum::<usize>(), certs.len());
+        // The tallest column fills the plot; parts stack upwards from the baseline.
+        let june = &cols[1];
+        assert_eq!(june.parts.len(), 2);
+        assert_eq!(june.parts[0], ("siths-production", px(80.0), px(60.0)));
+        assert_eq!(june.parts[1], ("public", px(20.0), px(60.0)));
+        assert!(cols[2].parts.is_empty());
     }
 
     #[test]
