@@ -70,7 +70,11 @@ fn offline_audit_of_the_migration_example_matches_the_golden_json() -> Result<()
     let report: Value = serde_json::from_str(&json)?;
     // Every finding code of the issue shows up in the example.
     let found = codes(&report);
-    for c in Code::ALL {
+    // The OpenShift Route code has its own example (tests/routes.rs).
+    for c in Code::ALL
+        .into_iter()
+        .filter(|c| *c != Code::SithsCaMissingOnReencryptRoute)
+    {
         assert!(
             found.iter().any(|f| f == c.as_str()),
             "{} missing: {found:?}",

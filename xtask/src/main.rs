@@ -477,6 +477,10 @@ async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
     let anchors = root().join("examples/migration/anchors");
     let production = anchors.join("stand-in-production-ca.pem");
     let test = anchors.join("stand-in-test-ca.pem");
+    // The same audit as a self-contained HTML report, for the people who decide.
+    let report = e2e::operator::target_dir().join("demo").join("audit.html");
+    std::fs::create_dir_all(report.parent().context("report folder")?)?;
+    let report = std::path::absolute(&report)?;
     let audit = [
         "audit",
         "-A",
@@ -484,6 +488,8 @@ async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
         &production.to_string_lossy(),
         "--siths-test-ca",
         &test.to_string_lossy(),
+        "--html",
+        &report.to_string_lossy(),
     ]
     .map(String::from);
     for args in [
@@ -505,6 +511,10 @@ async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
             bail!("sithsctl {} failed", args.join(" "));
         }
     }
+    println!(
+        "\n==> HTML report of this cluster (open it in a browser): {}",
+        report.display()
+    );
     if keep {
         // The operator keeps running with the control plane; `cluster down` stops both.
         std::fs::write(operator_pid_file(), operator.pid().to_string())?;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{
     Code, Finding, Severity,
     anchors::{AnchorSet, CertClass, Classification},
-    objects::{CertSecret, FoundCertificate, IngressTls, Inventory, ObjectRef},
+    objects::{CertSecret, FoundCertificate, IngressTls, Inventory, ObjectRef, Termination},
     plan,
 };
 use crate::{
@@ -92,7 +92,8 @@ fn days(d: SignedDuration) -> i64 {
     d.as_secs() / 86_400
 }
 
-fn managing<'a>(inv: &'a Inventory, secret: &ObjectRef) -> Vec<&'a ServiceCertificate> {
+/// The ServiceCertificates that write Secret `secret`.
+pub fn managing<'a>(inv: &'a Inventory, secret: &ObjectRef) -> Vec<&'a ServiceCertificate> {
     inv.service_certificates
         .iter()
         .filter(|c| c.metadata.namespace == secret.namespace && c.spec.secret_name == secret.name)
@@ -101,7 +102,7 @@ fn managing<'a>(inv: &'a Inventory, secret: &ObjectRef) -> Vec<&'a ServiceCertif
 
 /// Lead time of the next order for a certificate of `class` in `secret`: the managing
 /// issuer's, else the manual SITHS default for SITHS certificates, else none.
-fn lead_time(inv: &Inventory, secret: &ObjectRef, class: CertClass) -> SignedDuration {
+pub fn lead_time(inv: &Inventory, secret: &ObjectRef, class: CertClass) -> SignedDuration {
     if class.siths_environment().is_none() {
         return SignedDuration::ZERO;
     }
@@ -123,20 +124,37 @@ pub fn ingress_certificate_finding(
     cert: &FoundCertificate,
     class: CertClass,
 ) -> Option<Finding> {
-    let hosts = if tls.hosts.is_empty() {
+    endpoint_certificate_finding(
+        &tls.ingress,
+        &format!("Secret {}", tls.secret),
+        &tls.hosts,
+        cert,
+        class,
+    )
+}
+
+/// [`ingress_certificate_finding`] for any user-facing endpoint (an Ingress, an OpenShift
+/// Route) serving `served` (`Secret NAME`, or a Route's inline certificate).
+pub fn endpoint_certificate_finding(
+    endpoint: &ObjectRef,
+    served: &str,
+    hosts: &[String],
+    cert: &FoundCertificate,
+    class: CertClass,
+) -> Option<Finding> {
+    let hosts = if hosts.is_empty() {
         "no hosts listed".to_string()
     } else {
-        tls.hosts.join(", ")
+        hosts.join(", ")
     };
     let leaf = &cert.leaf;
     match class {
         CertClass::SithsProduction | CertClass::SithsTest => Some(Finding::new(
             Code::SithsOnUserFacingIngress,
             Severity::Error,
-            tls.ingress.clone(),
+            endpoint.clone(),
             format!(
-                "serves Secret {} ({hosts}) with a {} certificate for {} issued by {}",
-                tls.secret,
+                "serves {served} ({hosts}) with a {} certificate for {} issued by {}",
                 class.label(),
                 leaf.subject,
                 leaf.issuer
@@ -145,13 +163,94 @@ pub fn ingress_certificate_finding(
         CertClass::Other => Some(Finding::new(
             Code::NotPubliclyTrustedOnIngress,
             Severity::Warning,
-            tls.ingress.clone(),
+            endpoint.clone(),
             format!(
-                "serves Secret {} ({hosts}) with a certificate for {} issued by {}, which is neither SITHS nor publicly trusted",
-                tls.secret, leaf.subject, leaf.issuer
+                "serves {served} ({hosts}) with a certificate for {} issued by {}, which is neither SITHS nor publicly trusted",
+                leaf.subject, leaf.issuer
             ),
         )),
         CertClass::Public => None,
+    }
+}
+
+/// Findings about one certificate wherever it is kept: a name that claims SITHS without
+/// the chain, expiry, expiry within the lead time. `lead` is the lead time of its next
+/// order.
+fn certificate_findings(
+    obj: &ObjectRef,
+    cert: &FoundCertificate,
+    class: Classification,
+    lead: SignedDuration,
+    now: Timestamp,
+    findings: &mut Vec<Finding>,
+) {
+    let leaf = &cert.leaf;
+    let subject = format!(
+        "{} ({}, issued by {}, valid until {})",
+        cert.key,
+        leaf.subject,
+        leaf.issuer,
+        date(leaf.not_after)
+    );
+    if class.siths_name_unverified {
+        findings.push(Finding::new(
+            Code::SithsNameUnverified,
+            Severity::Warning,
+            obj.clone(),
+            format!(
+                "{subject}: the issuer name claims SITHS but the chain does not verify to any SITHS anchor"
+            ),
+        ));
+    }
+    let left = leaf.not_after.duration_since(now);
+    if left.is_negative() {
+        findings.push(Finding::new(
+            Code::Expired,
+            Severity::Error,
+            obj.clone(),
+            format!(
+                "{subject}: a {} certificate that expired {} days ago",
+                class.class.label(),
+                -days(left)
+            ),
+        ));
+    } else {
+        let threshold = lead + SITHS_MARGIN;
+        if left < threshold {
+            findings.push(Finding::new(
+                Code::ExpiresWithinLeadTime,
+                if class.class == CertClass::SithsProduction {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                },
+                obj.clone(),
+                format!(
+                    "{subject}: a {} certificate with {} days left, fewer than the lead time of {} days plus a margin of {} days",
+                    class.class.label(),
+                    days(left),
+                    days(lead),
+                    days(SITHS_MARGIN)
+                ),
+            ));
+        }
+    }
+}
+
+fn count(counts: &mut ClassCounts, class: CertClass) {
+    counts.total += 1;
+    match class {
+        CertClass::SithsProduction => counts.siths_production += 1,
+        CertClass::SithsTest => counts.siths_test += 1,
+        CertClass::Public => counts.public += 1,
+        CertClass::Other => counts.other += 1,
+    }
+}
+
+fn price_environment(env: Environment) -> api::Environment {
+    match env {
+        Environment::Production => api::Environment::Production,
+        Environment::Test => api::Environment::Test,
     }
 }
 
@@ -176,81 +275,23 @@ pub fn audit(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Report {
         for cert in &secret.certificates {
             let leaf = &cert.leaf;
             let class = anchors.classify(&cert.chain, leaf, now);
-            counts.total += 1;
-            match class.class {
-                CertClass::SithsProduction => counts.siths_production += 1,
-                CertClass::SithsTest => counts.siths_test += 1,
-                CertClass::Public => counts.public += 1,
-                CertClass::Other => counts.other += 1,
-            }
-            let subject = format!(
-                "{} ({}, issued by {}, valid until {})",
-                cert.key,
-                leaf.subject,
-                leaf.issuer,
-                date(leaf.not_after)
-            );
-            if class.siths_name_unverified {
-                findings.push(Finding::new(
-                    Code::SithsNameUnverified,
-                    Severity::Warning,
-                    obj.clone(),
-                    format!(
-                        "{subject}: the issuer name claims SITHS but the chain does not verify to any SITHS anchor"
-                    ),
-                ));
-            }
-            let env = class.class.siths_environment();
-            if let Some(env) = env {
-                spend.push((
-                    match env {
-                        Environment::Production => api::Environment::Production,
-                        Environment::Test => api::Environment::Test,
-                    },
-                    leaf.not_after,
-                ));
+            count(&mut counts, class.class);
+            let lead = lead_time(inv, obj, class.class);
+            certificate_findings(obj, cert, class, lead, now, &mut findings);
+            if let Some(env) = class.class.siths_environment() {
+                spend.push((price_environment(env), leaf.not_after));
                 if managing(inv, obj).is_empty() {
                     findings.push(Finding::new(
                         Code::UnmanagedSithsCertificate,
                         Severity::Info,
                         obj.clone(),
                         format!(
-                            "{subject}: a {} certificate no ServiceCertificate manages",
+                            "{} ({}, issued by {}, valid until {}): a {} certificate no ServiceCertificate manages",
+                            cert.key,
+                            leaf.subject,
+                            leaf.issuer,
+                            date(leaf.not_after),
                             class.class.label()
-                        ),
-                    ));
-                }
-            }
-            let left = leaf.not_after.duration_since(now);
-            if left.is_negative() {
-                findings.push(Finding::new(
-                    Code::Expired,
-                    Severity::Error,
-                    obj.clone(),
-                    format!(
-                        "{subject}: a {} certificate that expired {} days ago",
-                        class.class.label(),
-                        -days(left)
-                    ),
-                ));
-            } else {
-                let lead = lead_time(inv, obj, class.class);
-                let threshold = lead + SITHS_MARGIN;
-                if left < threshold {
-                    findings.push(Finding::new(
-                        Code::ExpiresWithinLeadTime,
-                        if class.class == CertClass::SithsProduction {
-                            Severity::Error
-                        } else {
-                            Severity::Warning
-                        },
-                        obj.clone(),
-                        format!(
-                            "{subject}: a {} certificate with {} days left, fewer than the lead time of {} days plus a margin of {} days",
-                            class.class.label(),
-                            days(left),
-                            days(lead),
-                            days(SITHS_MARGIN)
                         ),
                     ));
                 }
@@ -291,6 +332,79 @@ pub fn audit(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Report {
         }
     }
 
+    // OpenShift Routes: an inline certificate is user-facing like an Ingress's (edge and
+    // re-encrypt; a passthrough Route serves its back end's own certificate, end to end).
+    for route in &inv.routes {
+        let obj = &route.route;
+        if let Some(u) = &route.unparseable {
+            findings.push(Finding::new(
+                Code::UnparseableCertificate,
+                Severity::Warning,
+                obj.clone(),
+                format!("{} should hold a certificate but {}", u.key, u.reason),
+            ));
+        }
+        if let Some(cert) = &route.certificate {
+            let class = anchors.classify(&cert.chain, &cert.leaf, now);
+            count(&mut counts, class.class);
+            // Inline: nothing orders its successor, so no lead time but the margin.
+            certificate_findings(obj, cert, class, SignedDuration::ZERO, now, &mut findings);
+            if let Some(env) = class.class.siths_environment() {
+                spend.push((price_environment(env), cert.leaf.not_after));
+                endpoints += 1;
+            }
+            let hosts: Vec<String> = route.host.iter().cloned().collect();
+            findings.extend(endpoint_certificate_finding(
+                obj,
+                "its inline spec.tls.certificate",
+                &hosts,
+                cert,
+                class.class,
+            ));
+        }
+        // Re-encrypt: the router verifies the back end with destinationCACertificate.
+        if route.termination != Termination::Reencrypt {
+            continue;
+        }
+        let Some(service) = &route.service else {
+            continue;
+        };
+        let ns = obj.namespace.as_deref().unwrap_or_default();
+        let mut serving: BTreeMap<CertClass, BTreeSet<String>> = BTreeMap::new();
+        for w in inv.service_workloads(ns, service) {
+            for secret in &w.secrets {
+                for s in by_secret.get(&(ns, secret.as_str())).into_iter().flatten() {
+                    if s.class.class.siths_environment().is_some() {
+                        serving.entry(s.class.class).or_default().insert(format!(
+                            "{} {} (Secret {secret})",
+                            w.object.kind, w.object.name
+                        ));
+                    }
+                }
+            }
+        }
+        for (class, users) in serving {
+            let Some(env) = class.siths_environment() else {
+                continue;
+            };
+            if !route
+                .destination_ca
+                .is_disjoint(&anchors.siths_fingerprints(env))
+            {
+                continue;
+            }
+            findings.push(Finding::new(
+                Code::SithsCaMissingOnReencryptRoute,
+                Severity::Error,
+                obj.clone(),
+                format!(
+                    "re-encrypts to Service {service}, whose back ends serve SITHS {env} certificates ({}), but spec.tls.destinationCACertificate holds no SITHS {env} CA certificate; the router cannot verify them",
+                    users.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+
     // The same Secret on an Ingress and in back-end use.
     for ((ns, name), ingresses) in &user_facing_siths {
         let secret = ObjectRef::namespaced("Secret", ns, name);
@@ -316,7 +430,7 @@ pub fn audit(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Report {
         }
         let ingresses: Vec<String> = ingresses
             .iter()
-            .map(|i| format!("Ingress {}", i.name))
+            .map(|i| format!("{} {}", i.kind, i.name))
             .collect();
         findings.push(Finding::new(
             Code::SharedSecretUserFacingAndBackend,
@@ -474,6 +588,54 @@ mod tests {
             }
         }
 
+        /// PEM chain and key of a leaf of `ca` for `name`, valid `days` from `now() - 1 day`.
+        fn leaf(&self, name: &str, ca: &str, days: u64) -> (String, String) {
+            let ca = match ca {
+                "prod" => &self.prod,
+                "test" => &self.test,
+                "public" => &self.public,
+                "private" => &self.private,
+                _ => &self.forged,
+            };
+            let key = KeySpec::ECDSA_P256.generate().unwrap();
+            let profile = CertificateProfile {
+                dns_names: vec![format!("{name}.region.se")],
+                usage: Usage::ServerToServer,
+                ..testutil::profile()
+            };
+            let start = now() - SignedDuration::from_hours(24);
+            let chain = ca
+                .sign(
+                    &profile,
+                    &key.public_key_der(),
+                    start,
+                    std::time::Duration::from_secs(days * 86_400),
+                    &pki::random_serial().unwrap(),
+                )
+                .unwrap();
+            (pki::chain_to_pem(&chain), key.to_pem())
+        }
+
+        /// An OpenShift Route.
+        fn route(&mut self, ns: &str, name: &str, tls: serde_json::Value) {
+            self.add(json!({"apiVersion": "route.openshift.io/v1", "kind": "Route",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"host": format!("{name}.region.se"), "to": {"kind": "Service", "name": name}, "tls": tls}}));
+        }
+
+        /// A Service selecting `app: name` and a Deployment of such pods mounting `secret`.
+        fn backend(&mut self, ns: &str, name: &str, secret: &str) {
+            self.add(json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"selector": {"app": name}, "ports": [{"port": 8443}]}}));
+            self.add(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
+                    "metadata": {"labels": {"app": name, "tier": "api"}},
+                    "spec": {"volumes": [{"name": "tls", "secret": {"secretName": secret}}],
+                        "containers": [{"name": "c"}]}}}}));
+        }
+
         /// A TLS Secret with a leaf of `ca` for `name`, valid `days` from `now() - 1 day`.
         fn secret(&mut self, ns: &str, name: &str, ca: &str, days: u64) {
             let ca = match ca {
@@ -546,6 +708,94 @@ mod tests {
             .filter(|f| f.object.display() == object)
             .map(|f| f.code.as_str())
             .collect()
+    }
+
+    #[test]
+    fn openshift_routes_edge_reencrypt_passthrough_and_external_certificates() {
+        let mut w = World::new();
+        // Edge with an inline SITHS certificate (and its key, which is never kept).
+        let (crt, key) = w.leaf("portal", "prod", 365);
+        w.route(
+            "web",
+            "portal",
+            json!({"termination": "edge", "certificate": crt, "key": key}),
+        );
+        // Re-encrypt to a SITHS back end, without and with the SITHS CA.
+        w.secret("web", "api-tls", "prod", 365);
+        w.backend("web", "api", "api-tls");
+        w.route(
+            "web",
+            "api",
+            json!({"termination": "reencrypt", "destinationCACertificate": w.private.root_pem()}),
+        );
+        w.secret("web", "sync-tls", "prod", 365);
+        w.backend("web", "sync", "sync-tls");
+        let prod_ca = w.prod.cert_pem();
+        w.route(
+            "web",
+            "sync",
+            json!({"termination": "reencrypt", "destinationCACertificate": prod_ca}),
+        );
+        // Passthrough to a SITHS back end: mutual TLS end to end, correct.
+        w.secret("web", "mtls-tls", "prod", 365);
+        w.backend("web", "mtls", "mtls-tls");
+        w.route("web", "mtls", json!({"termination": "passthrough"}));
+        // A SITHS test certificate through externalCertificate.
+        w.secret("web", "ext-tls", "test", 365);
+        w.route(
+            "web",
+            "ext",
+            json!({"termination": "edge", "externalCertificate": {"name": "ext-tls"}}),
+        );
+        let r = w.report();
+        assert_eq!(
+            codes_for(&r, "Route/web/portal"),
+            ["SITHS_ON_USER_FACING_INGRESS"]
+        );
+        let portal = r
+            .findings
+            .iter()
+            .find(|f| f.object.name == "portal")
+            .unwrap();
+        assert!(
+            portal.message.starts_with(
+                "serves its inline spec.tls.certificate (portal.region.se) with a SITHS production certificate"
+            ),
+            "{}",
+            portal.message
+        );
+        assert_eq!(
+            codes_for(&r, "Route/web/api"),
+            ["SITHS_CA_MISSING_ON_REENCRYPT_ROUTE"]
+        );
+        let api = r.findings.iter().find(|f| f.object.name == "api").unwrap();
+        assert!(
+            api.message.contains("Deployment api (Secret api-tls)"),
+            "{}",
+            api.message
+        );
+        assert!(codes_for(&r, "Route/web/sync").is_empty());
+        assert!(codes_for(&r, "Route/web/mtls").is_empty());
+        assert_eq!(
+            codes_for(&r, "Route/web/ext"),
+            ["SITHS_ON_USER_FACING_INGRESS"]
+        );
+        // Two SITHS endpoints to replace, the inline and the external one: back ends behind
+        // re-encrypt and passthrough are server-to-server.
+        assert_eq!(r.summary.user_facing_siths_endpoints, 2);
+        // The inline certificate counts; its key is nowhere.
+        assert_eq!(r.summary.certificates.siths_production, 4);
+        assert_eq!(r.summary.certificates.siths_test, 1);
+        assert!(!format!("{:?}", w.inv).contains("PRIVATE KEY"));
+        assert!(!serde_json::to_string(&r).unwrap().contains("PRIVATE KEY"));
+        // A selector that does not match the pods finds no back end, so no finding.
+        let mut w2 = World::new();
+        w2.secret("web", "api-tls", "prod", 365);
+        w2.backend("web", "api", "api-tls");
+        w2.add(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "api", "namespace": "web"}, "spec": {"selector": {"app": "other"}}}));
+        w2.route("web", "api", json!({"termination": "reencrypt"}));
+        assert!(codes_for(&w2.report(), "Route/web/api").is_empty());
     }
 
     #[test]

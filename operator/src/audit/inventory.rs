@@ -39,7 +39,7 @@ pub fn inventory(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Vec<Ro
             .ingress_tls
             .iter()
             .filter(|t| t.ingress.namespace.as_deref() == ns && t.secret == name)
-            .map(|t| format!("Ingress/{}", t.ingress.name))
+            .map(|t| format!("{}/{}", t.ingress.kind, t.ingress.name))
             .chain(
                 inv.workloads
                     .iter()

@@ -7,12 +7,16 @@
 //! - [`findings`]: the rules, [`audit`].
 //! - [`inventory`]: every certificate, where it is used, its class and expiry.
 //! - [`plan`]: the operator's own decisions on every `ServiceCertificate`, offline.
+//! - [`timeline`]: every certificate with its validity, renewal and lead-time dates.
+//! - [`html`]: the self-contained HTML report (`sithsctl audit -o html`).
 
 pub mod anchors;
 pub mod findings;
+pub mod html;
 pub mod inventory;
 pub mod objects;
 pub mod plan;
+pub mod timeline;
 
 use serde::Serialize;
 
@@ -72,11 +76,13 @@ pub enum Code {
     SithsNameUnverified,
     /// A Secret that should hold a certificate does not hold a parseable one.
     UnparseableCertificate,
+    /// A re-encrypt Route to a back end serving SITHS does not trust the SITHS CA.
+    SithsCaMissingOnReencryptRoute,
 }
 
 impl Code {
     /// Every code, in the order of the list.
-    pub const ALL: [Code; 10] = [
+    pub const ALL: [Code; 11] = [
         Code::SithsOnUserFacingIngress,
         Code::SharedSecretUserFacingAndBackend,
         Code::NotPubliclyTrustedOnIngress,
@@ -87,6 +93,7 @@ impl Code {
         Code::UnmanagedSithsCertificate,
         Code::SithsNameUnverified,
         Code::UnparseableCertificate,
+        Code::SithsCaMissingOnReencryptRoute,
     ];
 
     /// The code as written in reports, for example `SITHS_ON_USER_FACING_INGRESS`.
@@ -102,6 +109,7 @@ impl Code {
             Code::UnmanagedSithsCertificate => "UNMANAGED_SITHS_CERTIFICATE",
             Code::SithsNameUnverified => "SITHS_NAME_UNVERIFIED",
             Code::UnparseableCertificate => "UNPARSEABLE_CERTIFICATE",
+            Code::SithsCaMissingOnReencryptRoute => "SITHS_CA_MISSING_ON_REENCRYPT_ROUTE",
         }
     }
 
@@ -137,6 +145,9 @@ impl Code {
             }
             Code::UnparseableCertificate => {
                 "Fix or remove the Secret: the key should hold a PEM certificate chain, leaf first."
+            }
+            Code::SithsCaMissingOnReencryptRoute => {
+                "Put the SITHS CA certificates of the back end's environment in the Route's spec.tls.destinationCACertificate (or use passthrough for mutual TLS end to end) so that the router can verify the SITHS back end."
             }
         }
     }

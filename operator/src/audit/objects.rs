@@ -108,6 +108,40 @@ pub struct Workload {
     pub object: ObjectRef,
     /// Names of Secrets in its namespace it uses.
     pub secrets: BTreeSet<String>,
+    /// Labels of its pods (the pod template's, or the Pod's own).
+    pub pod_labels: BTreeMap<String, String>,
+}
+
+/// How an OpenShift Route terminates TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Termination {
+    /// The router terminates TLS and talks plain HTTP to the back end.
+    Edge,
+    /// The router terminates TLS and opens a new TLS connection to the back end,
+    /// verified with `destinationCACertificate`.
+    Reencrypt,
+    /// The router passes TLS through: the back end's own certificate is served.
+    Passthrough,
+}
+
+/// The TLS of an OpenShift Route (`route.openshift.io/v1`). Only certificates are kept:
+/// `spec.tls.key` is never read.
+#[derive(Debug, Clone)]
+pub struct RouteTls {
+    /// The Route.
+    pub route: ObjectRef,
+    /// `spec.host`, when set.
+    pub host: Option<String>,
+    /// `spec.tls.termination`.
+    pub termination: Termination,
+    /// The Service `spec.to` names.
+    pub service: Option<String>,
+    /// `spec.tls.certificate`, parsed (CERTIFICATE blocks only).
+    pub certificate: Option<FoundCertificate>,
+    /// `spec.tls.certificate` that does not parse.
+    pub unparseable: Option<Unparseable>,
+    /// SHA-256 fingerprints of the certificates in `spec.tls.destinationCACertificate`.
+    pub destination_ca: BTreeSet<String>,
 }
 
 /// Everything an audit or a plan looks at.
@@ -115,8 +149,13 @@ pub struct Workload {
 pub struct Inventory {
     /// Secrets holding certificates (others are not kept).
     pub secrets: Vec<CertSecret>,
-    /// TLS entries of Ingresses.
+    /// TLS entries of Ingresses, and of OpenShift Routes whose certificate comes from a
+    /// Secret (`spec.tls.externalCertificate`), with the Route as the `ingress`.
     pub ingress_tls: Vec<IngressTls>,
+    /// OpenShift Routes with TLS.
+    pub routes: Vec<RouteTls>,
+    /// Pod selectors of Services, by namespace and name.
+    pub service_selectors: BTreeMap<(String, String), BTreeMap<String, String>>,
     /// Workloads that use at least one Secret.
     pub workloads: Vec<Workload>,
     /// SHA-256 fingerprints of the certificates held in ConfigMaps, by namespace.
@@ -211,6 +250,8 @@ impl Inventory {
             ("", "Namespace") => self.add_namespace(&typed!(Namespace)),
             ("", "Pod") => self.add_pod(&typed!(Pod)),
             ("networking.k8s.io", "Ingress") => self.add_ingress(&typed!(Ingress)),
+            ("route.openshift.io", "Route") => self.add_route(&value),
+            ("", "Service") => self.add_service(&typed!(k8s_openapi::api::core::v1::Service)),
             ("apps", "Deployment") => self.add_deployment(&typed!(Deployment)),
             ("apps", "StatefulSet") => self.add_stateful_set(&typed!(StatefulSet)),
             ("apps", "DaemonSet") => self.add_daemon_set(&typed!(DaemonSet)),
@@ -330,30 +371,120 @@ impl Inventory {
         }
     }
 
+    /// Adds the TLS of an OpenShift Route (`route.openshift.io/v1`, read as JSON: no
+    /// typed client exists for it). `spec.tls.key` is never read; of
+    /// `spec.tls.certificate` only the CERTIFICATE blocks are kept.
+    pub fn add_route(&mut self, value: &serde_json::Value) {
+        let str_at = |p: &str| value.pointer(p).and_then(|v| v.as_str());
+        let Some(tls) = value.pointer("/spec/tls").filter(|t| t.is_object()) else {
+            return;
+        };
+        let termination = match tls.get("termination").and_then(|t| t.as_str()) {
+            Some("reencrypt") => Termination::Reencrypt,
+            Some("passthrough") => Termination::Passthrough,
+            _ => Termination::Edge,
+        };
+        let ns = namespace_of(str_at("/metadata/namespace").map(String::from));
+        let route = ObjectRef::namespaced("Route", &ns, str_at("/metadata/name").unwrap_or("?"));
+        let host = str_at("/spec/host").map(String::from);
+        let mut certificate = None;
+        let mut unparseable = None;
+        if let Some(text) = tls.get("certificate").and_then(|c| c.as_str()) {
+            let key = "spec.tls.certificate".to_string();
+            let blocks = certificate_blocks(text);
+            let parsed = if blocks.is_empty() {
+                Err("holds no PEM certificate".to_string())
+            } else {
+                pki::parse_pem_chain(&blocks)
+                    .and_then(|chain| CertInfo::parse(&chain[0]).map(|leaf| (chain, leaf)))
+                    .map_err(|e| e.to_string())
+            };
+            match parsed {
+                Ok((chain, leaf)) => certificate = Some(FoundCertificate { key, chain, leaf }),
+                Err(reason) => unparseable = Some(Unparseable { key, reason }),
+            }
+        }
+        let mut destination_ca = BTreeSet::new();
+        if let Some(text) = tls.get("destinationCACertificate").and_then(|c| c.as_str())
+            && let Ok(chain) = pki::parse_pem_chain(&certificate_blocks(text))
+        {
+            destination_ca.extend(chain.iter().map(|der| pki::sha256_fingerprint(der)));
+        }
+        if termination != Termination::Passthrough
+            && let Some(secret) = tls
+                .pointer("/externalCertificate/name")
+                .and_then(|n| n.as_str())
+        {
+            self.ingress_tls.push(IngressTls {
+                ingress: route.clone(),
+                secret: secret.to_string(),
+                hosts: host.iter().cloned().collect(),
+            });
+        }
+        self.routes.push(RouteTls {
+            route,
+            host,
+            termination,
+            service: str_at("/spec/to/name").map(String::from),
+            certificate,
+            unparseable,
+            destination_ca,
+        });
+    }
+
+    /// Adds a Service's pod selector.
+    pub fn add_service(&mut self, svc: &k8s_openapi::api::core::v1::Service) {
+        if let Some(selector) = svc.spec.as_ref().and_then(|s| s.selector.clone()) {
+            self.service_selectors
+                .insert((namespace_of(svc.namespace()), svc.name_any()), selector);
+        }
+    }
+
+    /// The workloads whose pods the Service `ns/name` selects.
+    pub fn service_workloads(&self, ns: &str, name: &str) -> Vec<&Workload> {
+        let Some(selector) = self
+            .service_selectors
+            .get(&(ns.to_string(), name.to_string()))
+        else {
+            return Vec::new();
+        };
+        self.workloads
+            .iter()
+            .filter(|w| {
+                w.object.namespace.as_deref() == Some(ns)
+                    && !selector.is_empty()
+                    && selector.iter().all(|(k, v)| w.pod_labels.get(k) == Some(v))
+            })
+            .collect()
+    }
+
     /// Adds a Pod, unless a controller owns it (its owner stands for it).
     pub fn add_pod(&mut self, pod: &Pod) {
         if controlled(pod) {
             return;
         }
-        self.add_workload("Pod", pod, pod.spec.as_ref());
+        self.add_workload("Pod", pod, pod.spec.as_ref(), Some(pod.labels()));
     }
 
     /// Adds a Deployment.
     pub fn add_deployment(&mut self, d: &Deployment) {
         let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-        self.add_workload("Deployment", d, spec);
+        let labels = d.spec.as_ref().and_then(|s| template_labels(&s.template));
+        self.add_workload("Deployment", d, spec, labels);
     }
 
     /// Adds a StatefulSet.
     pub fn add_stateful_set(&mut self, s: &StatefulSet) {
+        let labels = s.spec.as_ref().and_then(|s| template_labels(&s.template));
         let spec = s.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-        self.add_workload("StatefulSet", s, spec);
+        self.add_workload("StatefulSet", s, spec, labels);
     }
 
     /// Adds a DaemonSet.
     pub fn add_daemon_set(&mut self, d: &DaemonSet) {
         let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-        self.add_workload("DaemonSet", d, spec);
+        let labels = d.spec.as_ref().and_then(|s| template_labels(&s.template));
+        self.add_workload("DaemonSet", d, spec, labels);
     }
 
     /// Adds a Job, unless a CronJob (or another controller) owns it.
@@ -362,7 +493,8 @@ impl Inventory {
             return;
         }
         let spec = j.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-        self.add_workload("Job", j, spec);
+        let labels = j.spec.as_ref().and_then(|s| template_labels(&s.template));
+        self.add_workload("Job", j, spec, labels);
     }
 
     /// Adds a CronJob.
@@ -372,7 +504,7 @@ impl Inventory {
             .as_ref()
             .and_then(|s| s.job_template.spec.as_ref())
             .and_then(|s| s.template.spec.as_ref());
-        self.add_workload("CronJob", c, spec);
+        self.add_workload("CronJob", c, spec, None);
     }
 
     /// Keeps only the namespaced objects of `ns` (cluster-scoped ones stay).
@@ -380,13 +512,21 @@ impl Inventory {
         let here = |o: &ObjectRef| o.namespace.as_deref() == Some(ns);
         self.secrets.retain(|s| here(&s.object));
         self.ingress_tls.retain(|t| here(&t.ingress));
+        self.routes.retain(|r| here(&r.route));
+        self.service_selectors.retain(|(n, _), _| n == ns);
         self.workloads.retain(|w| here(&w.object));
         self.config_map_certificates.retain(|k, _| k == ns);
         self.service_certificates
             .retain(|c| c.metadata.namespace.as_deref() == Some(ns));
     }
 
-    fn add_workload<K: ResourceExt>(&mut self, kind: &str, obj: &K, spec: Option<&PodSpec>) {
+    fn add_workload<K: ResourceExt>(
+        &mut self,
+        kind: &str,
+        obj: &K,
+        spec: Option<&PodSpec>,
+        pod_labels: Option<&BTreeMap<String, String>>,
+    ) {
         let secrets = spec.map(secrets_used).unwrap_or_default();
         if secrets.is_empty() {
             return;
@@ -394,8 +534,15 @@ impl Inventory {
         self.workloads.push(Workload {
             object: ObjectRef::namespaced(kind, &namespace_of(obj.namespace()), &obj.name_any()),
             secrets,
+            pod_labels: pod_labels.cloned().unwrap_or_default(),
         });
     }
+}
+
+fn template_labels(
+    t: &k8s_openapi::api::core::v1::PodTemplateSpec,
+) -> Option<&BTreeMap<String, String>> {
+    t.metadata.as_ref().and_then(|m| m.labels.as_ref())
 }
 
 fn controlled<K: ResourceExt>(obj: &K) -> bool {
@@ -510,6 +657,50 @@ mod tests {
     }
 
     #[test]
+    fn routes_keep_certificates_never_keys() {
+        let ca = crate::pki::testutil::ca();
+        let key = crate::pki::KeySpec::ECDSA_P256.generate().unwrap();
+        let chain = crate::pki::testutil::issue(
+            &ca,
+            &crate::pki::testutil::profile(),
+            &key,
+            crate::pki::testutil::now(),
+        );
+        let mut inv = Inventory::default();
+        // A typed list: its items inherit kind and apiVersion.
+        inv.add_value(json!({"apiVersion": "route.openshift.io/v1", "kind": "RouteList", "items": [
+            {"metadata": {"name": "edge"},
+             "spec": {"host": "a.se", "to": {"name": "web"}, "tls": {"termination": "edge",
+                "certificate": pki::chain_to_pem(&chain), "key": key.to_pem(),
+                "destinationCACertificate": ca.root_pem()}}},
+            {"metadata": {"name": "broken", "namespace": "n"},
+             "spec": {"to": {"name": "web"}, "tls": {"termination": "reencrypt", "certificate": "garbage"}}},
+            {"metadata": {"name": "through", "namespace": "n"},
+             "spec": {"to": {"name": "web"}, "tls": {"termination": "passthrough", "externalCertificate": {"name": "x"}}}},
+            {"metadata": {"name": "plain", "namespace": "n"}, "spec": {"to": {"name": "web"}}}
+        ]}))
+        .unwrap();
+        assert_eq!(inv.routes.len(), 3, "a Route without TLS is not kept");
+        let edge = &inv.routes[0];
+        assert_eq!(edge.route.display(), "Route/default/edge");
+        assert_eq!(edge.termination, Termination::Edge);
+        assert_eq!(edge.certificate.as_ref().unwrap().chain, chain);
+        assert_eq!(edge.destination_ca.len(), 1);
+        assert_eq!(edge.service.as_deref(), Some("web"));
+        let broken = &inv.routes[1];
+        assert_eq!(broken.termination, Termination::Reencrypt);
+        assert_eq!(
+            broken.unparseable.as_ref().unwrap().reason,
+            "holds no PEM certificate"
+        );
+        assert_eq!(inv.routes[2].termination, Termination::Passthrough);
+        // A passthrough Route serves no certificate of its own: its externalCertificate is
+        // not an endpoint.
+        assert!(inv.ingress_tls.is_empty());
+        assert!(!format!("{inv:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
     fn pod_templates_name_the_secrets_they_use() {
         let mut inv = Inventory::default();
         inv.add_value(json!({
@@ -550,7 +741,7 @@ mod tests {
     fn lists_unknown_kinds_and_malformed_objects() {
         let mut inv = Inventory::default();
         inv.add_value(json!({"apiVersion": "v1", "kind": "List", "items": [
-            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}},
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "s"}},
             {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
              "spec": {"tls": [{"hosts": ["a.se"], "secretName": "web-tls"}, {"hosts": ["b.se"]}]}}
         ]}))

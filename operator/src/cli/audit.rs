@@ -10,7 +10,7 @@ use k8s_openapi::{
     api::{
         apps::v1::{DaemonSet, Deployment, StatefulSet},
         batch::v1::{CronJob, Job},
-        core::v1::{ConfigMap, Namespace, Pod, Secret},
+        core::v1::{ConfigMap, Namespace, Pod, Secret, Service},
         networking::v1::Ingress,
     },
 };
@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     api::{DomainValidation, ServiceCertificate, SithsIssuer},
-    audit::{self, AnchorSet, Inventory, Severity},
+    audit::{self, AnchorSet, Inventory, Report, Severity},
     pki::Environment,
 };
 
@@ -87,6 +87,14 @@ impl From<FailOn> for Severity {
 #[command(after_help = "Examples:
   sithsctl audit -A --siths-ca siths-ca.pem
   sithsctl audit -f cluster-export.yaml --siths-ca siths-ca.pem -o markdown
+  sithsctl audit -A --siths-ca siths-ca.pem -o html > audit.html
+  sithsctl audit -A --siths-ca siths-ca.pem --html audit.html --fail-on error
+  sithsctl audit --all-contexts --siths-ca siths-ca.pem -o html > region.html
+  sithsctl audit --cluster east=east-export.yaml --cluster west=west/ --siths-ca siths-ca.pem -o json
+
+Exit status: 1 when --fail-on trips (on any cluster); otherwise 2 when a cluster of a
+fleet (--context, --all-contexts, --cluster) did not answer within --cluster-timeout or
+failed (it is listed with its error in the output; the others are reported); else 0.
   kubectl get secrets,ingresses,deployments -A -o yaml | sithsctl audit -f - --fail-on error")]
 pub struct AuditArgs {
     #[command(flatten)]
@@ -99,6 +107,11 @@ pub struct AuditArgs {
     /// Exit with status 1 when a finding is at least this severe.
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
+    /// Also write the HTML report to FILE (alongside the format of -o).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub fleet: super::fleet::FleetArgs,
 }
 
 /// Arguments of `sithsctl inventory`.
@@ -229,6 +242,26 @@ pub async fn live_inventory(client: &Client, ns: Option<&str>) -> anyhow::Result
     each(scoped::<Ingress>(c, ns), |o| inv.add_ingress(o))
         .await
         .context("listing Ingresses")?;
+    each(scoped::<Service>(c, ns), |o| inv.add_service(o))
+        .await
+        .context("listing Services")?;
+    // OpenShift Routes, where the API exists (a 404 elsewhere: none to read).
+    let routes = kube::discovery::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        "route.openshift.io",
+        "v1",
+        "Route",
+    ));
+    let route_api: Api<kube::api::DynamicObject> = match ns {
+        Some(ns) => Api::namespaced_with(c.clone(), ns, &routes),
+        None => Api::all_with(c.clone(), &routes),
+    };
+    let mut route_values = Vec::new();
+    each(route_api, |o| route_values.push(serde_json::to_value(o)))
+        .await
+        .context("listing Routes")?;
+    for v in route_values {
+        inv.add_route(&v.context("a Route as JSON")?);
+    }
     each(scoped::<Deployment>(c, ns), |o| inv.add_deployment(o)).await?;
     each(scoped::<StatefulSet>(c, ns), |o| inv.add_stateful_set(o)).await?;
     each(scoped::<DaemonSet>(c, ns), |o| inv.add_daemon_set(o)).await?;
@@ -281,17 +314,39 @@ async fn gather(
     }
 }
 
-/// Runs `sithsctl audit`; returns whether `--fail-on` tripped.
+/// Runs `sithsctl audit`; returns the exit status: 1 when `--fail-on` tripped, 2 when a
+/// cluster of a fleet did not answer ([`super::fleet`]), else 0.
 pub async fn run_audit(
     kubeconfig: Option<&std::path::Path>,
     args: &AuditArgs,
     out: &mut impl std::io::Write,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<i32> {
+    if args.fleet.active() {
+        return super::fleet::run(kubeconfig, args, out).await;
+    }
     let (inv, anchors) = gather(kubeconfig, &args.sources, &args.anchors).await?;
     let now = args.sources.now.unwrap_or_else(Timestamp::now);
     let report = audit::audit(&inv, &anchors, now);
-    output::report(&report, args.output, output::colour_stdout(), out)?;
-    Ok(args.fail_on.is_some_and(|t| report.fails(t.into())))
+    let fails = args.fail_on.is_some_and(|t| report.fails(t.into()));
+    let html = |report: Report| -> anyhow::Result<String> {
+        let cluster = audit::html::ClusterAudit {
+            name: String::new(),
+            certificates: audit::timeline::certificates(&inv, &anchors, now),
+            report: Some(report),
+            error: None,
+        };
+        Ok(audit::html::render(std::slice::from_ref(&cluster), now)?)
+    };
+    if let Some(path) = &args.html {
+        std::fs::write(path, html(report.clone())?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.output == Format::Html {
+        out.write_all(html(report)?.as_bytes())?;
+    } else {
+        output::report(&report, args.output, output::colour_stdout(), out)?;
+    }
+    Ok(i32::from(fails))
 }
 
 /// Runs `sithsctl inventory`.

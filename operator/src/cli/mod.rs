@@ -1,6 +1,7 @@
 //! `sithsctl` subcommands.
 
 pub mod audit;
+pub mod fleet;
 pub mod manifests;
 pub mod orders;
 pub mod output;

@@ -17,6 +17,9 @@ pub enum Format {
     Json,
     /// For a pull-request comment.
     Markdown,
+    /// One self-contained HTML file: summary, expiry timeline, spend by month, findings
+    /// (`sithsctl audit` only).
+    Html,
 }
 
 /// Whether to colour stdout: a terminal, and `NO_COLOR` unset.
@@ -57,7 +60,11 @@ fn md(cell: &str) -> String {
     cell.replace('|', "\\|").replace('\n', " ")
 }
 
-/// Writes an audit report.
+fn html_elsewhere() -> std::io::Error {
+    std::io::Error::other("-o html is available for sithsctl audit only")
+}
+
+/// Writes an audit report (HTML is written by `cli::audit`, which has the certificates).
 pub fn report(
     r: &Report,
     format: Format,
@@ -75,6 +82,7 @@ pub fn report(
             serde_json::to_writer_pretty(&mut *out, r)?;
             writeln!(out)
         }
+        Format::Html => Err(html_elsewhere()),
         Format::Table => {
             for sev in [Severity::Error, Severity::Warning, Severity::Info] {
                 let group: Vec<_> = r.findings.iter().filter(|f| f.severity == sev).collect();
@@ -183,6 +191,7 @@ pub fn plan(p: &Plan, format: Format, colour: bool, out: &mut impl Write) -> std
             serde_json::to_writer_pretty(&mut *out, p)?;
             writeln!(out)
         }
+        Format::Html => Err(html_elsewhere()),
         Format::Table => {
             writeln!(
                 out,
@@ -271,6 +280,7 @@ pub fn inventory(
             serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "certificates": rows }))?;
             writeln!(out)
         }
+        Format::Html => Err(html_elsewhere()),
         Format::Table => {
             writeln!(
                 out,
