@@ -378,7 +378,7 @@ pub fn spend_by_month<'a>(
                 from: day(from),
                 sek,
                 certificates: certs.len(),
-                sek_text: crate::cli::output::sek(sek),
+                sek_text: super::sek(sek),
                 pct: 0,
             }
         })
@@ -614,7 +614,7 @@ pub fn page(clusters: &[ClusterAudit], now: Timestamp) -> Page {
         .map(|r| r.summary.estimated_siths_spend_next_12_months_sek)
         .sum();
     Page {
-        evaluated_at: crate::controllers::rfc3339(now),
+        evaluated_at: crate::policy::rfc3339(now),
         clusters: clusters
             .iter()
             .map(|c| ClusterRow {
@@ -635,7 +635,7 @@ pub fn page(clusters: &[ClusterAudit], now: Timestamp) -> Page {
         errors: sum(&|r| r.summary.findings.error),
         warnings: sum(&|r| r.summary.findings.warning),
         infos: sum(&|r| r.summary.findings.info),
-        spend_total: crate::cli::output::sek(spend_total),
+        spend_total: super::sek(spend_total),
         months,
         markers: markers(&axis, now),
         ticks: axis
@@ -647,8 +647,8 @@ pub fn page(clusters: &[ClusterAudit], now: Timestamp) -> Page {
         overview: expiry_overview(clusters.iter().flat_map(|c| &c.certificates), now),
         overview_width: px(40.0 + (OVERVIEW_MONTHS + 2) as f64 * OVERVIEW_SLOT + 10.0),
         findings,
-        axis_start: crate::controllers::rfc3339(axis.start),
-        axis_end: crate::controllers::rfc3339(axis.end),
+        axis_start: crate::policy::rfc3339(axis.start),
+        axis_end: crate::policy::rfc3339(axis.end),
         plot_left: px(LABEL_WIDTH),
         plot_right: px(LABEL_WIDTH + PLOT_WIDTH),
         svg_width: px(LABEL_WIDTH + PLOT_WIDTH + 10.0),

@@ -180,6 +180,19 @@ impl Finding {
     }
 }
 
+/// SEK with a space between thousands, as written in Sweden.
+pub fn sek(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    format!("{out} SEK")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Audit(a) => {
             let kubeconfig = args.kubeconfig.as_deref();
-            let status = cli::audit::run_audit(kubeconfig, &a, &mut std::io::stdout()).await?;
+            let status = cli::run_audit(kubeconfig, &a, &mut std::io::stdout()).await?;
             if status != 0 {
                 std::io::Write::flush(&mut std::io::stdout())?;
                 std::process::exit(status);

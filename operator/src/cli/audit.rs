@@ -111,7 +111,34 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     #[command(flatten)]
-    pub fleet: super::fleet::FleetArgs,
+    pub fleet: FleetArgs,
+}
+
+/// Where the clusters come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FleetArgs {
+    /// Audit the cluster of this kubeconfig context; repeatable (a fleet report).
+    #[arg(long = "context", value_name = "NAME", conflicts_with = "files")]
+    pub contexts: Vec<String>,
+    /// Audit every context of the kubeconfig (a fleet report).
+    #[arg(long, conflicts_with_all = ["contexts", "files"])]
+    pub all_contexts: bool,
+    /// Offline fleet: manifests of cluster NAME at PATH (file or folder); repeatable.
+    #[arg(long = "cluster", value_name = "NAME=PATH", conflicts_with_all = ["contexts", "all_contexts", "files"])]
+    pub clusters: Vec<String>,
+    /// Seconds a cluster has to answer every list before it is reported as not answering.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub cluster_timeout: u64,
+    /// Clusters read at the same time.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent: u16,
+}
+
+impl FleetArgs {
+    /// Whether a fleet was asked for.
+    pub fn active(&self) -> bool {
+        !self.contexts.is_empty() || self.all_contexts || !self.clusters.is_empty()
+    }
 }
 
 /// Arguments of `sithsctl inventory`.
@@ -314,16 +341,13 @@ async fn gather(
     }
 }
 
-/// Runs `sithsctl audit`; returns the exit status: 1 when `--fail-on` tripped, 2 when a
-/// cluster of a fleet did not answer ([`super::fleet`]), else 0.
-pub async fn run_audit(
+/// Runs `sithsctl audit` on one cluster or one set of manifests; returns the exit status:
+/// 1 when `--fail-on` tripped, else 0. A fleet goes through [`super::run_audit`].
+pub async fn run_single(
     kubeconfig: Option<&std::path::Path>,
     args: &AuditArgs,
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<i32> {
-    if args.fleet.active() {
-        return super::fleet::run(kubeconfig, args, out).await;
-    }
     let (inv, anchors) = gather(kubeconfig, &args.sources, &args.anchors).await?;
     let now = args.sources.now.unwrap_or_else(Timestamp::now);
     let report = audit::audit(&inv, &anchors, now);

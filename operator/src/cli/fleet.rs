@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::{
-    audit::{AnchorArgs, AuditArgs, anchors, live_inventory},
+    audit::{AnchorArgs, AuditArgs, FleetArgs, anchors, live_inventory},
     manifests,
     output::{self, Format},
 };
@@ -28,33 +28,6 @@ use crate::audit::{
 
 /// Exit status when a cluster did not answer (and `--fail-on` did not trip).
 pub const EXIT_UNREACHABLE: i32 = 2;
-
-/// Where the clusters come from.
-#[derive(Debug, Clone, clap::Args)]
-pub struct FleetArgs {
-    /// Audit the cluster of this kubeconfig context; repeatable (a fleet report).
-    #[arg(long = "context", value_name = "NAME", conflicts_with = "files")]
-    pub contexts: Vec<String>,
-    /// Audit every context of the kubeconfig (a fleet report).
-    #[arg(long, conflicts_with_all = ["contexts", "files"])]
-    pub all_contexts: bool,
-    /// Offline fleet: manifests of cluster NAME at PATH (file or folder); repeatable.
-    #[arg(long = "cluster", value_name = "NAME=PATH", conflicts_with_all = ["contexts", "all_contexts", "files"])]
-    pub clusters: Vec<String>,
-    /// Seconds a cluster has to answer every list before it is reported as not answering.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub cluster_timeout: u64,
-    /// Clusters read at the same time.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_concurrent: u16,
-}
-
-impl FleetArgs {
-    /// Whether a fleet was asked for.
-    pub fn active(&self) -> bool {
-        !self.contexts.is_empty() || self.all_contexts || !self.clusters.is_empty()
-    }
-}
 
 enum Source {
     Context(String),
@@ -262,7 +235,7 @@ fn write(
                 .collect();
             findings.sort_by_key(|f| f.finding.severity);
             let json = FleetJson {
-                evaluated_at: crate::controllers::rfc3339(now),
+                evaluated_at: crate::policy::rfc3339(now),
                 clusters: clusters
                     .iter()
                     .map(|c| ClusterStatus {

@@ -11,6 +11,20 @@ pub mod status;
 use anyhow::Context as _;
 use kube::{Api, Client, api::PostParams};
 
+/// Runs `sithsctl audit`; returns the exit status: 1 when `--fail-on` tripped, 2 when a
+/// cluster of a fleet did not answer ([`fleet`]), else 0.
+pub async fn run_audit(
+    kubeconfig: Option<&std::path::Path>,
+    args: &audit::AuditArgs,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<i32> {
+    if args.fleet.active() {
+        fleet::run(kubeconfig, args, out).await
+    } else {
+        audit::run_single(kubeconfig, args, out).await
+    }
+}
+
 /// Who the current kubeconfig authenticates as (from a SelfSubjectReview).
 pub async fn whoami(client: &Client) -> anyhow::Result<String> {
     use k8s_openapi::api::authentication::v1::SelfSubjectReview;

@@ -43,18 +43,7 @@ fn severity_colour(s: Severity) -> &'static str {
     }
 }
 
-/// SEK with a space between thousands, as written in Sweden.
-pub fn sek(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    format!("{out} SEK")
-}
+pub use crate::audit::sek;
 
 fn md(cell: &str) -> String {
     cell.replace('|', "\\|").replace('\n', " ")

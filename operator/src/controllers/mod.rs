@@ -420,8 +420,6 @@ impl SeenVersions {
     }
 }
 
-pub use crate::policy::rfc3339;
-
 /// The current time. Controllers read the clock here and pass it to pure decisions.
 pub fn now() -> jiff::Timestamp {
     jiff::Timestamp::now()
