@@ -114,6 +114,8 @@ pub mod reason {
     /// A CertificateOrder cannot be read into the operator's type (an older or looser
     /// schema admitted it); it is named, skipped, and never overwritten.
     pub const ORDER_UNREADABLE: &str = "OrderUnreadable";
+    /// An issuer's trust anchors (or a PublicIssuer's additional roots) cannot be used.
+    pub const TRUST_ANCHORS_INVALID: &str = "TrustAnchorsInvalid";
     /// The issuer's organisation number is invalid.
     pub const INVALID_ORGANIZATION_NUMBER: &str = "InvalidOrganizationNumber";
 }

@@ -167,16 +167,13 @@ async fn gather(ctx: &Context, cert: &ServiceCertificate) -> Result<GatheredIssu
                     Some(r) => super::public_route::additional_anchors(ctx, r)
                         .await?
                         .map(Some)
-                        .map_err(|m| IssuerProblem::new(TRUST_ANCHORS_INVALID, m)),
+                        .map_err(|m| IssuerProblem::new(reason::TRUST_ANCHORS_INVALID, m)),
                 };
                 Some((obj, additional))
             }
         }),
     })
 }
-
-/// Reason of a PublicIssuer whose additional trust anchors cannot be used.
-const TRUST_ANCHORS_INVALID: &str = "TrustAnchorsInvalid";
 
 impl GatheredIssuer {
     /// The issuer as the gate chain sees it.
@@ -260,7 +257,7 @@ async fn process(
 /// Writes what the gate chain decided into the status: the route, `DomainValidated`, and
 /// for a blocked certificate `Ready=False` and `Issuing=False` with the gate's reason (an
 /// event when the domain gate starts blocking). `Err` is the action of a blocked pass.
-pub(super) async fn apply_gates(
+async fn apply_gates(
     ctx: &Context,
     cert: &ServiceCertificate,
     s: &mut Status,

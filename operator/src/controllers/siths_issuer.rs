@@ -194,7 +194,7 @@ async fn load_anchors(
         };
         return Ok(TrustAnchors::from_pem(&pem).map_err(|e| {
             problem(
-                "TrustAnchorsInvalid",
+                reason::TRUST_ANCHORS_INVALID,
                 format!("ConfigMap {}/{}: {e}", r.namespace, r.name),
             )
         }));
