@@ -142,8 +142,11 @@ pub struct PlanArgs {
     pub fail_on: Option<FailOn>,
 }
 
+/// An anchor file as PEM text: PEM, or a DER certificate (as published at the AIA URLs).
 fn read_anchor_file(path: &PathBuf) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    crate::pki::cert::certificates_pem_from_bytes(&bytes)
+        .with_context(|| format!("reading {}", path.display()))
 }
 
 /// Loads the anchors named by the flags (and the ConfigMap, when a client is given).
@@ -255,7 +258,9 @@ pub async fn live_inventory(client: &Client, ns: Option<&str>) -> anyhow::Result
 
 fn offline_inventory(files: &[PathBuf], ns: Option<&str>) -> anyhow::Result<Inventory> {
     let mut inv = Inventory::default();
-    manifests::load(files, &mut inv)?;
+    for note in manifests::load(files, &mut inv)? {
+        eprintln!("warning: {note}");
+    }
     if let Some(ns) = ns {
         inv.restrict_to_namespace(ns);
     }

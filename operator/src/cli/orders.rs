@@ -172,18 +172,38 @@ pub async fn run(
             decide(client, &target, ApprovalDecision::Denied, Some(reason), out).await?;
         }
         OrdersCommand::Import { target, file } => {
-            let mut pem = String::new();
+            let mut bytes = Vec::new();
             if file.as_os_str() == "-" {
-                std::io::stdin().read_to_string(&mut pem)?;
+                std::io::stdin().read_to_end(&mut bytes)?;
             } else {
-                pem = std::fs::read_to_string(&file)
-                    .with_context(|| format!("reading {}", file.display()))?;
+                bytes =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             }
-            // Early feedback; the operator runs the full check (chain, key, names, HSA-id).
+            // PEM, or one DER certificate (converted; a chain needs PEM).
+            let pem = pki::cert::certificates_pem_from_bytes(&bytes)
+                .with_context(|| format!("reading {}", file.display()))?;
             let certs = pki::parse_pem_chain(&pem)
                 .with_context(|| format!("{} is not a PEM certificate chain", file.display()))?;
             let api = api(client, target.namespace.as_deref());
             let o = api.get(&target.name).await?;
+            // Early feedback with the operator's own check (key, names, HSA-id, subject,
+            // SAN types, validity, usages), against the order's CSR; the operator runs it
+            // again with the chain to the issuer's anchors.
+            let csr = pki::parse_csr(&o.spec.csr)
+                .with_context(|| format!("order {} holds no readable CSR", target.name))?;
+            if let Err(r) = pki::check_against_request(
+                &pem,
+                &pki::Expected::from_csr(&csr),
+                jiff::Timestamp::now(),
+            ) {
+                bail!(
+                    "{} does not match order {}: {}: {}; nothing was imported",
+                    file.display(),
+                    target.name,
+                    r.reason(),
+                    r.message()
+                );
+            }
             if matches!(
                 o.status.as_ref().and_then(|s| s.phase),
                 Some(OrderPhase::PendingApproval)

@@ -570,6 +570,7 @@ fn current_certificate(
             hsa_id: cert.spec.hsa_id.clone(),
             public_key_der,
             usage: Usage::ServerToServer,
+            subject: None,
         },
         &issuer.anchors,
         now,
@@ -993,6 +994,8 @@ async fn advance_order(
                 hsa_id: order.spec.hsa_id.clone(),
                 public_key_der: key.public_key_der(),
                 usage: Usage::ServerToServer,
+                // The subject the order's CSR asked for (SERIALNUMBER, CN, O, L, C).
+                subject: Some(pki::ExpectedSubject::from_csr_pem(&order.spec.csr)?),
             };
             let candidate: Option<String> = match &issuer.backend {
                 ResolvedBackend::LocalCa { ca, lifetime } => {
