@@ -5,7 +5,7 @@ use std::{io::Read, path::PathBuf};
 use anyhow::{Context as _, bail};
 use kube::{
     Api, Client, ResourceExt,
-    api::{ListParams, Patch, PatchParams},
+    api::{Patch, PatchParams},
 };
 
 use crate::{
@@ -103,18 +103,20 @@ pub async fn run(
             namespace,
             all_namespaces,
         } => {
-            let api: Api<CertificateOrder> = if all_namespaces {
-                Api::all(client.clone())
+            let namespace = if all_namespaces {
+                None
             } else {
-                api(client, namespace.as_deref())
+                Some(namespace.unwrap_or_else(|| client.default_namespace().to_string()))
             };
-            let list = api.list(&ListParams::default()).await?;
+            // Item by item: one order that does not read is named, the others listed.
+            let (orders, unreadable) =
+                super::list_each::<CertificateOrder>(client, namespace.as_deref()).await?;
             writeln!(
                 out,
                 "{:<16} {:<32} {:<24} {:>3} {:<20} {:<20} {:>8}",
                 "NAMESPACE", "NAME", "CERTIFICATE", "REV", "ISSUER", "PHASE", "COST SEK"
             )?;
-            for o in list.items {
+            for o in orders {
                 writeln!(
                     out,
                     "{:<16} {:<32} {:<24} {:>3} {:<20} {:<20} {:>8}",
@@ -126,6 +128,9 @@ pub async fn run(
                     phase(&o),
                     o.spec.estimated_cost_sek
                 )?;
+            }
+            for line in unreadable {
+                writeln!(out, "error: {line}")?;
             }
         }
         OrdersCommand::Show(t) => {
