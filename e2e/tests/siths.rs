@@ -95,7 +95,7 @@ spec:
   includeSubdomains: true
   owner: {{ name: Owner, organizationNumber: "{owner}" }}
   validatedFor: "{REGION}"
-  evidence: {{ formReference: DV-1, submittedBy: Anna, approvedOn: "2026-01-10" }}
+  evidence: {{ formReference: DV-1, submittedBy: Anna, approvedOn: "2024-01-10" }}
   validUntil: "2030-12-31"
 {extra}
 "#
@@ -492,12 +492,40 @@ spec:
     )?;
     let untrusted =
         test_hierarchy("Untrusted")?.sign_csr(&csr, Timestamp::now(), year, &random_serial()?)?;
+    // sithsctl runs the operator's check against the order's CSR first: a certificate for
+    // another request is refused there, naming the reason, and nothing is imported.
     for (file, chain, reason) in [
         ("wrong-key.pem", &wrong_key, "KeyMismatch"),
         ("wrong-names.pem", &wrong_names, "DnsNamesMismatch"),
         ("wrong-hsa.pem", &wrong_hsa, "HsaIdMismatch"),
-        ("untrusted.pem", &untrusted, "UntrustedChain"),
     ] {
+        let path = write_pem(dir.path(), file, chain)?;
+        let out = e2e::k8s::sithsctl_output(
+            &kubeconfig,
+            &[
+                "orders",
+                "import",
+                "-n",
+                ns,
+                "ehr-1",
+                "-f",
+                &path.to_string_lossy(),
+            ],
+        )?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{file}");
+        assert!(
+            err.contains(&format!("does not match order ehr-1: {reason}: "))
+                && err.contains("nothing was imported"),
+            "{file}: {err}"
+        );
+        assert!(
+            e.orders().get("ehr-1").await?.spec.certificate.is_none(),
+            "{file} was imported"
+        );
+    }
+    // The chain needs the issuer's anchors: the operator refuses it after the import.
+    for (file, chain, reason) in [("untrusted.pem", &untrusted, "UntrustedChain")] {
         let path = write_pem(dir.path(), file, chain)?;
         sithsctl(
             &kubeconfig,
