@@ -616,6 +616,8 @@ pub(super) fn key_spec(cert: &ServiceCertificate) -> KeySpec {
     match &cert.spec.private_key {
         Some(pk) => match (pk.algorithm, pk.size) {
             (KeyAlgorithm::Rsa, Some(3072)) => KeySpec::RSA_3072,
+            // Admitted for UserFacing certificates only (the CRD's key size rule).
+            (KeyAlgorithm::Rsa, Some(4096)) => KeySpec::RSA_4096,
             (KeyAlgorithm::Rsa, _) => KeySpec::RSA_2048,
             (KeyAlgorithm::Ecdsa, Some(384)) => KeySpec::ECDSA_P384,
             (KeyAlgorithm::Ecdsa, _) => KeySpec::ECDSA_P256,
@@ -1411,5 +1413,19 @@ mod tests {
     fn key_defaults_to_rsa_2048_for_siths() {
         let c = cert("c", "s", 1);
         assert_eq!(key_spec(&c), KeySpec::RSA_2048);
+        // A size the CRD admits is the size made, never quietly another one.
+        let mut c = c;
+        for (size, spec) in [
+            (2048, KeySpec::RSA_2048),
+            (3072, KeySpec::RSA_3072),
+            (4096, KeySpec::RSA_4096),
+        ] {
+            c.spec.private_key = Some(crate::api::PrivateKeySpec {
+                algorithm: KeyAlgorithm::Rsa,
+                size: Some(size),
+                rotation_policy: None,
+            });
+            assert_eq!(key_spec(&c), spec);
+        }
     }
 }
