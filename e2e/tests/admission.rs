@@ -608,3 +608,122 @@ async fn invalid_objects_are_rejected_at_admission_with_an_actionable_message() 
     }
     Ok(())
 }
+
+/// One rule, two places that must agree: for each value, the apiserver (CEL and schema
+/// generated from `operator/src/api/`) accepts it exactly when the operator's Rust check
+/// does (organisation numbers with their Luhn digit, calendar dates, DNS-1123 names, HSA-ids).
+#[tokio::test]
+async fn admission_and_the_operators_own_checks_agree() -> Result<()> {
+    use siths_operator::policy::{domain_validation::parse_date, identifiers, names};
+    let client = e2e::shared().client().await?;
+    let ns = e2e::test_namespace(&client, "agree").await?;
+    let mut disagree = Vec::new();
+    let mut n = 0;
+    let mut accepted = |kind: &'static str, spec: String| {
+        n += 1;
+        let name = format!("{ns}-agree-{n}");
+        let api = api(&client, kind, &ns);
+        async move {
+            match api
+                .create(&PostParams::default(), &object(kind, &name, &spec)?)
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(s)) if s.code == 422 => Ok(false),
+                Err(e) => Err(anyhow::Error::from(e)),
+            }
+        }
+    };
+    for number in [
+        "232100-0016",
+        "556559-4230",
+        "202100-4185",
+        "212000-0142",
+        "232100-0017",
+        "556559-4231",
+        "202100-4186",
+        "556559-4239",
+        "231000-0016",
+        "2321000016x",
+    ] {
+        let cel = accepted(
+            "PublicIssuer",
+            format!(r#"{{"manual":{{}},"organizationNumber":"{number}"}}"#),
+        )
+        .await?;
+        let rust = identifiers::validate_organization_number(number).is_ok();
+        if cel != rust {
+            disagree.push(format!(
+                "organisation number {number}: admission {cel}, Rust {rust}"
+            ));
+        }
+    }
+    for date in [
+        "2024-02-29",
+        "2000-02-29",
+        "2100-02-29",
+        "2027-02-29",
+        "2027-02-28",
+        "2027-02-30",
+        "2027-04-31",
+        "2027-12-31",
+        "2027-13-01",
+        "2027-00-10",
+    ] {
+        let cel = accepted(
+            "DomainValidation",
+            format!(
+                r#"{{"domain":"region.se","owner":{{"name":"R","organizationNumber":"232100-0016"}},"validatedFor":"232100-0016","evidence":{{"formReference":"X","submittedBy":"Y","approvedOn":"2000-01-01"}},"validUntil":"{date}"}}"#
+            ),
+        )
+        .await?;
+        let rust = parse_date("validUntil", date).is_ok();
+        if cel != rust {
+            disagree.push(format!("date {date}: admission {cel}, Rust {rust}"));
+        }
+    }
+    for secret in [
+        "a", "a.b", "a-b.c-d", "0.0", "www..tls", "www.-tls", "-a", "a-", "A", "a_b", "a.b-", ".a",
+    ] {
+        let cel = accepted(
+            "ServiceCertificate",
+            format!(
+                r#"{{"purpose":"UserFacing","dnsNames":["www.region.se"],"secretName":"{secret}","issuerRef":{{"kind":"PublicIssuer","name":"telia"}}}}"#
+            ),
+        )
+        .await?;
+        let rust = names::is_dns1123_subdomain(secret);
+        if cel != rust {
+            disagree.push(format!("secretName {secret}: admission {cel}, Rust {rust}"));
+        }
+    }
+    for hsa in [
+        "SE2321000016-ABC1",
+        "SE162321000255-O16560",
+        "TSTNMT2321000156-1019",
+        "SE2321000016-ABCDEFGHIJKLMNOPQR",
+        "SE2321000016-ABCDEFGHIJKLMNOPQRS",
+        "journal-api",
+        "SE2321000016-ÅÄÖ",
+        "SE232100001-A",
+    ] {
+        let cel = accepted(
+            "ServiceCertificate",
+            format!(
+                r#"{{"purpose":"ServerToServer","hsaId":"{hsa}","dnsNames":["a.region.se"],"secretName":"a","issuerRef":{{"kind":"SithsIssuer","name":"region"}}}}"#
+            ),
+        )
+        .await?;
+        let rust = identifiers::validate_hsa_id(hsa).is_ok();
+        if cel != rust {
+            disagree.push(format!("hsaId {hsa}: admission {cel}, Rust {rust}"));
+        }
+    }
+    if !disagree.is_empty() {
+        bail!(
+            "admission and the operator disagree:\n{}",
+            disagree.join("\n")
+        );
+    }
+    Ok(())
+}
