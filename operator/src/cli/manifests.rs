@@ -200,8 +200,14 @@ impl Objects {
                     } else {
                         format!(".{group}")
                     };
+                    // Cluster-scoped objects name no namespace.
+                    let at = if value.pointer("/metadata/namespace").is_some() {
+                        format!("{ns}/{name}")
+                    } else {
+                        name.clone()
+                    };
                     notes.push(format!(
-                        "{kind}{group} {ns}/{name} is defined twice with different content: in {first} (document {first_index}) and in {origin} (document {index}); the one in {origin} is used"
+                        "{kind}{group} {at} is defined twice with different content: in {first} (document {first_index}) and in {origin} (document {index}); the one in {origin} is used"
                     ));
                     *first = origin.to_string();
                     *first_index = index;
