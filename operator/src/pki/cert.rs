@@ -523,4 +523,36 @@ mod tests {
         assert_eq!(escape_dn_value(" x "), "\\ x\\ ");
         assert_eq!(escape_dn_value("#1"), "\\#1");
     }
+
+    #[test]
+    fn certificate_files_may_be_pem_or_one_der_certificate() {
+        let ca = crate::pki::testutil::ca();
+        let der = ca.root_der();
+        assert!(looks_like_der(der.as_ref()));
+        assert_eq!(
+            certificates_pem_from_bytes(der.as_ref()).unwrap(),
+            chain_to_pem(std::slice::from_ref(&der))
+        );
+        let pem = ca.root_pem();
+        assert_eq!(certificates_pem_from_bytes(pem.as_bytes()).unwrap(), pem);
+        // A DER CSR is DER, but not a certificate: said so, bytes not echoed.
+        let key = crate::pki::KeySpec::ECDSA_P256.generate().unwrap();
+        let csr = crate::pki::parse_csr(
+            &crate::pki::build_csr(&crate::pki::testutil::profile(), &key).unwrap(),
+        )
+        .unwrap();
+        let e = certificates_pem_from_bytes(&csr.der)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("binary DER but not an X.509 certificate"), "{e}");
+        let e = certificates_pem_from_bytes(&[0xff, 0xfe, 0x00, 0x01])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("neither") || e.contains("not a DER certificate"),
+            "{e}"
+        );
+        // A truncated DER certificate does not pass for DER.
+        assert!(!looks_like_der(&der.as_ref()[..40]));
+    }
 }
