@@ -31,8 +31,9 @@ pub struct Expected {
     /// [`Usage::ServerToServer`], the key usage of the SITHS function certificate profile).
     pub usage: Usage,
     /// The subject attributes requested (CN, O, L, C; the HSA-id is `hsa_id`), taken from
-    /// the CSR: the certificate must carry exactly these. `None` checks only that a CN, if
-    /// any, is one of the names.
+    /// the CSR: the certificate must carry exactly these and, for server-to-server, the
+    /// function certificate profile's key usage and EKU. `None` (a certificate already held,
+    /// or the public route) checks only that a CN, if any, is one of the names.
     pub subject: Option<ExpectedSubject>,
 }
 
@@ -387,7 +388,7 @@ impl std::error::Error for Rejection {}
 /// the certificate for the expected key, wherever it is in the input; the others are
 /// offered as intermediates. Checks run in this order: readable, key, DNS names,
 /// HSA-id, subject (CN, O, L, C), no other SAN types, validity, EKU, the function
-/// certificate profile's key usage and EKU (server-to-server), chain.
+/// certificate profile's key usage and EKU (server-to-server, against a request), chain.
 pub fn check_issued(
     chain_pem: &str,
     expected: &Expected,
@@ -562,7 +563,11 @@ fn check_with(
         });
     }
 
-    if expected.usage == Usage::ServerToServer {
+    // The profile's key usage and EKU are what a request asks for: checked on a
+    // certificate that answers one (an import), not on one already held in a Secret,
+    // which an earlier import accepted (a stricter check there would re-order, and a
+    // SITHS order costs money and weeks).
+    if expected.usage == Usage::ServerToServer && expected.subject.is_some() {
         check_function_profile(leaf)?;
     }
 
@@ -1210,6 +1215,15 @@ mod tests {
                 found: Some(vec!["digitalSignature"])
             }
         );
+    }
+
+    #[test]
+    fn a_certificate_already_held_is_not_held_to_the_request_profile() {
+        let mut f = fixture();
+        let no_ku = tweaked(&f, |p| p.key_usages.clear());
+        assert_eq!(f.check(&no_ku).unwrap_err().reason(), "MissingKeyUsage");
+        f.expected.subject = None;
+        f.check(&no_ku).unwrap();
     }
 
     #[test]
