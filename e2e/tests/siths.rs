@@ -758,3 +758,72 @@ async fn a_certificate_follows_its_issuer_through_the_cache() -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// An order a person creates by hand under the name the operator would use (its own CSR,
+/// its own cost) is ignored with a reason, never approved, signed or written to a Secret;
+/// once it is deleted the operator orders by itself.
+#[tokio::test]
+async fn an_order_made_by_hand_is_ignored_with_a_reason() -> Result<()> {
+    let e = env("byhand").await?;
+    e.validation(&e.ns, &e.domain(), REGION, "").await?;
+    let issuer = e.local_issuer("").await?;
+    apply(
+        &e.orders(),
+        &format!(
+            r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: CertificateOrder
+metadata: {{ name: hand-1, namespace: {ns} }}
+spec:
+  certificateName: hand
+  revision: 1
+  issuerName: {issuer}
+  dnsNames: [hand.{domain}]
+  subject: CN=hand.{domain}
+  csr: "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"
+  estimatedCostSek: 1
+"#,
+            ns = e.ns,
+            domain = e.domain()
+        ),
+    )
+    .await?;
+    e.certificate(
+        "hand",
+        &issuer,
+        &[format!("hand.{}", e.domain())],
+        "SE2321000016-H1",
+    )
+    .await?;
+    let cert = wait_condition(
+        &e.certs(),
+        "hand",
+        "Issuing",
+        "False",
+        Some("OrderNotMadeByOperator"),
+        WAIT,
+    )
+    .await?;
+    let (_, _, message) = e2e::k8s::condition(&cert, "Issuing").unwrap_or_default();
+    assert!(
+        message.contains("CertificateOrder hand-1 was not created by the operator"),
+        "{message}"
+    );
+    let order = e.orders().get("hand-1").await?;
+    assert!(
+        order.status.is_none(),
+        "the operator wrote the order's status"
+    );
+    assert!(e.secrets().get_opt("hand-tls").await?.is_none());
+    e.orders()
+        .delete("hand-1", &kube::api::DeleteParams::default())
+        .await?;
+    wait_condition(&e.certs(), "hand", "Ready", "True", None, WAIT).await?;
+    assert!(
+        e.orders()
+            .get("hand-1")
+            .await?
+            .made_for(cert.metadata.uid.as_deref().unwrap_or_default())
+    );
+    Ok(())
+}

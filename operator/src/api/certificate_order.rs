@@ -92,6 +92,21 @@ pub struct CertificateOrderSpec {
     pub certificate: Option<String>,
 }
 
+impl CertificateOrder {
+    /// Whether the operator made this order for the ServiceCertificate with UID
+    /// `certificate_uid`: it creates each order with a controller owner reference to its
+    /// certificate. An order a person wrote by hand under the same name (its own CSR, its
+    /// own cost) is not one, and the operator ignores it with a reason.
+    pub fn made_for(&self, certificate_uid: &str) -> bool {
+        self.metadata.owner_references.iter().flatten().any(|r| {
+            r.controller == Some(true)
+                && r.kind == "ServiceCertificate"
+                && r.api_version.starts_with("siths-operator.io/")
+                && r.uid == certificate_uid
+        })
+    }
+}
+
 /// A decision on an order.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -166,4 +181,40 @@ pub struct CertificateOrderStatus {
     /// When the order was approved (RFC 3339) and by whom, copied from the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(owners: serde_json::Value) -> CertificateOrder {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "siths-operator.io/v1alpha1", "kind": "CertificateOrder",
+            "metadata": {"name": "api-1", "namespace": "team", "ownerReferences": owners},
+            "spec": {"certificateName": "api", "revision": 1, "issuerName": "region",
+                "dnsNames": ["api.region.se"], "subject": "CN=api.region.se", "csr": "x"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_an_order_owned_by_its_certificate_is_the_operators() {
+        let owner = |api: &str, kind: &str, uid: &str, controller: bool| {
+            serde_json::json!([{"apiVersion": api, "kind": kind, "name": "api", "uid": uid,
+                "controller": controller}])
+        };
+        let api = "siths-operator.io/v1alpha1";
+        assert!(order(owner(api, "ServiceCertificate", "u1", true)).made_for("u1"));
+        for o in [
+            serde_json::json!([]),
+            owner(api, "ServiceCertificate", "u2", true),
+            owner(api, "ServiceCertificate", "u1", false),
+            owner("v1", "ConfigMap", "u1", true),
+        ] {
+            assert!(!order(o.clone()).made_for("u1"), "{o}");
+        }
+        let mut none = order(serde_json::json!([]));
+        none.metadata.owner_references = None;
+        assert!(!none.made_for("u1"));
+    }
 }

@@ -871,6 +871,12 @@ async fn issue(
             }
         }
     };
+    // An order a person created by hand under this name is not placed, approved or
+    // imported into: it says so until it is deleted.
+    if !order.made_for(cert.metadata.uid.as_deref().unwrap_or_default()) {
+        s.set(ISSUING, false, "OrderNotMadeByOperator", &format!("CertificateOrder {order_name} was not created by the operator for this ServiceCertificate (it has no owner reference to it), so it is ignored; delete it and the operator creates revision {revision}'s order itself"));
+        return Ok(Action::requeue(Duration::from_secs(60)));
+    }
     advance_order(
         cert, ctx, s, issuer, order, &orders, &secrets, revision, fresh_key,
     )
