@@ -95,7 +95,7 @@ spec:
   includeSubdomains: true
   owner: {{ name: Owner, organizationNumber: "{owner}" }}
   validatedFor: "{REGION}"
-  evidence: {{ formReference: DV-1, submittedBy: Anna, approvedOn: "2026-01-10" }}
+  evidence: {{ formReference: DV-1, submittedBy: Anna, approvedOn: "2024-01-10" }}
   validUntil: "2030-12-31"
 {extra}
 "#
@@ -294,20 +294,15 @@ async fn nothing_is_made_until_a_domain_validation_covers_every_name() -> Result
     )
     .await?;
 
-    // A domain owned by another organisation: refused without a power of attorney...
+    // A domain owned by another organisation: a validation without the owner's power of
+    // attorney is rejected at admission (admission.rs), so nothing covers it...
     let other_domain = format!("other-{}", e.domain());
     let dv_other = format!("{}-other", e.ns);
-    e.validation(&dv_other, &other_domain, OTHER_ORG, "")
-        .await?;
-    wait_condition(
-        &e.validations(),
-        &dv_other,
-        "Validated",
-        "False",
-        Some("PowerOfAttorneyMissing"),
-        WAIT,
-    )
-    .await?;
+    assert!(
+        e.validation(&dv_other, &other_domain, OTHER_ORG, "")
+            .await
+            .is_err()
+    );
     e.certificate(
         "agent",
         &issuer,
@@ -497,12 +492,40 @@ spec:
     )?;
     let untrusted =
         test_hierarchy("Untrusted")?.sign_csr(&csr, Timestamp::now(), year, &random_serial()?)?;
+    // sithsctl runs the operator's check against the order's CSR first: a certificate for
+    // another request is refused there, naming the reason, and nothing is imported.
     for (file, chain, reason) in [
         ("wrong-key.pem", &wrong_key, "KeyMismatch"),
         ("wrong-names.pem", &wrong_names, "DnsNamesMismatch"),
         ("wrong-hsa.pem", &wrong_hsa, "HsaIdMismatch"),
-        ("untrusted.pem", &untrusted, "UntrustedChain"),
     ] {
+        let path = write_pem(dir.path(), file, chain)?;
+        let out = e2e::k8s::sithsctl_output(
+            &kubeconfig,
+            &[
+                "orders",
+                "import",
+                "-n",
+                ns,
+                "ehr-1",
+                "-f",
+                &path.to_string_lossy(),
+            ],
+        )?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{file}");
+        assert!(
+            err.contains(&format!("does not match order ehr-1: {reason}: "))
+                && err.contains("nothing was imported"),
+            "{file}: {err}"
+        );
+        assert!(
+            e.orders().get("ehr-1").await?.spec.certificate.is_none(),
+            "{file} was imported"
+        );
+    }
+    // The chain needs the issuer's anchors: the operator refuses it after the import.
+    for (file, chain, reason) in [("untrusted.pem", &untrusted, "UntrustedChain")] {
         let path = write_pem(dir.path(), file, chain)?;
         sithsctl(
             &kubeconfig,
@@ -743,5 +766,74 @@ async fn a_certificate_follows_its_issuer_through_the_cache() -> Result<()> {
         soon,
     )
     .await?;
+    Ok(())
+}
+
+/// An order a person creates by hand under the name the operator would use (its own CSR,
+/// its own cost) is ignored with a reason, never approved, signed or written to a Secret;
+/// once it is deleted the operator orders by itself.
+#[tokio::test]
+async fn an_order_made_by_hand_is_ignored_with_a_reason() -> Result<()> {
+    let e = env("byhand").await?;
+    e.validation(&e.ns, &e.domain(), REGION, "").await?;
+    let issuer = e.local_issuer("").await?;
+    apply(
+        &e.orders(),
+        &format!(
+            r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: CertificateOrder
+metadata: {{ name: hand-1, namespace: {ns} }}
+spec:
+  certificateName: hand
+  revision: 1
+  issuerName: {issuer}
+  dnsNames: [hand.{domain}]
+  subject: CN=hand.{domain}
+  csr: "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"
+  estimatedCostSek: 1
+"#,
+            ns = e.ns,
+            domain = e.domain()
+        ),
+    )
+    .await?;
+    e.certificate(
+        "hand",
+        &issuer,
+        &[format!("hand.{}", e.domain())],
+        "SE2321000016-H1",
+    )
+    .await?;
+    let cert = wait_condition(
+        &e.certs(),
+        "hand",
+        "Issuing",
+        "False",
+        Some("OrderNotMadeByOperator"),
+        WAIT,
+    )
+    .await?;
+    let (_, _, message) = e2e::k8s::condition(&cert, "Issuing").unwrap_or_default();
+    assert!(
+        message.contains("CertificateOrder hand-1 was not created by the operator"),
+        "{message}"
+    );
+    let order = e.orders().get("hand-1").await?;
+    assert!(
+        order.status.is_none(),
+        "the operator wrote the order's status"
+    );
+    assert!(e.secrets().get_opt("hand-tls").await?.is_none());
+    e.orders()
+        .delete("hand-1", &kube::api::DeleteParams::default())
+        .await?;
+    wait_condition(&e.certs(), "hand", "Ready", "True", None, WAIT).await?;
+    assert!(
+        e.orders()
+            .get("hand-1")
+            .await?
+            .made_for(cert.metadata.uid.as_deref().unwrap_or_default())
+    );
     Ok(())
 }

@@ -56,6 +56,7 @@ pub fn pem_chain(data: &[u8]) {
         hsa_id: Some("SE2321000016-A1".into()),
         public_key_der: fixed_key().public_key_der(),
         usage: Usage::ServerToServer,
+        subject: None,
     };
     if let Err(rejection) = pki::check_issued(
         text,

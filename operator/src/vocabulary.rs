@@ -116,6 +116,8 @@ pub mod reason {
     pub const ORDER_UNREADABLE: &str = "OrderUnreadable";
     /// An issuer's trust anchors (or a PublicIssuer's additional roots) cannot be used.
     pub const TRUST_ANCHORS_INVALID: &str = "TrustAnchorsInvalid";
+    /// An order under the certificate's order name was not made by the operator for it.
+    pub const ORDER_NOT_MADE_BY_OPERATOR: &str = "OrderNotMadeByOperator";
     /// The issuer's organisation number is invalid.
     pub const INVALID_ORGANIZATION_NUMBER: &str = "InvalidOrganizationNumber";
 }

@@ -4,9 +4,13 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    Condition, DATE_MESSAGE, DATE_RULE, DNS_NAME_MESSAGE, DNS_NAME_RULE, ORG_NUMBER_MESSAGE,
-    ORG_NUMBER_RULE, Organization,
+    Condition, DATE_MESSAGE, DATE_RULE, DNS_NAME_MESSAGE, DNS_NAME_RULE, ORG_NUMBER_LUHN_MESSAGE,
+    ORG_NUMBER_LUHN_RULE, ORG_NUMBER_MESSAGE, ORG_NUMBER_RULE, Organization,
 };
+
+/// CEL: a DNS record name: like a host name, but a label may start with `_`
+/// (`_siths-validation.region.se`).
+pub const DNS_RECORD_NAME_RULE: &str = r"self.matches('^([a-z0-9_]([-a-z0-9_]{0,61}[a-z0-9])?\\.)+[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')";
 
 /// A domain validation approved by the SITHS policy authority: the owner organisation may
 /// get certificates for the domain through the issuing organisation. No certificate is
@@ -34,6 +38,9 @@ use super::common::{
     )
 )]
 #[x_kube(validation = Rule::new("self.domain == oldSelf.domain").message("domain cannot be changed; create a new DomainValidation for the other domain"))]
+#[x_kube(validation = Rule::new("!self.validUntil.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}$') || !self.evidence.approvedOn.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}$') || self.validUntil >= self.evidence.approvedOn").message("validUntil must not be before evidence.approvedOn: a validation ends after it was approved").field_path(".validUntil"))]
+#[x_kube(validation = Rule::new("self.owner.organizationNumber == self.validatedFor || has(self.powerOfAttorney)").message("powerOfAttorney is required when the owner (owner.organizationNumber) is not the organisation the validation is for (validatedFor): the issuing organisation acts as agent and needs the owner's power of attorney (fullmakt)").field_path(".powerOfAttorney"))]
+#[x_kube(validation = Rule::new("!has(self.powerOfAttorney) || self.powerOfAttorney.grantedBy == self.owner.organizationNumber").message("powerOfAttorney.grantedBy must be the owner's organisation number (owner.organizationNumber): only the domain owner can grant a power of attorney, not the agent").field_path(".powerOfAttorney.grantedBy"))]
 #[serde(rename_all = "camelCase")]
 pub struct DomainValidationSpec {
     /// The validated domain: a lowercase DNS name without a wildcard, for example
@@ -52,6 +59,7 @@ pub struct DomainValidationSpec {
     /// required.
     #[validate(length(min = 11, max = 11))]
     #[x_kube(validation = Rule::new(ORG_NUMBER_RULE).message(ORG_NUMBER_MESSAGE))]
+    #[x_kube(validation = Rule::new(ORG_NUMBER_LUHN_RULE).message(ORG_NUMBER_LUHN_MESSAGE))]
     pub validated_for: String,
     /// What proves the validation.
     pub evidence: Evidence,
@@ -91,6 +99,7 @@ pub struct Evidence {
 pub struct DnsTxtRecord {
     /// Fully qualified record name, for example `_siths-validation.region.se`.
     #[validate(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(DNS_RECORD_NAME_RULE).message("dnsTxtRecord.name must be a lowercase DNS name with at least two labels and no trailing dot, for example _siths-validation.region.se (labels may start with '_')"))]
     pub name: String,
     /// Expected value of one of the record's TXT strings.
     #[validate(length(min = 1, max = 255))]
@@ -107,6 +116,7 @@ pub struct PowerOfAttorney {
     /// Organisation number of the organisation granting it (the domain owner).
     #[validate(length(min = 11, max = 11))]
     #[x_kube(validation = Rule::new(ORG_NUMBER_RULE).message(ORG_NUMBER_MESSAGE))]
+    #[x_kube(validation = Rule::new(ORG_NUMBER_LUHN_RULE).message(ORG_NUMBER_LUHN_MESSAGE))]
     pub granted_by: String,
     /// Last day (YYYY-MM-DD, inclusive) the power of attorney is valid.
     #[validate(length(min = 10, max = 10))]
@@ -125,5 +135,6 @@ pub struct DomainValidationStatus {
     pub conditions: Vec<Condition>,
     /// The generation the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 0, max = 9007199254740991i64))]
     pub observed_generation: Option<i64>,
 }

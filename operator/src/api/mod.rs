@@ -67,6 +67,49 @@ mod tests {
         }
     }
 
+    /// Every integer field has explicit bounds that fit its Rust type: the apiserver does
+    /// not enforce `format: uint32`, so without a maximum it stores numbers the operator
+    /// cannot read (revision 4294967296). Standard Kubernetes types are left out.
+    #[test]
+    fn every_integer_field_has_bounds_of_its_type() {
+        fn walk(path: &str, v: &serde_json::Value, wrong: &mut Vec<String>) {
+            if v.get("type").and_then(|t| t.as_str()) == Some("integer") {
+                let min = v.get("minimum").and_then(|m| m.as_f64());
+                let max = v.get("maximum").and_then(|m| m.as_f64());
+                let fits = match v.get("format").and_then(|f| f.as_str()) {
+                    Some("uint32") => max.is_some_and(|m| m <= f64::from(u32::MAX)),
+                    // Exactly representable, so the apiserver keeps the bound as written.
+                    _ => max.is_some_and(|m| m <= 9_007_199_254_740_991.0),
+                };
+                if min.is_none_or(|m| m < 0.0) || !fits {
+                    wrong.push(format!("{path}: minimum {min:?}, maximum {max:?}"));
+                }
+            }
+            if let Some(props) = v.get("properties").and_then(|p| p.as_object()) {
+                for (name, sub) in props {
+                    walk(&format!("{path}.{name}"), sub, wrong);
+                }
+            }
+            if let Some(items) = v.get("items") {
+                walk(&format!("{path}[]"), items, wrong);
+            }
+        }
+        let mut wrong = Vec::new();
+        for (file, crd) in all_crds() {
+            let schema = serde_json::to_value(
+                crd.spec.versions[0]
+                    .schema
+                    .as_ref()
+                    .and_then(|s| s.open_api_v3_schema.as_ref())
+                    .expect("schema"),
+            )
+            .expect("json");
+            walk(file, &schema, &mut wrong);
+        }
+        wrong.retain(|w| !w.contains(".conditions[]."));
+        assert!(wrong.is_empty(), "integers without bounds: {wrong:#?}");
+    }
+
     /// Every property in every schema has a description, since that is what
     /// `kubectl explain` shows a platform team.
     #[test]

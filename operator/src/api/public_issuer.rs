@@ -6,7 +6,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    Condition, ConfigMapKeyRef, NamespacedSecretRef, ORG_NUMBER_MESSAGE, ORG_NUMBER_RULE,
+    Condition, ConfigMapKeyRef, DNS1123_LABEL_RULE, DNS1123_SUBDOMAIN_RULE, NAMESPACE_MESSAGE,
+    NamespacedSecretRef, OBJECT_NAME_MESSAGE, ORG_NUMBER_LUHN_MESSAGE, ORG_NUMBER_LUHN_RULE,
+    ORG_NUMBER_MESSAGE, ORG_NUMBER_RULE,
 };
 
 /// Telia's ACME directory, the default of `acme.server`.
@@ -63,6 +65,7 @@ pub struct PublicIssuerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 11, max = 11))]
     #[x_kube(validation = Rule::new(ORG_NUMBER_RULE).message(ORG_NUMBER_MESSAGE))]
+    #[x_kube(validation = Rule::new(ORG_NUMBER_LUHN_RULE).message(ORG_NUMBER_LUHN_MESSAGE))]
     pub organization_number: Option<String>,
     /// `Required` (the default): nothing is requested for a name no Validated
     /// DomainValidation covers. `Disabled` turns the gate off for this issuer.
@@ -76,6 +79,7 @@ pub struct PublicIssuerSpec {
     /// Namespaces whose ServiceCertificates (and Ingresses) may use this issuer. Empty or
     /// absent: all namespaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::common::label_selector_schema")]
     pub allowed_namespaces: Option<LabelSelector>,
 }
 
@@ -136,9 +140,11 @@ pub struct ExternalAccountBinding {
 pub struct SecretKeyRef {
     /// Name of the Secret.
     #[validate(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(DNS1123_SUBDOMAIN_RULE).message(OBJECT_NAME_MESSAGE))]
     pub name: String,
     /// Namespace of the Secret.
     #[validate(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new(DNS1123_LABEL_RULE).message(NAMESPACE_MESSAGE))]
     pub namespace: String,
     /// Key in the Secret's data.
     #[serde(default = "default_secret_key")]
@@ -215,6 +221,7 @@ pub struct PublicIssuerStatus {
     pub acme_account_uri: Option<String>,
     /// The generation the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 0, max = 9007199254740991i64))]
     pub observed_generation: Option<i64>,
 }
 

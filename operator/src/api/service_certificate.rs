@@ -4,7 +4,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, HSA_ID_MESSAGE, HSA_ID_RULE};
+use super::common::{
+    Condition, DNS1123_SUBDOMAIN_RULE, HSA_ID_MESSAGE, HSA_ID_RULE, OBJECT_NAME_MESSAGE,
+};
 
 /// A certificate a team needs, by purpose: `ServerToServer` certificates (mutual TLS
 /// between systems) stay on SITHS; `UserFacing` certificates (browsers) must be publicly
@@ -42,10 +44,10 @@ use super::common::{Condition, HSA_ID_MESSAGE, HSA_ID_RULE};
     )
 )]
 #[x_kube(validation = Rule::new("self.purpose != 'ServerToServer' || has(self.hsaId)").message("hsaId is required for purpose ServerToServer: national platforms read the caller's HSA-id from the client certificate (for example hsaId: SE2321000016-ABC1)"))]
-#[x_kube(validation = Rule::new("self.purpose != 'UserFacing' || self.issuerRef.kind == 'PublicIssuer'").message("a UserFacing certificate must use a PublicIssuer: browsers stop trusting SITHS, so user-facing endpoints need a publicly trusted certificate"))]
-#[x_kube(validation = Rule::new("self.purpose != 'ServerToServer' || self.issuerRef.kind == 'SithsIssuer'").message("a ServerToServer certificate must use a SithsIssuer: public TLS certificates no longer carry clientAuth, so mutual TLS between systems must stay on SITHS"))]
+#[x_kube(validation = Rule::new("self.purpose != 'UserFacing' || self.issuerRef.kind == 'PublicIssuer'").message("a UserFacing certificate must use a PublicIssuer: browsers stop trusting SITHS, so user-facing endpoints need a publicly trusted certificate").field_path(".issuerRef.kind"))]
+#[x_kube(validation = Rule::new("self.purpose != 'ServerToServer' || self.issuerRef.kind == 'SithsIssuer'").message("a ServerToServer certificate must use a SithsIssuer: public TLS certificates no longer carry clientAuth, so mutual TLS between systems must stay on SITHS").field_path(".issuerRef.kind"))]
 #[x_kube(validation = Rule::new("self.purpose == oldSelf.purpose").message("purpose cannot be changed; create a new ServiceCertificate for the other purpose"))]
-#[x_kube(validation = Rule::new("!has(self.privateKey) || !has(self.privateKey.size) || (self.privateKey.algorithm == 'RSA' ? self.privateKey.size in [2048, 3072] : self.privateKey.size in [256, 384])").message("privateKey.size must be 2048 or 3072 for RSA, 256 or 384 for ECDSA"))]
+#[x_kube(validation = Rule::new("!has(self.privateKey) || !has(self.privateKey.size) || (self.privateKey.algorithm == 'RSA' ? (self.privateKey.size in [2048, 3072] || (self.purpose == 'UserFacing' && self.privateKey.size == 4096)) : self.privateKey.size in [256, 384])").message("privateKey.size must be 2048 or 3072 for RSA (4096 too for a UserFacing certificate; SITHS takes 2048 or 3072), 256 or 384 for ECDSA").field_path(".privateKey.size"))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceCertificateSpec {
     /// `ServerToServer` (mutual TLS between systems: SITHS, serverAuth + clientAuth) or
@@ -59,12 +61,12 @@ pub struct ServiceCertificateSpec {
     /// Name of the Secret (type kubernetes.io/tls) the certificate and key are written to,
     /// in the same namespace.
     #[validate(length(min = 1, max = 253))]
-    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message("secretName must be a valid Secret name: lowercase letters, digits, '-' and '.'"))]
+    #[x_kube(validation = Rule::new(DNS1123_SUBDOMAIN_RULE).message("secretName must be a valid Secret name: lowercase letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit (for example journal-api-tls)"))]
     pub secret_name: String,
     /// HSA-id of the function (written to the subject serialNumber). Required for
     /// `ServerToServer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[validate(length(min = 1, max = 31))]
+    #[validate(length(min = 1, max = 64))]
     #[x_kube(validation = Rule::new(HSA_ID_RULE).message(HSA_ID_MESSAGE))]
     pub hsa_id: Option<String>,
     /// The issuer: a `SithsIssuer` for `ServerToServer`, a `PublicIssuer` for `UserFacing`.
@@ -98,6 +100,7 @@ pub struct IssuerRef {
     pub kind: IssuerKind,
     /// Name of the issuer (cluster-scoped).
     #[validate(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(DNS1123_SUBDOMAIN_RULE).message(OBJECT_NAME_MESSAGE))]
     pub name: String,
 }
 
@@ -118,6 +121,7 @@ pub struct PrivateKeySpec {
     pub algorithm: KeyAlgorithm,
     /// Key size: 2048 or 3072 for RSA; 256 or 384 for ECDSA. Defaults to 2048 / 256.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 0, max = 4294967295u32))]
     pub size: Option<u32>,
     /// `Always` makes a new key for every revision (the default); `Never` reuses the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,17 +177,20 @@ pub struct ServiceCertificateStatus {
     pub issuer: Option<String>,
     /// Revision of the current certificate; increases with every issuance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 0, max = 4294967295u32))]
     pub revision: Option<u32>,
     /// Name of the CertificateOrder in progress, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_order: Option<String>,
     /// Failed issuance attempts since the last success (drives exponential backoff).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 0, max = 4294967295u32))]
     pub failed_attempts: Option<u32>,
     /// Time of the last failed attempt (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure_time: Option<String>,
     /// The generation the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 0, max = 9007199254740991i64))]
     pub observed_generation: Option<i64>,
 }

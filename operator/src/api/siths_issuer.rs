@@ -75,16 +75,17 @@ pub struct SithsIssuerSpec {
     /// Price of one certificate in SEK, used for spend estimates. Defaults to the SITHS price
     /// list: 3500 for Production; for Test 750 for the first and 150 for each following.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[validate(range(min = 0, max = 1000000))]
+    #[validate(range(min = 0, max = 1000000u32))]
     pub price_per_certificate_sek: Option<u32>,
     /// Days between placing an order and receiving the certificate. Renewal starts at least
     /// this long (plus a margin) before expiry. Defaults to 28 for `manual`, 0 for `localCA`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[validate(range(min = 0, max = 365))]
+    #[validate(range(min = 0, max = 365u32))]
     pub lead_time_days: Option<u32>,
     /// Namespaces whose ServiceCertificates may use this issuer. Empty or absent: all
     /// namespaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::common::label_selector_schema")]
     pub allowed_namespaces: Option<LabelSelector>,
 }
 
@@ -211,11 +212,14 @@ pub struct SithsIssuerStatus {
     pub backend: Option<String>,
     /// Orders waiting for approval or for the certificate.
     #[serde(default)]
+    #[validate(range(min = 0, max = 4294967295u32))]
     pub orders_pending: u32,
     /// Estimated cost in SEK of the orders placed and pending on this issuer.
     #[serde(default)]
+    #[validate(range(min = 0, max = 9007199254740991u64))]
     pub estimated_spend_sek: u64,
     /// The generation the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 0, max = 9007199254740991i64))]
     pub observed_generation: Option<i64>,
 }

@@ -5,7 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    common::{Condition, ConfigMapKeyRef},
+    common::{Condition, ConfigMapKeyRef, DNS1123_SUBDOMAIN_RULE},
     siths_issuer::PinnedAnchors,
 };
 
@@ -80,9 +80,10 @@ pub struct TrustTarget {
     /// Name of the ConfigMap written in each selected namespace; it holds `ca.crt` (PEM).
     #[serde(default = "default_config_map_name")]
     #[validate(length(min = 1, max = 253))]
-    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message("configMapName must be a valid ConfigMap name: lowercase letters, digits, '-' and '.'"))]
+    #[x_kube(validation = Rule::new(DNS1123_SUBDOMAIN_RULE).message("configMapName must be a valid ConfigMap name: lowercase letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit (for example siths-ca)"))]
     pub config_map_name: String,
     /// Namespaces that get the ConfigMap. An empty selector selects every namespace.
+    #[schemars(schema_with = "super::common::label_selector_schema")]
     pub namespace_selector: LabelSelector,
 }
 
@@ -99,11 +100,13 @@ pub struct SithsTrustBundleStatus {
     pub conditions: Vec<Condition>,
     /// Number of namespaces holding the bundle.
     #[serde(default)]
+    #[validate(range(min = 0, max = 4294967295u32))]
     pub namespaces: u32,
     /// SHA-256 fingerprints of the CA certificates in the bundle.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fingerprints: Vec<String>,
     /// The generation the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 0, max = 9007199254740991i64))]
     pub observed_generation: Option<i64>,
 }

@@ -199,7 +199,7 @@ fn namespace_of(ns: Option<String>) -> String {
 impl Inventory {
     /// Adds one object given as JSON (from a manifest or a list). A `List` (or any
     /// `*List` kind with `items`) adds each item. Unknown kinds are counted and skipped.
-    pub fn add_value(&mut self, value: serde_json::Value) -> Result<(), ObjectError> {
+    pub fn add_value(&mut self, mut value: serde_json::Value) -> Result<(), ObjectError> {
         let kind = value
             .get("kind")
             .and_then(|k| k.as_str())
@@ -210,21 +210,8 @@ impl Inventory {
             .and_then(|k| k.as_str())
             .ok_or(ObjectError::NoKind)?
             .to_string();
-        if kind.ends_with("List")
-            && let Some(items) = value.get("items").and_then(|i| i.as_array())
-        {
-            // Items of a typed list (`SecretList`) may leave out their own kind.
-            let item_kind = kind.trim_end_matches("List").to_string();
-            for item in items.clone() {
-                let mut item = item;
-                if let Some(obj) = item.as_object_mut()
-                    && !item_kind.is_empty()
-                {
-                    obj.entry("kind")
-                        .or_insert_with(|| item_kind.clone().into());
-                    obj.entry("apiVersion")
-                        .or_insert_with(|| api_version.clone().into());
-                }
+        if kind.ends_with("List") && value.get("items").is_some_and(|i| i.is_array()) {
+            for item in list_items(value) {
                 self.add_value(item)?;
             }
             return Ok(());
@@ -245,7 +232,16 @@ impl Inventory {
             };
         }
         match (group, kind.as_str()) {
-            ("", "Secret") => self.add_secret(&typed!(Secret)),
+            ("", "Secret") => {
+                // A data value that is not base64 is a finding for its key, not an error
+                // for the whole run: take such values out before reading the Secret.
+                let bad = take_bad_base64(&mut value);
+                let secret = typed!(Secret);
+                self.add_secret(&secret);
+                if !bad.is_empty() {
+                    self.add_unparseable(&secret, bad);
+                }
+            }
             ("", "ConfigMap") => self.add_config_map(&typed!(ConfigMap)),
             ("", "Namespace") => self.add_namespace(&typed!(Namespace)),
             ("", "Pod") => self.add_pod(&typed!(Pod)),
@@ -324,6 +320,23 @@ impl Inventory {
             certificates,
             unparseable,
         });
+    }
+
+    /// Records keys of a Secret that could not be read at all (not base64).
+    fn add_unparseable(&mut self, secret: &Secret, bad: Vec<Unparseable>) {
+        let object = ObjectRef::namespaced(
+            "Secret",
+            &namespace_of(secret.namespace()),
+            &secret.name_any(),
+        );
+        match self.secrets.iter_mut().find(|s| s.object == object) {
+            Some(s) => s.unparseable.extend(bad),
+            None => self.secrets.push(CertSecret {
+                object,
+                certificates: Vec::new(),
+                unparseable: bad,
+            }),
+        }
     }
 
     /// Adds the certificates a ConfigMap holds (trust bundles), by fingerprint.
@@ -545,6 +558,63 @@ fn template_labels(
     t.metadata.as_ref().and_then(|m| m.labels.as_ref())
 }
 
+/// The items of a `List` (or any `*List` kind with `items`), each with the kind and
+/// apiVersion a typed list (`SecretList`) leaves out; any other value as it is.
+pub fn list_items(value: serde_json::Value) -> Vec<serde_json::Value> {
+    let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    let api_version = value.get("apiVersion").and_then(|k| k.as_str());
+    let (true, Some(api_version), Some(items)) = (
+        kind.ends_with("List"),
+        api_version,
+        value.get("items").and_then(|i| i.as_array()),
+    ) else {
+        return vec![value];
+    };
+    let item_kind = kind.trim_end_matches("List").to_string();
+    let api_version = api_version.to_string();
+    let mut out = Vec::new();
+    for item in items.clone() {
+        let mut item = item;
+        if let Some(obj) = item.as_object_mut()
+            && !item_kind.is_empty()
+        {
+            obj.entry("kind")
+                .or_insert_with(|| item_kind.clone().into());
+            obj.entry("apiVersion")
+                .or_insert_with(|| api_version.clone().into());
+        }
+        out.extend(list_items(item));
+    }
+    out
+}
+
+/// Removes the `data` values of a Secret that are not valid base64 and says which, so that
+/// the rest of the Secret can be read. Never quotes the value (it may be a key).
+fn take_bad_base64(secret: &mut serde_json::Value) -> Vec<Unparseable> {
+    use base64::Engine as _;
+    let mut bad = Vec::new();
+    if let Some(data) = secret.get_mut("data").and_then(|d| d.as_object_mut()) {
+        data.retain(|key, v| {
+            let problem = match v {
+                serde_json::Value::String(s) => base64::engine::general_purpose::STANDARD
+                    .decode(s.as_bytes())
+                    .err()
+                    .map(|e| format!("data.{key} is not valid base64 ({e}); Secret data must be base64-encoded (kubectl create secret tls does it), or put plain text under stringData")),
+                serde_json::Value::Null => None,
+                _ => Some(format!("data.{key} is not a base64 string")),
+            };
+            match problem {
+                Some(reason) => {
+                    bad.push(Unparseable { key: key.clone(), reason });
+                    false
+                }
+                None => true,
+            }
+        });
+    }
+    bad
+}
+
 fn controlled<K: ResourceExt>(obj: &K) -> bool {
     obj.owner_references()
         .iter()
@@ -764,7 +834,7 @@ mod tests {
         .unwrap();
         assert_eq!(inv.namespaces["x"]["a"], "b");
         let err = inv
-            .add_value(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad"}, "data": {"k": 3}}))
+            .add_value(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad"}, "type": 3}))
             .unwrap_err();
         assert!(err.to_string().starts_with("Secret bad:"), "{err}");
         assert!(matches!(

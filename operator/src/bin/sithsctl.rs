@@ -47,9 +47,31 @@ enum Command {
     Version,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Errors are printed as one line of causes (`error: reading x: ...`), never as `Debug`:
+/// returning the error from `main` would print a backtrace whenever `RUST_BACKTRACE` is
+/// set, for an ordinary mistake such as a missing file.
+fn main() -> std::process::ExitCode {
     let args = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Cli) -> anyhow::Result<()> {
     telemetry::install_crypto_provider();
     match args.command {
         Command::Version => println!("sithsctl {}", env!("CARGO_PKG_VERSION")),

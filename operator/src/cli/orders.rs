@@ -5,7 +5,7 @@ use std::{io::Read, path::PathBuf};
 use anyhow::{Context as _, bail};
 use kube::{
     Api, Client, ResourceExt,
-    api::{ListParams, Patch, PatchParams},
+    api::{Patch, PatchParams},
 };
 
 use crate::{
@@ -103,18 +103,20 @@ pub async fn run(
             namespace,
             all_namespaces,
         } => {
-            let api: Api<CertificateOrder> = if all_namespaces {
-                Api::all(client.clone())
+            let namespace = if all_namespaces {
+                None
             } else {
-                api(client, namespace.as_deref())
+                Some(namespace.unwrap_or_else(|| client.default_namespace().to_string()))
             };
-            let list = api.list(&ListParams::default()).await?;
+            // Item by item: one order that does not read is named, the others listed.
+            let (orders, unreadable) =
+                super::list_each::<CertificateOrder>(client, namespace.as_deref()).await?;
             writeln!(
                 out,
                 "{:<16} {:<32} {:<24} {:>3} {:<20} {:<20} {:>8}",
                 "NAMESPACE", "NAME", "CERTIFICATE", "REV", "ISSUER", "PHASE", "COST SEK"
             )?;
-            for o in list.items {
+            for o in orders {
                 writeln!(
                     out,
                     "{:<16} {:<32} {:<24} {:>3} {:<20} {:<20} {:>8}",
@@ -126,6 +128,9 @@ pub async fn run(
                     phase(&o),
                     o.spec.estimated_cost_sek
                 )?;
+            }
+            for line in unreadable {
+                writeln!(out, "error: {line}")?;
             }
         }
         OrdersCommand::Show(t) => {
@@ -172,18 +177,38 @@ pub async fn run(
             decide(client, &target, ApprovalDecision::Denied, Some(reason), out).await?;
         }
         OrdersCommand::Import { target, file } => {
-            let mut pem = String::new();
+            let mut bytes = Vec::new();
             if file.as_os_str() == "-" {
-                std::io::stdin().read_to_string(&mut pem)?;
+                std::io::stdin().read_to_end(&mut bytes)?;
             } else {
-                pem = std::fs::read_to_string(&file)
-                    .with_context(|| format!("reading {}", file.display()))?;
+                bytes =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             }
-            // Early feedback; the operator runs the full check (chain, key, names, HSA-id).
+            // PEM, or one DER certificate (converted; a chain needs PEM).
+            let pem = pki::cert::certificates_pem_from_bytes(&bytes)
+                .with_context(|| format!("reading {}", file.display()))?;
             let certs = pki::parse_pem_chain(&pem)
                 .with_context(|| format!("{} is not a PEM certificate chain", file.display()))?;
             let api = api(client, target.namespace.as_deref());
             let o = api.get(&target.name).await?;
+            // Early feedback with the operator's own check (key, names, HSA-id, subject,
+            // SAN types, validity, usages), against the order's CSR; the operator runs it
+            // again with the chain to the issuer's anchors.
+            let csr = pki::parse_csr(&o.spec.csr)
+                .with_context(|| format!("order {} holds no readable CSR", target.name))?;
+            if let Err(r) = pki::check_against_request(
+                &pem,
+                &pki::Expected::from_csr(&csr),
+                jiff::Timestamp::now(),
+            ) {
+                bail!(
+                    "{} does not match order {}: {}: {}; nothing was imported",
+                    file.display(),
+                    target.name,
+                    r.reason(),
+                    r.message()
+                );
+            }
             if matches!(
                 o.status.as_ref().and_then(|s| s.phase),
                 Some(OrderPhase::PendingApproval)

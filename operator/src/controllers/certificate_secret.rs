@@ -69,6 +69,8 @@ pub(super) fn key_spec(cert: &ServiceCertificate) -> KeySpec {
     match &cert.spec.private_key {
         Some(pk) => match (pk.algorithm, pk.size) {
             (KeyAlgorithm::Rsa, Some(3072)) => KeySpec::RSA_3072,
+            // Admitted for UserFacing certificates only (the CRD's key size rule).
+            (KeyAlgorithm::Rsa, Some(4096)) => KeySpec::RSA_4096,
             (KeyAlgorithm::Rsa, _) => KeySpec::RSA_2048,
             (KeyAlgorithm::Ecdsa, Some(384)) => KeySpec::ECDSA_P384,
             (KeyAlgorithm::Ecdsa, _) => KeySpec::ECDSA_P256,

@@ -473,6 +473,7 @@ fn current_certificate(
             hsa_id: cert.spec.hsa_id.clone(),
             public_key_der,
             usage: Usage::ServerToServer,
+            subject: None,
         },
         &issuer.anchors,
         now,
@@ -613,6 +614,19 @@ async fn issue(
             }
         }
     };
+    // An order a person created by hand under this name is not placed, approved or
+    // imported into: it says so until it is deleted.
+    if !order.made_for(cert.metadata.uid.as_deref().unwrap_or_default()) {
+        s.set(
+            ISSUING,
+            false,
+            reason::ORDER_NOT_MADE_BY_OPERATOR,
+            &format!(
+                "CertificateOrder {order_name} was not created by the operator for this ServiceCertificate (it has no owner reference to it), so it is ignored; delete it and the operator creates revision {revision}'s order itself"
+            ),
+        );
+        return Ok(Action::requeue(Duration::from_secs(60)));
+    }
     let instructions = issuer_obj
         .spec
         .backend
@@ -706,6 +720,8 @@ async fn advance_order(
                     hsa_id: order.spec.hsa_id.clone(),
                     public_key_der: k.public_key_der(),
                     usage: Usage::ServerToServer,
+                    // The subject the order's CSR asked for (SERIALNUMBER, CN, O, L, C).
+                    subject: Some(pki::ExpectedSubject::from_csr_pem(&order.spec.csr)?),
                 };
                 match check_issued(&pem, &expected, &issuer.anchors, s.now) {
                     Ok(a) => {
@@ -1019,9 +1035,21 @@ mod tests {
     #[test]
     fn key_defaults_to_rsa_2048_for_siths() {
         let c = cert("c", "s", 1);
-        assert_eq!(
-            super::super::certificate_secret::key_spec(&c),
-            crate::pki::KeySpec::RSA_2048
-        );
+        let key_spec = super::super::certificate_secret::key_spec;
+        assert_eq!(key_spec(&c), crate::pki::KeySpec::RSA_2048);
+        // A size the CRD admits is the size made, never quietly another one.
+        let mut c = c;
+        for (size, spec) in [
+            (2048, crate::pki::KeySpec::RSA_2048),
+            (3072, crate::pki::KeySpec::RSA_3072),
+            (4096, crate::pki::KeySpec::RSA_4096),
+        ] {
+            c.spec.private_key = Some(crate::api::PrivateKeySpec {
+                algorithm: crate::api::KeyAlgorithm::Rsa,
+                size: Some(size),
+                rotation_policy: None,
+            });
+            assert_eq!(key_spec(&c), spec);
+        }
     }
 }

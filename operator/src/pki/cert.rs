@@ -28,6 +28,52 @@ pub fn parse_pem_chain(pem_text: &str) -> Result<Vec<CertificateDer<'static>>, P
         .collect()
 }
 
+/// Whether `bytes` look like DER: an ASN.1 SEQUENCE whose length covers the input (a
+/// certificate, key or CSR saved in binary form instead of PEM).
+pub fn looks_like_der(bytes: &[u8]) -> bool {
+    let (Some(&0x30), Some(&first)) = (bytes.first(), bytes.get(1)) else {
+        return false;
+    };
+    let (header, len) = match first {
+        0..=0x7f => (2, usize::from(first)),
+        0x81 => (3, bytes.get(2).map_or(0, |&b| usize::from(b))),
+        0x82 => (
+            4,
+            bytes
+                .get(2..4)
+                .map_or(0, |b| usize::from(b[0]) << 8 | usize::from(b[1])),
+        ),
+        0x83 => (
+            5,
+            bytes.get(2..5).map_or(0, |b| {
+                usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2])
+            }),
+        ),
+        _ => return false,
+    };
+    len > 0 && header + len <= bytes.len() && bytes.len() <= header + len + 2
+}
+
+/// Certificates given as a file's bytes, as PEM text: PEM as it is, or one DER certificate
+/// converted to PEM (what `openssl x509 -inform der` would print). Anything else binary is
+/// an error that says what it looks like; the bytes are never echoed.
+pub fn certificates_pem_from_bytes(bytes: &[u8]) -> Result<String, PkiError> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok(text.to_string());
+    }
+    if looks_like_der(bytes) {
+        return match parse_x509(bytes, 1) {
+            Ok(_) => Ok(pem::encode(pem::CERTIFICATE, bytes)),
+            Err(_) => Err(PkiError::NotACertificateFile(
+                "the file is binary DER but not an X.509 certificate (a DER key or CSR?); give the certificate, in PEM or DER".into(),
+            )),
+        };
+    }
+    Err(PkiError::NotACertificateFile(
+        "the file is binary but not a DER certificate; give the certificate in PEM (-----BEGIN CERTIFICATE-----) or DER".into(),
+    ))
+}
+
 /// Encodes certificates as a PEM bundle, in the order given.
 pub fn chain_to_pem(chain: &[CertificateDer<'_>]) -> String {
     chain
@@ -58,6 +104,8 @@ pub struct CertInfo {
     pub country: Option<String>,
     /// SAN dNSName entries, in certificate order.
     pub dns_names: Vec<String>,
+    /// SAN entries of any other type, in words (`iPAddress 10.0.0.1`, `URI https://…`).
+    pub other_subject_alt_names: Vec<String>,
     /// Issuer, RFC 4514 style.
     pub issuer: String,
     /// Serial number as uppercase hex.
@@ -72,8 +120,12 @@ pub struct CertInfo {
     pub key_spec: Option<KeySpec>,
     /// Key algorithm in words, for example `RSA 2048`, or why it is unsupported.
     pub key_description: String,
+    /// Whether a keyUsage extension is present.
+    pub has_key_usage: bool,
     /// Key usage bits set, by RFC 5280 name (`digitalSignature`, `keyEncipherment`, …).
     pub key_usage: Vec<&'static str>,
+    /// Extended key usages other than serverAuth and clientAuth (`codeSigning`, an OID, …).
+    pub other_extended_key_usages: Vec<String>,
     /// Whether an extendedKeyUsage extension is present.
     pub has_extended_key_usage: bool,
     /// EKU serverAuth present.
@@ -95,22 +147,26 @@ impl CertInfo {
         let bad = |detail: String| PkiError::BadCertificate { index: 1, detail };
         let subject = cert.subject();
         let mut dns_names = Vec::new();
+        let mut other_subject_alt_names = Vec::new();
         if let Some(san) = cert
             .subject_alternative_name()
             .map_err(|e| bad(format!("subjectAltName: {e}")))?
         {
             for name in &san.value.general_names {
-                if let GeneralName::DNSName(dns) = name {
-                    dns_names.push((*dns).to_string());
+                match name {
+                    GeneralName::DNSName(dns) => dns_names.push((*dns).to_string()),
+                    other => other_subject_alt_names.push(describe_general_name(other)),
                 }
             }
         }
         let eku = cert
             .extended_key_usage()
             .map_err(|e| bad(format!("extendedKeyUsage: {e}")))?;
-        let key_usage = cert
+        let key_usage_ext = cert
             .key_usage()
-            .map_err(|e| bad(format!("keyUsage: {e}")))?
+            .map_err(|e| bad(format!("keyUsage: {e}")))?;
+        let has_key_usage = key_usage_ext.is_some();
+        let key_usage = key_usage_ext
             .map(|ku| {
                 let ku = ku.value;
                 [
@@ -144,6 +200,7 @@ impl CertInfo {
             locality: first_attr(subject, &OID_X509_LOCALITY_NAME),
             country: first_attr(subject, &OID_X509_COUNTRY_NAME),
             dns_names,
+            other_subject_alt_names,
             issuer: dn_to_string(cert.issuer()),
             serial_hex: hex_upper(cert.raw_serial()),
             not_before: timestamp(validity.not_before.timestamp())?,
@@ -151,7 +208,12 @@ impl CertInfo {
             public_key_der: cert.public_key().raw.to_vec(),
             key_spec,
             key_description,
+            has_key_usage,
             key_usage,
+            other_extended_key_usages: eku
+                .as_ref()
+                .map(|e| other_ekus(e.value))
+                .unwrap_or_default(),
             has_extended_key_usage: eku.is_some(),
             server_auth: eku.as_ref().is_some_and(|e| e.value.server_auth),
             client_auth: eku.as_ref().is_some_and(|e| e.value.client_auth),
@@ -180,6 +242,50 @@ impl CertInfo {
             (true, false, false) => "neither serverAuth nor clientAuth".into(),
         }
     }
+}
+
+/// A SAN entry other than dNSName, in words; short, and never more than 80 characters of
+/// its value.
+fn describe_general_name(name: &GeneralName<'_>) -> String {
+    let short = |v: &str| v.chars().take(80).collect::<String>();
+    match name {
+        GeneralName::IPAddress(bytes) => match bytes.len() {
+            4 => format!(
+                "iPAddress {}",
+                std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*bytes).unwrap_or_default())
+            ),
+            16 => format!(
+                "iPAddress {}",
+                std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*bytes).unwrap_or_default())
+            ),
+            _ => "iPAddress (malformed)".to_string(),
+        },
+        GeneralName::RFC822Name(v) => format!("rfc822Name {}", short(v)),
+        GeneralName::URI(v) => format!("URI {}", short(v)),
+        GeneralName::DirectoryName(n) => format!("directoryName {}", short(&n.to_string())),
+        GeneralName::OtherName(oid, _) => format!("otherName {oid}"),
+        GeneralName::RegisteredID(oid) => format!("registeredID {oid}"),
+        GeneralName::X400Address(_) => "x400Address".to_string(),
+        GeneralName::EDIPartyName(_) => "ediPartyName".to_string(),
+        GeneralName::DNSName(v) => format!("dNSName {}", short(v)),
+        GeneralName::Invalid(..) => "an unreadable entry".to_string(),
+    }
+}
+
+fn other_ekus(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Vec<String> {
+    let mut out: Vec<String> = [
+        (eku.any, "anyExtendedKeyUsage"),
+        (eku.code_signing, "codeSigning"),
+        (eku.email_protection, "emailProtection"),
+        (eku.time_stamping, "timeStamping"),
+        (eku.ocsp_signing, "OCSPSigning"),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .map(|(_, name)| name.to_string())
+    .collect();
+    out.extend(eku.other.iter().map(|oid| oid.to_id_string()));
+    out
 }
 
 /// Whether the certificate's public key is the public half of `key`.
@@ -416,5 +522,37 @@ mod tests {
         assert_eq!(escape_dn_value("a,b+c"), "a\\,b\\+c");
         assert_eq!(escape_dn_value(" x "), "\\ x\\ ");
         assert_eq!(escape_dn_value("#1"), "\\#1");
+    }
+
+    #[test]
+    fn certificate_files_may_be_pem_or_one_der_certificate() {
+        let ca = crate::pki::testutil::ca();
+        let der = ca.root_der();
+        assert!(looks_like_der(der.as_ref()));
+        assert_eq!(
+            certificates_pem_from_bytes(der.as_ref()).unwrap(),
+            chain_to_pem(std::slice::from_ref(&der))
+        );
+        let pem = ca.root_pem();
+        assert_eq!(certificates_pem_from_bytes(pem.as_bytes()).unwrap(), pem);
+        // A DER CSR is DER, but not a certificate: said so, bytes not echoed.
+        let key = crate::pki::KeySpec::ECDSA_P256.generate().unwrap();
+        let csr = crate::pki::parse_csr(
+            &crate::pki::build_csr(&crate::pki::testutil::profile(), &key).unwrap(),
+        )
+        .unwrap();
+        let e = certificates_pem_from_bytes(&csr.der)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("binary DER but not an X.509 certificate"), "{e}");
+        let e = certificates_pem_from_bytes(&[0xff, 0xfe, 0x00, 0x01])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("neither") || e.contains("not a DER certificate"),
+            "{e}"
+        );
+        // A truncated DER certificate does not pass for DER.
+        assert!(!looks_like_der(&der.as_ref()[..40]));
     }
 }

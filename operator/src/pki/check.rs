@@ -9,7 +9,8 @@ use jiff::Timestamp;
 use rustls_pki_types::CertificateDer;
 
 use super::cert::{CertInfo, chain_to_pem, parse_pem_chain, same_public_key, sha256_fingerprint};
-use super::keys::spec_of_spki;
+use super::csr::{ParsedCsr, parse_csr};
+use super::keys::{KeyAlgorithm, spec_of_spki};
 use super::profile::Usage;
 use super::public_trust::{mozilla_roots, verifies_to};
 use super::siths::{SithsAnchors, SithsVerdict, is_siths};
@@ -26,8 +27,82 @@ pub struct Expected {
     pub hsa_id: Option<String>,
     /// DER SubjectPublicKeyInfo of the key held in the cluster.
     pub public_key_der: Vec<u8>,
-    /// Intended use, which decides the required EKUs.
+    /// Intended use, which decides the required EKUs (and, for
+    /// [`Usage::ServerToServer`], the key usage of the SITHS function certificate profile).
     pub usage: Usage,
+    /// The subject attributes requested (CN, O, L, C; the HSA-id is `hsa_id`), taken from
+    /// the CSR: the certificate must carry exactly these and, for server-to-server, the
+    /// function certificate profile's key usage and EKU. `None` (a certificate already held,
+    /// or the public route) checks only that a CN, if any, is one of the names.
+    pub subject: Option<ExpectedSubject>,
+}
+
+/// The subject attributes a request asked for, besides the HSA-id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedSubject {
+    /// CN.
+    pub common_name: Option<String>,
+    /// O.
+    pub organization: Option<String>,
+    /// L.
+    pub locality: Option<String>,
+    /// C.
+    pub country: Option<String>,
+}
+
+impl ExpectedSubject {
+    /// The subject of a parsed request.
+    pub fn of_csr(csr: &ParsedCsr) -> Self {
+        ExpectedSubject {
+            common_name: csr.common_name.clone(),
+            organization: csr.organization.clone(),
+            locality: csr.locality.clone(),
+            country: csr.country.clone(),
+        }
+    }
+
+    /// The subject of a PEM request (an order's `csr`).
+    pub fn from_csr_pem(csr_pem: &str) -> Result<Self, super::PkiError> {
+        parse_csr(csr_pem).map(|csr| Self::of_csr(&csr))
+    }
+}
+
+/// A subject attribute the import check compares with the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectAttribute {
+    /// CN.
+    CommonName,
+    /// O.
+    Organization,
+    /// L.
+    Locality,
+    /// C.
+    Country,
+}
+
+impl SubjectAttribute {
+    fn short(self) -> &'static str {
+        match self {
+            SubjectAttribute::CommonName => "CN",
+            SubjectAttribute::Organization => "O",
+            SubjectAttribute::Locality => "L",
+            SubjectAttribute::Country => "C",
+        }
+    }
+}
+
+impl Expected {
+    /// What a certificate for `csr` must match: its names, HSA-id, subject, key and the
+    /// use its EKUs ask for (server-to-server when they name none).
+    pub fn from_csr(csr: &ParsedCsr) -> Self {
+        Expected {
+            dns_names: csr.dns_names.clone(),
+            hsa_id: csr.hsa_id.clone(),
+            public_key_der: csr.public_key_der.clone(),
+            usage: csr.requested_usage().unwrap_or(Usage::ServerToServer),
+            subject: Some(ExpectedSubject::of_csr(csr)),
+        }
+    }
 }
 
 /// A certificate that passed every check.
@@ -117,6 +192,39 @@ pub enum Rejection {
         /// The EKUs found, in words.
         found: String,
     },
+    /// A subject attribute (CN, O, L, C) differs from the request, or the CN is not one of
+    /// the names.
+    SubjectMismatch {
+        /// Which attribute.
+        attribute: SubjectAttribute,
+        /// What the request asked for (for CN without a request: one of the names).
+        expected: Option<String>,
+        /// What the certificate carries.
+        found: Option<String>,
+    },
+    /// The certificate carries subjectAltName entries other than the DNS names ordered.
+    UnexpectedSubjectAltName {
+        /// The extra entries, in words.
+        found: Vec<String>,
+    },
+    /// The keyUsage extension is missing or lacks a usage the profile requires.
+    MissingKeyUsage {
+        /// The usages required.
+        required: Vec<&'static str>,
+        /// The usages found; `None` without a keyUsage extension.
+        found: Option<Vec<&'static str>>,
+    },
+    /// The certificate may sign certificates or CRLs (a CA), which a function
+    /// certificate must not.
+    UnexpectedKeyUsage {
+        /// What makes it a CA, in words.
+        found: Vec<String>,
+    },
+    /// The certificate carries extended key usages beyond serverAuth and clientAuth.
+    UnexpectedExtendedKeyUsage {
+        /// The extra EKUs.
+        found: Vec<String>,
+    },
     /// A SITHS certificate offered where a publicly trusted one is required.
     ChainsToSiths {
         /// Issuer of the leaf.
@@ -139,6 +247,16 @@ impl Rejection {
             Rejection::Expired { .. } => "Expired",
             Rejection::MissingExtendedKeyUsage { .. } => "MissingExtendedKeyUsage",
             Rejection::ChainsToSiths { .. } => "ChainsToSiths",
+            Rejection::SubjectMismatch { attribute, .. } => match attribute {
+                SubjectAttribute::CommonName => "CommonNameMismatch",
+                SubjectAttribute::Organization => "OrganizationMismatch",
+                SubjectAttribute::Locality => "LocalityMismatch",
+                SubjectAttribute::Country => "CountryMismatch",
+            },
+            Rejection::UnexpectedSubjectAltName { .. } => "UnexpectedSubjectAltName",
+            Rejection::MissingKeyUsage { .. } => "MissingKeyUsage",
+            Rejection::UnexpectedKeyUsage { .. } => "UnexpectedKeyUsage",
+            Rejection::UnexpectedExtendedKeyUsage { .. } => "UnexpectedExtendedKeyUsage",
         }
     }
 
@@ -204,6 +322,48 @@ impl Rejection {
                 },
                 usage.required_eku()
             ),
+            Rejection::SubjectMismatch {
+                attribute,
+                expected,
+                found,
+            } => {
+                let a = attribute.short();
+                let found = found
+                    .as_deref()
+                    .map_or("none".to_string(), |f| format!("{a}={f}"));
+                match expected {
+                    Some(e) => format!(
+                        "the request asked for {a}={e} in the subject, the certificate has {found}; was it issued for another request?"
+                    ),
+                    None if *attribute == SubjectAttribute::CommonName => format!(
+                        "the certificate's subject has {found}, which is not one of its DNS names"
+                    ),
+                    None => format!(
+                        "the request has no {a} in the subject, the certificate has {found}; was it issued for another request?"
+                    ),
+                }
+            }
+            Rejection::UnexpectedSubjectAltName { found } => format!(
+                "the certificate carries subjectAltName entries that were not ordered: {}; only the ordered DNS names may be there",
+                found.join(", ")
+            ),
+            Rejection::MissingKeyUsage { required, found } => format!(
+                "a SITHS function certificate needs key usage {}; the certificate has {}",
+                required.join(" and "),
+                match found {
+                    None => "no keyUsage extension".to_string(),
+                    Some(f) if f.is_empty() => "an empty keyUsage".to_string(),
+                    Some(f) => f.join(", "),
+                }
+            ),
+            Rejection::UnexpectedKeyUsage { found } => format!(
+                "the certificate is a CA or may sign certificates ({}); a function certificate must not",
+                found.join(", ")
+            ),
+            Rejection::UnexpectedExtendedKeyUsage { found } => format!(
+                "a SITHS function certificate has extended key usage serverAuth and clientAuth only; the certificate also has {}",
+                found.join(", ")
+            ),
             Rejection::ChainsToSiths { issuer, verified } => format!(
                 "the certificate is issued by {issuer}, {}; browsers stop trusting SITHS, so a user-facing endpoint needs a certificate from a publicly trusted CA (Telia or another ACME CA); keep SITHS for server-to-server traffic on its own Secret",
                 if *verified {
@@ -227,7 +387,8 @@ impl std::error::Error for Rejection {}
 /// Checks a PEM certificate chain against what was requested, at time `now`. The leaf is
 /// the certificate for the expected key, wherever it is in the input; the others are
 /// offered as intermediates. Checks run in this order: readable, key, DNS names,
-/// HSA-id, validity, EKU, chain.
+/// HSA-id, subject (CN, O, L, C), no other SAN types, validity, EKU, the function
+/// certificate profile's key usage and EKU (server-to-server, against a request), chain.
 pub fn check_issued(
     chain_pem: &str,
     expected: &Expected,
@@ -239,6 +400,21 @@ pub fn check_issued(
             .map(|v| (v.chain, Some(v.root)))
             .map_err(|e| untrusted_detail(e, anchors))
     })
+}
+
+/// Everything [`check_issued`] checks except the chain, which needs the issuer's trust
+/// anchors: what `sithsctl orders import` checks before it writes, so that a person learns
+/// at once that a certificate is for another request. The operator then runs
+/// [`check_issued`] on the same text.
+pub fn check_against_request(
+    chain_pem: &str,
+    expected: &Expected,
+    now: Timestamp,
+) -> Result<CertInfo, Rejection> {
+    check_with(chain_pem, expected, now, &|ordered| {
+        Ok((ordered.to_vec(), None))
+    })
+    .map(|a| a.leaf)
 }
 
 /// The check of a certificate on the public route: everything [`check_issued`] checks
@@ -312,8 +488,8 @@ fn untrusted_detail(e: super::PkiError, anchors: &TrustAnchors) -> Untrusted {
     )
 }
 
-/// Checks in order: readable, key, DNS names, HSA-id, validity, EKU, then `verify` on the
-/// chain ordered leaf first.
+/// Checks in order: readable, key, DNS names, HSA-id, subject, SAN types, validity, EKU,
+/// profile (server-to-server), then `verify` on the chain ordered leaf first.
 fn check_with(
     chain_pem: &str,
     expected: &Expected,
@@ -359,6 +535,12 @@ fn check_with(
             found: leaf.hsa_id.clone(),
         });
     }
+    check_subject(leaf, expected)?;
+    if !leaf.other_subject_alt_names.is_empty() {
+        return Err(Rejection::UnexpectedSubjectAltName {
+            found: leaf.other_subject_alt_names.clone(),
+        });
+    }
     if now < leaf.not_before {
         return Err(Rejection::NotYetValid {
             not_before: leaf.not_before,
@@ -381,6 +563,14 @@ fn check_with(
         });
     }
 
+    // The profile's key usage and EKU are what a request asks for: checked on a
+    // certificate that answers one (an import), not on one already held in a Secret,
+    // which an earlier import accepted (a stricter check there would re-order, and a
+    // SITHS order costs money and weeks).
+    if expected.usage == Usage::ServerToServer && expected.subject.is_some() {
+        check_function_profile(leaf)?;
+    }
+
     let mut ordered = vec![certs[leaf_index].clone()];
     ordered.extend(
         certs
@@ -401,6 +591,86 @@ fn check_with(
         chain,
         root,
     })
+}
+
+/// The subject: each of CN, O, L, C as requested (when the request is known); a CN that
+/// is one of the names in any case.
+fn check_subject(leaf: &CertInfo, expected: &Expected) -> Result<(), Rejection> {
+    if let Some(want) = &expected.subject {
+        for (attribute, want, got) in [
+            (
+                SubjectAttribute::CommonName,
+                &want.common_name,
+                &leaf.common_name,
+            ),
+            (
+                SubjectAttribute::Organization,
+                &want.organization,
+                &leaf.organization,
+            ),
+            (SubjectAttribute::Locality, &want.locality, &leaf.locality),
+            (SubjectAttribute::Country, &want.country, &leaf.country),
+        ] {
+            let same = match (want, got) {
+                (Some(w), Some(g)) => w.eq_ignore_ascii_case(g),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                return Err(Rejection::SubjectMismatch {
+                    attribute,
+                    expected: want.clone(),
+                    found: got.clone(),
+                });
+            }
+        }
+    }
+    if let Some(cn) = &leaf.common_name
+        && !leaf.dns_names.iter().any(|n| n.eq_ignore_ascii_case(cn))
+    {
+        return Err(Rejection::SubjectMismatch {
+            attribute: SubjectAttribute::CommonName,
+            expected: None,
+            found: Some(cn.clone()),
+        });
+    }
+    Ok(())
+}
+
+/// Key usage and EKU of the SITHS function certificate profile: digitalSignature (and
+/// keyEncipherment for an RSA key), not a CA, no EKU beyond serverAuth and clientAuth.
+fn check_function_profile(leaf: &CertInfo) -> Result<(), Rejection> {
+    let mut required = vec!["digitalSignature"];
+    if leaf
+        .key_spec
+        .is_some_and(|k| k.algorithm == KeyAlgorithm::Rsa)
+    {
+        required.push("keyEncipherment");
+    }
+    if !leaf.has_key_usage || required.iter().any(|r| !leaf.key_usage.contains(r)) {
+        return Err(Rejection::MissingKeyUsage {
+            required,
+            found: leaf.has_key_usage.then(|| leaf.key_usage.clone()),
+        });
+    }
+    let mut ca: Vec<String> = leaf
+        .key_usage
+        .iter()
+        .filter(|u| matches!(**u, "keyCertSign" | "cRLSign"))
+        .map(|u| u.to_string())
+        .collect();
+    if leaf.is_ca {
+        ca.insert(0, "basicConstraints cA".to_string());
+    }
+    if !ca.is_empty() {
+        return Err(Rejection::UnexpectedKeyUsage { found: ca });
+    }
+    if !leaf.other_extended_key_usages.is_empty() {
+        return Err(Rejection::UnexpectedExtendedKeyUsage {
+            found: leaf.other_extended_key_usages.clone(),
+        });
+    }
+    Ok(())
 }
 
 fn lower_set(names: &[String]) -> BTreeSet<String> {
@@ -444,6 +714,12 @@ mod tests {
                 hsa_id: profile.hsa_id.clone(),
                 public_key_der: key.public_key_der(),
                 usage: profile.usage,
+                subject: Some(ExpectedSubject {
+                    common_name: profile.common_name().map(str::to_string),
+                    organization: Some(profile.organization.clone()),
+                    locality: profile.locality.clone(),
+                    country: Some("SE".into()),
+                }),
             },
             key,
         }
@@ -473,6 +749,7 @@ mod tests {
             hsa_id: None,
             public_key_der: key.public_key_der(),
             usage: Usage::UserFacing,
+            subject: None,
         };
         let pem = chain_to_pem(&testutil::issue(&ca, &profile, &key, testutil::now()));
         (ca, key, expected, pem)
@@ -732,6 +1009,289 @@ mod tests {
         assert!(r.message().contains("unknown issuer"), "{}", r.message());
     }
 
+    /// A certificate for the right key and names, with one thing changed by `tweak`.
+    fn tweaked(f: &Fixture, tweak: impl FnOnce(&mut rcgen::CertificateParams)) -> String {
+        chain_to_pem(&testutil::issue_custom(&f.ca, &f.key, f.now, tweak))
+    }
+
+    #[test]
+    fn the_subject_must_be_the_one_requested() {
+        use rcgen::DnType;
+        let f = fixture();
+        // The untouched profile passes; each attribute changed is refused with its reason.
+        f.check(&tweaked(&f, |_| {})).unwrap();
+        let cases: [(DnType, &str, &str, &str); 4] = [
+            (
+                DnType::OrganizationName,
+                "Evil Corp AB",
+                "OrganizationMismatch",
+                "the request asked for O=Region Exempel in the subject, the certificate has O=Evil Corp AB",
+            ),
+            (
+                DnType::CountryName,
+                "US",
+                "CountryMismatch",
+                "the request asked for C=SE in the subject, the certificate has C=US",
+            ),
+            (
+                DnType::LocalityName,
+                "Oslo",
+                "LocalityMismatch",
+                "the request asked for L=Stockholm in the subject, the certificate has L=Oslo",
+            ),
+            (
+                DnType::CommonName,
+                "api2.region.se",
+                "CommonNameMismatch",
+                "the request asked for CN=api.region.se in the subject, the certificate has CN=api2.region.se",
+            ),
+        ];
+        for (ty, value, reason, message) in cases {
+            let r = f
+                .check(&tweaked(&f, |p| p.distinguished_name.push(ty, value)))
+                .unwrap_err();
+            assert_eq!(r.reason(), reason, "{r}");
+            assert!(r.message().starts_with(message), "{}", r.message());
+        }
+        let r = f
+            .check(&tweaked(&f, |p| {
+                p.distinguished_name.remove(DnType::OrganizationName);
+            }))
+            .unwrap_err();
+        assert_eq!(
+            r,
+            Rejection::SubjectMismatch {
+                attribute: SubjectAttribute::Organization,
+                expected: Some("Region Exempel".into()),
+                found: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_common_name_that_is_not_a_san_is_refused_without_a_request_too() {
+        use rcgen::DnType;
+        let mut f = fixture();
+        f.expected.subject = None;
+        let pem = tweaked(&f, |p| {
+            p.distinguished_name
+                .push(DnType::CommonName, "evil.example.org")
+        });
+        let r = f.check(&pem).unwrap_err();
+        assert_eq!(
+            r,
+            Rejection::SubjectMismatch {
+                attribute: SubjectAttribute::CommonName,
+                expected: None,
+                found: Some("evil.example.org".into())
+            }
+        );
+        assert_eq!(r.reason(), "CommonNameMismatch");
+        assert_eq!(
+            r.message(),
+            "the certificate's subject has CN=evil.example.org, which is not one of its DNS names"
+        );
+        // The public route has no request subject but the same rule.
+        let (ca, key, expected, _) = public_fixture("Pebble Root CA");
+        let mut profile = CertificateProfile {
+            hsa_id: None,
+            usage: Usage::UserFacing,
+            ..testutil::profile()
+        };
+        profile.dns_names.reverse();
+        let pem = chain_to_pem(&testutil::issue_custom(&ca, &key, testutil::now(), |p| {
+            *p = profile.to_params(key.spec().algorithm).unwrap();
+            p.not_before = time::OffsetDateTime::from_unix_timestamp(
+                (testutil::now() - SignedDuration::from_hours(1)).as_second(),
+            )
+            .unwrap();
+            p.not_after = time::OffsetDateTime::from_unix_timestamp(
+                (testutil::now() + SignedDuration::from_hours(100)).as_second(),
+            )
+            .unwrap();
+            p.distinguished_name
+                .push(DnType::CommonName, "evil.example.org");
+        }));
+        let r = check_public(
+            &pem,
+            &expected,
+            Some(ca.trust_anchors()),
+            &[],
+            testutil::now(),
+        )
+        .unwrap_err();
+        assert_eq!(r.reason(), "CommonNameMismatch");
+    }
+
+    #[test]
+    fn subject_alt_names_other_than_the_dns_names_are_refused() {
+        let f = fixture();
+        let pem = tweaked(&f, |p| {
+            p.subject_alt_names
+                .push(rcgen::SanType::IpAddress("10.0.0.1".parse().unwrap()))
+        });
+        let r = f.check(&pem).unwrap_err();
+        assert_eq!(
+            r,
+            Rejection::UnexpectedSubjectAltName {
+                found: vec!["iPAddress 10.0.0.1".into()]
+            }
+        );
+        assert!(
+            r.message().contains("not ordered: iPAddress 10.0.0.1"),
+            "{}",
+            r.message()
+        );
+        let pem = tweaked(&f, |p| {
+            p.subject_alt_names.push(rcgen::SanType::URI(
+                rcgen::string::Ia5String::try_from("spiffe://evil/x").unwrap(),
+            ));
+            p.subject_alt_names.push(rcgen::SanType::Rfc822Name(
+                rcgen::string::Ia5String::try_from("a@evil.se").unwrap(),
+            ))
+        });
+        let r = f.check(&pem).unwrap_err();
+        assert_eq!(r.reason(), "UnexpectedSubjectAltName");
+        assert!(
+            r.message()
+                .contains("URI spiffe://evil/x, rfc822Name a@evil.se"),
+            "{}",
+            r.message()
+        );
+    }
+
+    #[test]
+    fn key_usage_must_fit_the_function_certificate_profile() {
+        use rcgen::KeyUsagePurpose;
+        let f = fixture();
+        let r = f.check(&tweaked(&f, |p| p.key_usages.clear())).unwrap_err();
+        assert_eq!(
+            r,
+            Rejection::MissingKeyUsage {
+                required: vec!["digitalSignature"],
+                found: None
+            }
+        );
+        assert_eq!(
+            r.message(),
+            "a SITHS function certificate needs key usage digitalSignature; the certificate has no keyUsage extension"
+        );
+        let r = f
+            .check(&tweaked(&f, |p| {
+                p.key_usages = vec![KeyUsagePurpose::KeyAgreement]
+            }))
+            .unwrap_err();
+        assert_eq!(r.reason(), "MissingKeyUsage");
+        assert!(
+            r.message().ends_with("the certificate has keyAgreement"),
+            "{}",
+            r.message()
+        );
+        let r = f
+            .check(&tweaked(&f, |p| {
+                p.key_usages.push(KeyUsagePurpose::KeyCertSign)
+            }))
+            .unwrap_err();
+        assert_eq!(
+            r,
+            Rejection::UnexpectedKeyUsage {
+                found: vec!["keyCertSign".into()]
+            }
+        );
+        // An RSA function certificate needs keyEncipherment as well.
+        let mut f = fixture();
+        f.key = testutil::rsa_2048();
+        f.expected.public_key_der = f.key.public_key_der();
+        f.check(&tweaked(&f, |_| {})).unwrap();
+        let r = f
+            .check(&tweaked(&f, |p| {
+                p.key_usages = vec![KeyUsagePurpose::DigitalSignature]
+            }))
+            .unwrap_err();
+        assert_eq!(
+            r,
+            Rejection::MissingKeyUsage {
+                required: vec!["digitalSignature", "keyEncipherment"],
+                found: Some(vec!["digitalSignature"])
+            }
+        );
+    }
+
+    #[test]
+    fn a_certificate_already_held_is_not_held_to_the_request_profile() {
+        let mut f = fixture();
+        let no_ku = tweaked(&f, |p| p.key_usages.clear());
+        assert_eq!(f.check(&no_ku).unwrap_err().reason(), "MissingKeyUsage");
+        f.expected.subject = None;
+        f.check(&no_ku).unwrap();
+    }
+
+    #[test]
+    fn extended_key_usage_beyond_server_and_client_auth_is_refused() {
+        use rcgen::ExtendedKeyUsagePurpose;
+        let f = fixture();
+        let r = f
+            .check(&tweaked(&f, |p| {
+                p.extended_key_usages
+                    .push(ExtendedKeyUsagePurpose::CodeSigning)
+            }))
+            .unwrap_err();
+        assert_eq!(
+            r,
+            Rejection::UnexpectedExtendedKeyUsage {
+                found: vec!["codeSigning".into()]
+            }
+        );
+        assert!(
+            r.message().contains("also has codeSigning"),
+            "{}",
+            r.message()
+        );
+        // A wrong EKU instead of the right ones is a missing one.
+        let r = f
+            .check(&tweaked(&f, |p| {
+                p.extended_key_usages = vec![ExtendedKeyUsagePurpose::EmailProtection]
+            }))
+            .unwrap_err();
+        assert_eq!(r.reason(), "MissingExtendedKeyUsage");
+        assert!(
+            r.message().ends_with("neither serverAuth nor clientAuth"),
+            "{}",
+            r.message()
+        );
+    }
+
+    #[test]
+    fn the_import_precheck_uses_the_csr_and_skips_only_the_chain() {
+        let f = fixture();
+        let csr =
+            crate::pki::parse_csr(&crate::pki::build_csr(&testutil::profile(), &f.key).unwrap())
+                .unwrap();
+        let expected = Expected::from_csr(&csr);
+        assert_eq!(expected.subject, f.expected.subject);
+        assert_eq!(expected.usage, Usage::ServerToServer);
+        // A certificate from an untrusted CA passes the precheck (the operator checks the
+        // chain), a wrong subject does not.
+        let rogue = testutil::ca();
+        let pem = chain_to_pem(&testutil::issue(
+            &rogue,
+            &testutil::profile(),
+            &f.key,
+            f.now,
+        ));
+        check_against_request(&pem, &expected, f.now).unwrap();
+        let r = check_against_request(
+            &tweaked(&f, |p| {
+                p.distinguished_name
+                    .push(rcgen::DnType::OrganizationName, "Evil Corp AB")
+            }),
+            &expected,
+            f.now,
+        )
+        .unwrap_err();
+        assert_eq!(r.reason(), "OrganizationMismatch");
+    }
+
     #[test]
     fn reasons_are_distinct() {
         let now = testutil::now();
@@ -769,7 +1329,33 @@ mod tests {
                 usage: Usage::UserFacing,
                 found: String::new(),
             },
-        ];
+            Rejection::ChainsToSiths {
+                issuer: String::new(),
+                verified: false,
+            },
+            Rejection::UnexpectedSubjectAltName { found: vec![] },
+            Rejection::MissingKeyUsage {
+                required: vec![],
+                found: None,
+            },
+            Rejection::UnexpectedKeyUsage { found: vec![] },
+            Rejection::UnexpectedExtendedKeyUsage { found: vec![] },
+        ]
+        .into_iter()
+        .chain(
+            [
+                SubjectAttribute::CommonName,
+                SubjectAttribute::Organization,
+                SubjectAttribute::Locality,
+                SubjectAttribute::Country,
+            ]
+            .map(|attribute| Rejection::SubjectMismatch {
+                attribute,
+                expected: None,
+                found: None,
+            }),
+        )
+        .collect::<Vec<_>>();
         let reasons: BTreeSet<_> = all.iter().map(Rejection::reason).collect();
         assert_eq!(reasons.len(), all.len());
         assert!(all[0].to_string().starts_with("Unparseable: "));

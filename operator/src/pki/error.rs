@@ -134,6 +134,9 @@ pub enum PkiError {
         /// Subject of the certificate.
         subject: String,
     },
+    /// Binary input where PEM or a DER certificate was expected; says what it looks like.
+    #[error("{0}")]
+    NotACertificateFile(String),
     /// A validity period that cannot be issued.
     #[error("invalid validity: {0}")]
     InvalidValidity(String),

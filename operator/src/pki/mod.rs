@@ -26,7 +26,10 @@ pub mod siths;
 pub mod verify;
 
 pub use cert::{CertInfo, chain_to_pem, key_matches, parse_pem_chain, sha256_fingerprint};
-pub use check::{Accepted, Expected, Rejection, check_issued, check_public};
+pub use check::{
+    Accepted, Expected, ExpectedSubject, Rejection, SubjectAttribute, check_against_request,
+    check_issued, check_public,
+};
 pub use class::CertClass;
 pub use csr::{ParsedCsr, build_csr, parse_csr};
 pub use error::PkiError;
