@@ -19,6 +19,7 @@ struct Case {
 
 const CERT_OK: &str = r#"{"purpose":"ServerToServer","hsaId":"SE2321000016-A1","dnsNames":["a.region.se"],"secretName":"a-tls","issuerRef":{"kind":"SithsIssuer","name":"region"}}"#;
 const ORDER_OK: &str = r#"{"certificateName":"a","revision":1,"issuerName":"region","dnsNames":["a.region.se"],"hsaId":"SE2321000016-A1","subject":"SERIALNUMBER=SE2321000016-A1, CN=a.region.se, O=Region, C=SE","csr":"-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n","estimatedCostSek":750}"#;
+const ORDER_APPROVED: &str = r#"{"certificateName":"a","revision":1,"issuerName":"region","dnsNames":["a.region.se"],"hsaId":"SE2321000016-A1","subject":"SERIALNUMBER=SE2321000016-A1, CN=a.region.se, O=Region, C=SE","csr":"-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n","estimatedCostSek":750,"approval":{"decision":"Approved","by":"anna","at":"2026-12-01T10:00:00Z","reason":"budget 2026"}}"#;
 const ISSUER_OK: &str = r#"{"organization":{"name":"Region","organizationNumber":"232100-0016"},"connection":{"type":"Direct"},"environment":"Test","backend":{"manual":{}}}"#;
 
 const CASES: &[Case] = &[
@@ -198,6 +199,22 @@ const CASES: &[Case] = &[
         body: r#"{"domain":"region.se","owner":{"name":"Region","organizationNumber":"232100-0016"},"validatedFor":"232100-0016","evidence":{"formReference":"DV-1","submittedBy":"Anna","approvedOn":"2026-01-10"},"validUntil":"31/12/2030"}"#,
         update: None,
         message: "must be a date written YYYY-MM-DD",
+    },
+    Case {
+        what: "an approval's approver and time rewritten, the decision kept",
+        kind: "CertificateOrder",
+        body: ORDER_APPROVED,
+        update: Some(
+            r#"{"approval":{"decision":"Approved","by":"mallory","at":"2026-11-30T09:00:00Z","reason":"budget 2026"}}"#,
+        ),
+        message: "an approval record (decision, by, at, reason) cannot be changed or removed once made",
+    },
+    Case {
+        what: "an approval removed",
+        kind: "CertificateOrder",
+        body: ORDER_APPROVED,
+        update: Some(r#"{"approval":null}"#),
+        message: "an approval record (decision, by, at, reason) cannot be changed or removed once made",
     },
     Case {
         what: "the CSR of an order changed",

@@ -18,6 +18,9 @@ pub const REVISION_KEY: &str = "siths-operator.io/revision";
 pub const RENEW_REQUESTED_KEY: &str = "siths-operator.io/renew-requested-at";
 /// Annotation on a certificate Secret: when the operator wrote it.
 pub const ISSUED_AT_KEY: &str = "siths-operator.io/issued-at";
+/// Annotation on a CertificateOrder: a person (`sithsctl orders import`) asked at this time
+/// for the imported certificate to be checked, the same bytes again included.
+pub const IMPORT_REQUESTED_KEY: &str = "siths-operator.io/import-requested-at";
 /// Label marking what an operator-made object is (see the `ROLE_*` values).
 pub const ROLE_LABEL: &str = "siths-operator.io/role";
 /// Value of [`ROLE_LABEL`] on staged private key Secrets.

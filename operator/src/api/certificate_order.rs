@@ -47,7 +47,7 @@ pub const CSR_MESSAGE: &str = "csr must be one PEM certificate signing request (
     )
 )]
 #[x_kube(validation = Rule::new("self.certificateName == oldSelf.certificateName && self.revision == oldSelf.revision && self.issuerName == oldSelf.issuerName && self.csr == oldSelf.csr && self.dnsNames == oldSelf.dnsNames && self.estimatedCostSek == oldSelf.estimatedCostSek && self.subject == oldSelf.subject && (has(self.hsaId) ? has(oldSelf.hsaId) && self.hsaId == oldSelf.hsaId : !has(oldSelf.hsaId))").message("the request part of an order (certificateName, revision, issuerName, csr, dnsNames, hsaId, subject, estimatedCostSek) cannot be changed; only approval and certificate may be set"))]
-#[x_kube(validation = Rule::new("!has(oldSelf.approval) || (has(self.approval) && self.approval.decision == oldSelf.approval.decision)").message("an approval decision cannot be changed or removed once made"))]
+#[x_kube(validation = Rule::new("!has(oldSelf.approval) || (has(self.approval) && self.approval == oldSelf.approval)").message("an approval record (decision, by, at, reason) cannot be changed or removed once made"))]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateOrderSpec {
     /// The ServiceCertificate (same namespace) this order is for.
@@ -175,9 +175,14 @@ pub struct CertificateOrderStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
     /// SHA-256 of the imported certificate last checked, so a rejected import is not
-    /// checked again until a person imports another one.
+    /// checked again until a person imports another one, or imports the same one again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checked_certificate_sha256: Option<String>,
+    /// When the imported certificate was last checked (RFC 3339). An import requested
+    /// after it (`sithsctl orders import`, annotation `siths-operator.io/import-requested-at`)
+    /// is checked again, the same bytes included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
     /// When the order was approved (RFC 3339) and by whom, copied from the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved: Option<String>,

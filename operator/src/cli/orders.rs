@@ -221,14 +221,24 @@ pub async fn run(
                     phase(&o)
                 );
             }
-            let patch = serde_json::json!({ "spec": { "certificate": pem } });
+            // The request time makes the operator check even the same bytes again (a
+            // refusal whose cause is gone: anchors fixed, the certificate valid by now).
+            let again = o.spec.certificate.as_deref() == Some(pem.as_str());
+            let patch = serde_json::json!({
+                "metadata": { "annotations": {
+                    crate::vocabulary::IMPORT_REQUESTED_KEY: jiff::Timestamp::now().to_string(),
+                } },
+                "spec": { "certificate": pem },
+            });
             api.patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await?;
             writeln!(
                 out,
-                "imported {} certificate(s) into {}; the operator checks them now (sithsctl orders show -n {} {})",
+                "{} {} certificate(s) into {}; the operator checks {} now (sithsctl orders show -n {} {})",
+                if again { "imported again" } else { "imported" },
                 certs.len(),
                 target.name,
+                if again { "them again" } else { "them" },
                 o.namespace().unwrap_or_default(),
                 target.name
             )?;

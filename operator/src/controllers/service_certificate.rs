@@ -43,7 +43,7 @@ use super::{
 use crate::{
     api::{
         CertificateOrder, CertificateOrderSpec, CertificateOrderStatus, DomainValidation,
-        IssuerKind, OrderPhase, PublicIssuer, ServiceCertificate, SithsIssuer, status,
+        IssuerKind, PublicIssuer, ServiceCertificate, SithsIssuer, status,
     },
     pki::{
         self, CertificateProfile, Expected, PrivateKey, TrustAnchors, Usage, build_csr,
@@ -67,8 +67,8 @@ use crate::{
     },
     vocabulary::Notice,
     vocabulary::{
-        CERTIFICATE_LABEL, ISSUED_AT_KEY, ISSUER_LABEL, MANAGED_BY, RENEW_REQUESTED_KEY,
-        REVISION_KEY, ROLE_CERTIFICATE, ROLE_LABEL, action,
+        CERTIFICATE_LABEL, IMPORT_REQUESTED_KEY, ISSUED_AT_KEY, ISSUER_LABEL, MANAGED_BY,
+        RENEW_REQUESTED_KEY, REVISION_KEY, ROLE_CERTIFICATE, ROLE_LABEL, action,
         condition::{DOMAIN_VALIDATED, ISSUING, READY},
         reason,
     },
@@ -704,17 +704,24 @@ async fn advance_order(
                 let chain = ca.sign_csr(&csr, s.now, *lifetime, &serial)?;
                 Some(pki::chain_to_pem(&chain))
             }
-            // The same bytes that were refused are not checked again.
+            // The same bytes that were refused are checked again only when asked for.
             ResolvedBackend::Manual => order.spec.certificate.clone().filter(|pem| {
-                ost.checked_certificate_sha256.as_deref()
-                    != Some(sha256_fingerprint(pem.as_bytes()).as_str())
-                    || ost.phase != Some(OrderPhase::Failed)
+                let stamp = |t: Option<&String>| t.and_then(|t| t.parse::<Timestamp>().ok());
+                policy::order::should_check(
+                    &sha256_fingerprint(pem.as_bytes()),
+                    ost.checked_certificate_sha256.as_deref(),
+                    ost.phase,
+                    stamp(order.annotations().get(IMPORT_REQUESTED_KEY)),
+                    stamp(ost.checked_at.as_ref()),
+                )
             }),
         };
         let obtained = match candidate {
             None => Obtained::Nothing,
             Some(pem) => {
                 ost.checked_certificate_sha256 = Some(sha256_fingerprint(pem.as_bytes()));
+                // Full precision: a request made in the same second is still after it.
+                ost.checked_at = Some(s.now.to_string());
                 let expected = Expected {
                     dns_names: order.spec.dns_names.clone(),
                     hsa_id: order.spec.hsa_id.clone(),

@@ -384,6 +384,21 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
+/// How far a certificate's notBefore may lie ahead of our clock and still be accepted: a
+/// CA's clock that runs a little ahead (or a certificate signed the second before it
+/// arrives) is not a reason to refuse a paid certificate. NotYetValid beyond it.
+pub const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// The time a certificate with `not_before` is judged at: `now`, or its notBefore when
+/// that lies at most [`CLOCK_SKEW`] ahead.
+pub fn judged_at(now: Timestamp, not_before: Timestamp) -> Timestamp {
+    if not_before > now && not_before.duration_since(now) <= CLOCK_SKEW {
+        not_before
+    } else {
+        now
+    }
+}
+
 /// Checks a PEM certificate chain against what was requested, at time `now`. The leaf is
 /// the certificate for the expected key, wherever it is in the input; the others are
 /// offered as intermediates. Checks run in this order: readable, key, DNS names,
@@ -395,8 +410,8 @@ pub fn check_issued(
     anchors: &TrustAnchors,
     now: Timestamp,
 ) -> Result<Accepted, Rejection> {
-    check_with(chain_pem, expected, now, &|ordered| {
-        verify_chain(ordered, anchors, now, expected.usage)
+    check_with(chain_pem, expected, now, &|ordered, at| {
+        verify_chain(ordered, anchors, at, expected.usage)
             .map(|v| (v.chain, Some(v.root)))
             .map_err(|e| untrusted_detail(e, anchors))
     })
@@ -411,7 +426,7 @@ pub fn check_against_request(
     expected: &Expected,
     now: Timestamp,
 ) -> Result<CertInfo, Rejection> {
-    check_with(chain_pem, expected, now, &|ordered| {
+    check_with(chain_pem, expected, now, &|ordered, _| {
         Ok((ordered.to_vec(), None))
     })
     .map(|a| a.leaf)
@@ -443,13 +458,13 @@ pub fn check_public(
             }
         }
     }
-    check_with(chain_pem, expected, now, &|ordered| {
+    check_with(chain_pem, expected, now, &|ordered, at| {
         if let Some(extra) = additional
-            && let Ok(v) = verify_chain(ordered, extra, now, expected.usage)
+            && let Ok(v) = verify_chain(ordered, extra, at, expected.usage)
         {
             return Ok((v.chain, Some(v.root)));
         }
-        if verifies_to(ordered, mozilla_roots(), now) {
+        if verifies_to(ordered, mozilla_roots(), at) {
             return Ok((ordered.to_vec(), None));
         }
         let mut roots = vec!["Mozilla's root store (publicly trusted CAs)".to_string()];
@@ -472,6 +487,9 @@ type Verified = (
     Option<CertificateDer<'static>>,
 );
 type Untrusted = (String, Vec<String>);
+/// Verifies a chain (ordered leaf first) at the time given.
+type VerifyChain<'a> =
+    &'a dyn Fn(&[CertificateDer<'static>], Timestamp) -> Result<Verified, Untrusted>;
 
 fn untrusted_detail(e: super::PkiError, anchors: &TrustAnchors) -> Untrusted {
     (
@@ -494,7 +512,7 @@ fn check_with(
     chain_pem: &str,
     expected: &Expected,
     now: Timestamp,
-    verify: &dyn Fn(&[CertificateDer<'static>]) -> Result<Verified, Untrusted>,
+    verify: VerifyChain<'_>,
 ) -> Result<Accepted, Rejection> {
     let unparseable = |e: super::PkiError| Rejection::Unparseable {
         detail: e.to_string(),
@@ -541,7 +559,10 @@ fn check_with(
             found: leaf.other_subject_alt_names.clone(),
         });
     }
-    if now < leaf.not_before {
+    // A CA whose clock runs a little ahead of ours: a certificate whose validity starts
+    // within CLOCK_SKEW is judged as of its notBefore (chain included).
+    let at = judged_at(now, leaf.not_before);
+    if at < leaf.not_before {
         return Err(Rejection::NotYetValid {
             not_before: leaf.not_before,
             now,
@@ -580,7 +601,7 @@ fn check_with(
             .map(|(_, c)| c.clone()),
     );
     let (chain, root) =
-        verify(&ordered).map_err(|(detail, trusted_roots)| Rejection::UntrustedChain {
+        verify(&ordered, at).map_err(|(detail, trusted_roots)| Rejection::UntrustedChain {
             subject: leaf.subject.clone(),
             issuer: leaf.issuer.clone(),
             detail,
@@ -927,7 +948,13 @@ mod tests {
         let f = fixture();
         let pem_text = f.issue(&testutil::profile());
         let leaf = CertInfo::parse(&parse_pem_chain(&pem_text).unwrap()[0]).unwrap();
-        let early = leaf.not_before - SignedDuration::from_secs(1);
+        // A CA clock a little ahead of ours: accepted up to CLOCK_SKEW, chain included.
+        for ahead in [1, 20, CLOCK_SKEW.as_secs()] {
+            let now = leaf.not_before - SignedDuration::from_secs(ahead);
+            check_issued(&pem_text, &f.expected, f.ca.trust_anchors(), now)
+                .unwrap_or_else(|r| panic!("{ahead} s ahead: {r}"));
+        }
+        let early = leaf.not_before - CLOCK_SKEW - SignedDuration::from_secs(1);
         let r = check_issued(&pem_text, &f.expected, f.ca.trust_anchors(), early).unwrap_err();
         assert_eq!(
             r,

@@ -208,6 +208,23 @@ pub fn is_pending(phase: Option<OrderPhase>) -> bool {
     )
 }
 
+/// Whether the certificate imported into an order is checked in this pass: a new one
+/// always; the one already checked again only when the order did not refuse it, or when a
+/// person asked for a check after the last one (a refusal whose cause is gone, such as
+/// anchors fixed or a certificate that has become valid, is recoverable without a new paid
+/// order). Otherwise a refused import is not checked pass after pass.
+pub fn should_check(
+    imported_sha256: &str,
+    checked_sha256: Option<&str>,
+    phase: Option<OrderPhase>,
+    requested_at: Option<jiff::Timestamp>,
+    checked_at: Option<jiff::Timestamp>,
+) -> bool {
+    checked_sha256 != Some(imported_sha256)
+        || phase != Some(OrderPhase::Failed)
+        || requested_at.is_some_and(|r| checked_at.is_none_or(|c| r > c))
+}
+
 /// Whether an order in `phase` looks for a certificate now.
 pub fn wants_certificate(phase: Option<OrderPhase>) -> bool {
     matches!(
@@ -382,6 +399,28 @@ mod tests {
             assert!(is_pending(phase), "{phase:?}");
         }
         assert!(!is_pending(Some(Issued)) && !is_pending(Some(Denied)));
+    }
+
+    #[test]
+    fn a_refused_import_is_checked_again_only_when_new_or_asked_for() {
+        use OrderPhase::*;
+        let t = |s: i64| Some(jiff::Timestamp::from_second(1_800_000_000 + s).unwrap());
+        // A new certificate, or one the order has not refused: checked.
+        assert!(should_check("b", Some("a"), Some(Failed), None, t(0)));
+        assert!(should_check(
+            "a",
+            Some("a"),
+            Some(AwaitingCertificate),
+            None,
+            t(0)
+        ));
+        assert!(should_check("a", None, Some(Approved), None, None));
+        // The same refused bytes: not again, pass after pass...
+        assert!(!should_check("a", Some("a"), Some(Failed), None, t(0)));
+        assert!(!should_check("a", Some("a"), Some(Failed), t(-5), t(0)));
+        // ...until a person imports them again after the last check.
+        assert!(should_check("a", Some("a"), Some(Failed), t(5), t(0)));
+        assert!(should_check("a", Some("a"), Some(Failed), t(5), None));
     }
 
     #[test]
