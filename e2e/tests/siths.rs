@@ -560,6 +560,50 @@ spec:
     })
     .await?;
 
+    // The same refused bytes imported again are checked again (the anchors could have been
+    // fixed meanwhile); here they still do not verify.
+    let before = e.orders().get("ehr-1").await?.status.unwrap_or_default();
+    let again = sithsctl(
+        &kubeconfig,
+        &[
+            "orders",
+            "import",
+            "-n",
+            ns,
+            "ehr-1",
+            "-f",
+            &dir.path().join("untrusted.pem").to_string_lossy(),
+        ],
+    )?;
+    assert!(again.contains("imported again"), "{again}");
+    e2e::eventually(WAIT, "the same bytes checked again", || {
+        let orders = e.orders();
+        let before = before.checked_at.clone();
+        async move {
+            let st = orders.get("ehr-1").await?.status.unwrap_or_default();
+            Ok((st.checked_at.is_some() && st.checked_at != before).then_some(st))
+        }
+    })
+    .await
+    .map(|st| assert_eq!(st.reason.as_deref(), Some("UntrustedChain")))?;
+
+    // A CA whose clock runs ahead: a certificate valid from 20 s from now is accepted
+    // (up to pki::check::CLOCK_SKEW), by sithsctl's pre-check and by the operator.
+    let ahead = Timestamp::now()
+        + jiff::SignedDuration::try_from(pki::local_ca::BACKDATE)?
+        + jiff::SignedDuration::from_secs(20);
+    let soon = hierarchy.sign_csr(
+        &csr,
+        ahead,
+        Duration::from_secs(365 * 86_400),
+        &random_serial()?,
+    )?;
+    let soon_leaf = CertInfo::parse(&soon[0])?;
+    assert!(
+        soon_leaf.not_before > Timestamp::now(),
+        "not valid yet when imported"
+    );
+    let soon_file = write_pem(dir.path(), "soon.pem", &soon)?;
     sithsctl(
         &kubeconfig,
         &[
@@ -569,13 +613,17 @@ spec:
             ns,
             "ehr-1",
             "-f",
-            &good_file.to_string_lossy(),
+            &soon_file.to_string_lossy(),
         ],
     )?;
     wait_condition(&e.certs(), "ehr", "Ready", "True", Some("Issued"), WAIT).await?;
     let secret = e.secrets().get("ehr-tls").await?;
     let leaf = CertInfo::parse(&parse_pem_chain(&secret_text(&secret, "tls.crt"))?[0])?;
     assert_eq!(leaf.hsa_id.as_deref(), Some("SE2321000016-P001"));
+    assert_eq!(
+        leaf.serial_hex, soon_leaf.serial_hex,
+        "the certificate from 20 s ahead"
+    );
     assert_eq!(secret_text(&secret, "ca.crt"), hierarchy.root_pem());
     assert_eq!(e.order_names().await?, vec!["ehr-1".to_string()]);
     // The issuer counts its orders once per burst of changes (debounced).
