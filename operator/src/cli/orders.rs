@@ -111,24 +111,31 @@ pub async fn run(
             // Item by item: one order that does not read is named, the others listed.
             let (orders, unreadable) =
                 super::list_each::<CertificateOrder>(client, namespace.as_deref()).await?;
-            writeln!(
-                out,
-                "{:<16} {:<32} {:<24} {:>3} {:<20} {:<20} {:>8}",
-                "NAMESPACE", "NAME", "CERTIFICATE", "REV", "ISSUER", "PHASE", "COST SEK"
-            )?;
-            for o in orders {
-                writeln!(
-                    out,
-                    "{:<16} {:<32} {:<24} {:>3} {:<20} {:<20} {:>8}",
+            let mut rows = vec![
+                [
+                    "NAMESPACE",
+                    "NAME",
+                    "CERTIFICATE",
+                    "REV",
+                    "ISSUER",
+                    "PHASE",
+                    "COST SEK",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ];
+            rows.extend(orders.iter().map(|o| {
+                vec![
                     o.namespace().unwrap_or_default(),
                     o.name_any(),
-                    o.spec.certificate_name,
-                    o.spec.revision,
-                    o.spec.issuer_name,
-                    phase(&o),
-                    o.spec.estimated_cost_sek
-                )?;
-            }
+                    o.spec.certificate_name.clone(),
+                    o.spec.revision.to_string(),
+                    o.spec.issuer_name.clone(),
+                    phase(o),
+                    o.spec.estimated_cost_sek.to_string(),
+                ]
+            }));
+            write!(out, "{}", super::output::columns(&rows, &[3, 6]))?;
             for line in unreadable {
                 writeln!(out, "error: {line}")?;
             }

@@ -45,6 +45,42 @@ fn severity_colour(s: Severity) -> &'static str {
 
 pub use crate::audit::sek;
 
+/// Rows as aligned columns: each as wide as its widest cell (header included), two spaces
+/// apart; columns whose index is in `right` are right-aligned. Long names never push a
+/// row out of line.
+pub fn columns(rows: &[Vec<String>], right: &[usize]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let pad = " ".repeat(widths[i].saturating_sub(c.chars().count()));
+                if right.contains(&i) {
+                    format!("{pad}{c}")
+                } else if i + 1 == row.len() {
+                    c.clone()
+                } else {
+                    format!("{c}{pad}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 fn md(cell: &str) -> String {
     cell.replace('|', "\\|").replace('\n', " ")
 }
@@ -318,6 +354,27 @@ pub fn inventory(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_grow_with_their_widest_cell() {
+        let rows = vec![
+            vec!["NAMESPACE".to_string(), "ORDER".into(), "COST".into()],
+            vec![
+                "a-very-long-namespace-name-indeed".into(),
+                "x".into(),
+                "3500".into(),
+            ],
+            vec!["ns".into(), "order-1".into(), "0".into()],
+        ];
+        let text = columns(&rows, &[2]);
+        let lines: Vec<&str> = text.lines().collect();
+        // Every column starts at the same place on every line.
+        let at = |l: &str, s: &str| l.find(s).unwrap();
+        assert_eq!(at(lines[0], "ORDER"), at(lines[1], "x"));
+        assert_eq!(at(lines[1], "x"), at(lines[2], "order-1"));
+        // Right-aligned numbers end together.
+        assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{text}");
+    }
 
     #[test]
     fn thousands_are_spaced() {
