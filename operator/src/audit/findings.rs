@@ -638,34 +638,12 @@ mod tests {
 
         /// A TLS Secret with a leaf of `ca` for `name`, valid `days` from `now() - 1 day`.
         fn secret(&mut self, ns: &str, name: &str, ca: &str, days: u64) {
-            let ca = match ca {
-                "prod" => &self.prod,
-                "test" => &self.test,
-                "public" => &self.public,
-                "private" => &self.private,
-                _ => &self.forged,
-            };
-            let key = KeySpec::ECDSA_P256.generate().unwrap();
-            let profile = CertificateProfile {
-                dns_names: vec![format!("{name}.region.se")],
-                usage: Usage::ServerToServer,
-                ..testutil::profile()
-            };
-            let start = now() - SignedDuration::from_hours(24);
-            let chain = ca
-                .sign(
-                    &profile,
-                    &key.public_key_der(),
-                    start,
-                    std::time::Duration::from_secs(days * 86_400),
-                    &pki::random_serial().unwrap(),
-                )
-                .unwrap();
+            let (crt, key) = self.leaf(name, ca, days);
             let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
             self.add(
                 json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
                 "metadata": {"name": name, "namespace": ns},
-                "data": {"tls.crt": b64(pki::chain_to_pem(&chain)), "tls.key": b64(key.to_pem())}}),
+                "data": {"tls.crt": b64(crt), "tls.key": b64(key)}}),
             );
         }
 
