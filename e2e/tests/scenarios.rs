@@ -2,7 +2,8 @@
 //! every scenario the reason `plan` prints from the manifests is the reason the certificate
 //! settles at in the real apiserver with the operator running
 //! (`policy::conditions::settled_reason`). The manifests are written once, planned offline,
-//! then applied; the test fails if either side changes alone.
+//! then applied; the test fails if either side changes alone. The peers are real: Pebble
+//! for ACME, cert-manager with a CA ClusterIssuer for delegation.
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
@@ -14,9 +15,17 @@ use e2e::{
     operator::OperatorProcess,
     pebble::Pebble,
 };
-use kube::Api;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::{
+    Api,
+    api::{ApiResource, DynamicObject, GroupVersionKind, PostParams},
+};
 use serde_json::Value;
-use siths_operator::{api::ServiceCertificate, policy::conditions::settled_reason};
+use siths_operator::{
+    api::ServiceCertificate,
+    pki::{KeySpec, LocalCa, LocalCaOptions},
+    policy::conditions::settled_reason,
+};
 
 const WAIT: Duration = Duration::from_secs(150);
 
@@ -48,6 +57,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("public-issuer-missing", "IssuerNotFound"),
     ("public-namespace-not-allowed", "NamespaceNotAllowed"),
     ("public-acme", "Issued"),
+    ("public-cert-manager", "Verified"),
 ];
 
 fn s2s(name: &str, dns: &str, secret: &str, issuer: &str) -> String {
@@ -81,7 +91,7 @@ fn validation(name: &str, domain: &str, subdomains: bool, extra: &str) -> String
 }
 
 /// Every object of the scenarios in namespace `ns`, one YAML stream per file.
-fn manifests(ns: &str, pebble: &Pebble) -> BTreeMap<&'static str, String> {
+fn manifests(ns: &str, pebble: &Pebble, cluster_issuer: &str) -> BTreeMap<&'static str, String> {
     let d = format!("{ns}.region.se");
     let region_owner = format!(
         "  owner: {{ name: Region Exempel, organizationNumber: \"{REGION}\" }}\n  validatedFor: \"{REGION}\"\n"
@@ -112,6 +122,9 @@ fn manifests(ns: &str, pebble: &Pebble) -> BTreeMap<&'static str, String> {
                 "apiVersion: siths-operator.io/v1alpha1\nkind: PublicIssuer\nmetadata: {{ name: {ns}-limited }}\nspec:\n  manual: {{}}\n  organizationNumber: \"{REGION}\"\n  allowedNamespaces: {{ matchLabels: {{ siths-scenario: allowed }} }}\n"
             ),
             pebble_issuer_yaml(&format!("{ns}-acme"), ns, pebble),
+            format!(
+                "apiVersion: siths-operator.io/v1alpha1\nkind: PublicIssuer\nmetadata: {{ name: {ns}-cm }}\nspec:\n  certManager: {{ issuerRef: {{ name: {cluster_issuer}, kind: ClusterIssuer }} }}\n  additionalTrustAnchors: {{ name: cm-root, namespace: {ns}, key: ca.crt }}\n  organizationNumber: \"{REGION}\"\n"
+            ),
         ]
         .join("---\n"),
     );
@@ -262,6 +275,12 @@ fn manifests(ns: &str, pebble: &Pebble) -> BTreeMap<&'static str, String> {
                 "acme-tls",
                 &format!("{ns}-acme"),
             ),
+            user_facing(
+                "public-cert-manager",
+                &format!("cm.{d}"),
+                "cm-tls",
+                &format!("{ns}-cm"),
+            ),
         ]
         .iter()
         .map(|c| {
@@ -312,8 +331,50 @@ async fn plan_and_controller_give_every_scenario_the_same_reason() -> Result<()>
     // What the ACME issuer reads: the EAB key, Pebble's HTTPS CA and its roots.
     pebble_objects(&client, &ns, &pebble, Some(&pebble.eab_hmac)).await?;
 
+    // The real cert-manager with a CA ClusterIssuer whose root the cert-manager
+    // PublicIssuer trusts through additionalTrustAnchors (as a public root would be).
+    e2e::certmanager::install_crds(&client).await?;
+    let ca = LocalCa::generate(&LocalCaOptions {
+        common_name: format!("{ns} cert-manager Root CA"),
+        organization: "siths-operator e2e".into(),
+        key: KeySpec::ECDSA_P256,
+        intermediate_common_name: None,
+        not_before: jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
+        validity: Duration::from_secs(365 * 86_400),
+    })?;
+    let pp = PostParams::default();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(
+            &pp,
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "cm-ca"}, "type": "kubernetes.io/tls",
+                "stringData": {"tls.crt": ca.cert_pem(), "tls.key": ca.key_pem()},
+            }))?,
+        )
+        .await?;
+    Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .create(
+            &pp,
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "cm-root"}, "data": {"ca.crt": ca.root_pem()},
+            }))?,
+        )
+        .await?;
+    let cluster_issuer = format!("{ns}-ca");
+    let gvk = GroupVersionKind::gvk("cert-manager.io", "v1", "ClusterIssuer");
+    Api::<DynamicObject>::all_with(client.clone(), &ApiResource::from_gvk(&gvk))
+        .create(
+            &pp,
+            &serde_json::from_value(serde_json::json!({
+                "apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
+                "metadata": {"name": cluster_issuer}, "spec": {"ca": {"secretName": "cm-ca"}},
+            }))?,
+        )
+        .await?;
+    let cert_manager = e2e::certmanager::Controller::start(cp, &ns)?;
+
     let dir = tempfile::tempdir()?;
-    for (file, text) in manifests(&ns, &pebble) {
+    for (file, text) in manifests(&ns, &pebble, &cluster_issuer) {
         std::fs::write(dir.path().join(file), text)?;
     }
     // Offline first, from the manifests alone.
@@ -390,12 +451,14 @@ async fn plan_and_controller_give_every_scenario_the_same_reason() -> Result<()>
             }
         }
         anyhow::bail!(
-            "plan and controller disagree:\n{}\noperator log:\n{}",
+            "plan and controller disagree:\n{}\noperator log:\n{}\ncert-manager log:\n{}",
             differ.join("\n"),
-            last_lines(&operator.output(), 40)
+            last_lines(&operator.output(), 40),
+            last_lines(&cert_manager.logs(), 20)
         );
     }
     drop(operator);
+    drop(cert_manager);
     Ok(())
 }
 
