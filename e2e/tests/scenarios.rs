@@ -46,6 +46,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("expired-validation", "DomainNotValidated"),
     ("lapsed-power-of-attorney", "DomainNotValidated"),
     ("issuer-missing", "IssuerNotFound"),
+    ("issuer-not-ready", "IssuerNotReady"),
     ("namespace-not-allowed", "NamespaceNotAllowed"),
     ("conflict-a-first", "Issued"),
     ("conflict-b-second", "SecretConflict"),
@@ -106,6 +107,14 @@ fn manifests(ns: &str, pebble: &Pebble, cluster_issuer: &str) -> BTreeMap<&'stat
             siths_issuer(&format!("{ns}-manual"), "Test", "{ manual: {} }", "  approval: Required\n"),
             siths_issuer(&format!("{ns}-manual-free"), "Test", "{ manual: {} }", "  approval: NotRequired\n"),
             siths_issuer(&format!("{ns}-production"), "Production", "{ manual: {} }", ""),
+            // Its CA Secret does not exist. Exported with the status the operator gives it,
+            // as `kubectl get -o yaml` does (the apiserver ignores status on apply).
+            siths_issuer(
+                &format!("{ns}-broken"),
+                "Test",
+                &format!("{{ localCA: {{ secretRef: {{ name: missing-ca, namespace: {ns} }} }} }}"),
+                "status:\n  conditions:\n  - { type: Ready, status: \"False\", reason: LocalCaSecretNotFound, message: \"Secret does not exist\", lastTransitionTime: \"2026-12-01T00:00:00Z\" }\n",
+            ),
             siths_issuer(
                 &format!("{ns}-limited"),
                 "Test",
@@ -208,6 +217,12 @@ fn manifests(ns: &str, pebble: &Pebble, cluster_issuer: &str) -> BTreeMap<&'stat
                 &format!("im.{d}"),
                 "im-tls",
                 &format!("{ns}-nowhere"),
+            ),
+            s2s(
+                "issuer-not-ready",
+                &format!("nr.{d}"),
+                "nr-tls",
+                &format!("{ns}-broken"),
             ),
             s2s(
                 "namespace-not-allowed",

@@ -11,15 +11,19 @@ use serde::Serialize;
 
 use super::{Inventory, ObjectRef, Severity};
 use crate::{
-    api::{DomainValidation, Environment, IssuerKind, Purpose, ServiceCertificate, SithsIssuer},
+    api::{
+        DomainValidation, Environment, IssuerKind, Purpose, ServiceCertificate, SithsIssuer, status,
+    },
     policy::{
         self,
+        conditions::find_condition,
         coverage::{DomainGrant, uncovered_names},
         domain_validation::{grants_for, today},
         gates::{self, GateInput, IssuerFacts, IssuerState, domain_gap_message},
-        issuers::{Source, siths_spec_problem},
+        issuers::{IssuerProblem, Source, siths_spec_problem},
         routing::Route,
     },
+    vocabulary::{condition, reason},
 };
 
 /// The SithsIssuer a certificate names, if it names one and it is among the objects.
@@ -45,15 +49,29 @@ pub fn public_issuer_of<'a>(
         .find(|i| i.metadata.name.as_deref() == Some(cert.spec.issuer_ref.name.as_str()))
 }
 
-/// The issuer of `cert` as the gate chain sees it, from the manifests: what its spec shows
-/// (the controller also reads its CA Secret and trust anchors, which manifests lack).
+/// The issuer of `cert` as the gate chain sees it, from the manifests: what its spec shows,
+/// and for a SithsIssuer exported with its status (`kubectl get -o yaml`) the `Ready=False`
+/// it reports: the controller's resolution (its CA Secret, its trust anchors), which
+/// manifests lack otherwise. A PublicIssuer's status is not used: certificates on it do not
+/// wait for it (cert-manager missing, for one, is the certificate's own reason).
 fn issuer_state<'a>(inv: &'a Inventory, cert: &ServiceCertificate) -> IssuerState<'a> {
     match cert.spec.issuer_ref.kind {
         IssuerKind::SithsIssuer => match issuer_of(inv, cert) {
             None => IssuerState::Missing,
             Some(i) => match siths_spec_problem(&i.spec) {
                 Some(p) => IssuerState::NotReady(p),
-                None => IssuerState::Ready(IssuerFacts::siths(&i.spec)),
+                None => match i
+                    .status
+                    .as_ref()
+                    .and_then(|st| find_condition(&st.conditions, condition::READY))
+                    .filter(|c| c.status == status::FALSE)
+                {
+                    Some(c) => IssuerState::NotReady(IssuerProblem::new(
+                        reason::ISSUER_NOT_READY,
+                        c.message.clone(),
+                    )),
+                    None => IssuerState::Ready(IssuerFacts::siths(&i.spec)),
+                },
             },
         },
         IssuerKind::PublicIssuer => match public_issuer_of(inv, cert) {
@@ -345,6 +363,32 @@ mod tests {
         )
         .certificates
         .remove(0)
+    }
+
+    #[test]
+    fn a_siths_issuer_exported_not_ready_blocks_its_certificates() {
+        const SITHS_CERT: &str = "apiVersion: siths-operator.io/v1alpha1\nkind: ServiceCertificate\nmetadata: {name: api, namespace: portal}\nspec: {purpose: ServerToServer, hsaId: SE2321000016-A1, dnsNames: [api.region.se], secretName: api-tls, issuerRef: {kind: SithsIssuer, name: region}}\n";
+        let issuer = |status: &str| {
+            format!(
+                "apiVersion: siths-operator.io/v1alpha1\nkind: SithsIssuer\nmetadata: {{name: region}}\nspec:\n  organization: {{name: Region, organizationNumber: 232100-0016}}\n  connection: {{type: Direct}}\n  environment: Test\n  backend: {{localCA: {{secretRef: {{name: ca, namespace: ops}}}}}}\n{status}"
+            )
+        };
+        let ready = issuer("");
+        let e = plan_of(&[SITHS_CERT, &ready, DV]);
+        assert_eq!((e.decision, e.reason.as_str()), (Decision::Issue, "Issued"));
+        let not_ready = issuer(
+            "status: {conditions: [{type: Ready, status: 'False', reason: LocalCaSecretNotFound, message: 'Secret ops/ca does not exist', lastTransitionTime: '2026-12-01T00:00:00Z'}]}\n",
+        );
+        let e = plan_of(&[SITHS_CERT, &not_ready, DV]);
+        assert_eq!(
+            (e.decision, e.reason.as_str()),
+            (Decision::Blocked, "IssuerNotReady")
+        );
+        assert!(
+            e.message.contains("Secret ops/ca does not exist"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
