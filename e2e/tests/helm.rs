@@ -927,9 +927,25 @@ rules:
     let approved = orders.get("api-1").await?;
     let a = approved.spec.approval.context("approval recorded")?;
     ensure!(a.by == "ida", "approved by {}", a.by);
-    Api::<CertificateOrder>::namespaced(ida, &ns)
+    Api::<CertificateOrder>::namespaced(ida.clone(), &ns)
         .patch("api-1", &PatchParams::default(), &Patch::Merge(&import))
         .await
         .context("ida imports a certificate")?;
+
+    // Once the order is Issued its certificate is final, even for an approver.
+    orders
+        .patch_status(
+            "api-1",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "status": { "phase": "Issued" } })),
+        )
+        .await?;
+    let replace = serde_json::json!({ "spec": { "certificate": "-----BEGIN CERTIFICATE-----\nMQ==\n-----END CERTIFICATE-----\n" } });
+    let m = forbidden_message(
+        Api::<CertificateOrder>::namespaced(ida, &ns)
+            .patch("api-1", &PatchParams::default(), &Patch::Merge(&replace))
+            .await,
+    )?;
+    ensure!(m.contains("the order is Issued"), "{m}");
     Ok(())
 }
