@@ -12,9 +12,8 @@ use crate::{
         conditions::{DesiredCondition, find_condition, set_condition},
         rfc3339,
     },
-    vocabulary::Notice,
     vocabulary::{
-        action,
+        Notice, action,
         condition::{ISSUING, READY},
         reason,
     },

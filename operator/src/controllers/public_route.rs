@@ -41,9 +41,8 @@ use crate::{
         rfc3339,
         routing::Route,
     },
-    vocabulary::Notice,
     vocabulary::{
-        CERTIFICATE_LABEL, ISSUED_AT_KEY, RENEW_REQUESTED_KEY, REVISION_KEY, action,
+        CERTIFICATE_LABEL, ISSUED_AT_KEY, Notice, RENEW_REQUESTED_KEY, REVISION_KEY, action,
         condition::{ISSUING, READY},
         reason,
     },

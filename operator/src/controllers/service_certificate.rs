@@ -65,9 +65,8 @@ use crate::{
         rfc3339,
         routing::Route,
     },
-    vocabulary::Notice,
     vocabulary::{
-        CERTIFICATE_LABEL, IMPORT_REQUESTED_KEY, ISSUED_AT_KEY, ISSUER_LABEL, MANAGED_BY,
+        CERTIFICATE_LABEL, IMPORT_REQUESTED_KEY, ISSUED_AT_KEY, ISSUER_LABEL, MANAGED_BY, Notice,
         RENEW_REQUESTED_KEY, REVISION_KEY, ROLE_CERTIFICATE, ROLE_LABEL, action,
         condition::{DOMAIN_VALIDATED, ISSUING, READY},
         reason,
