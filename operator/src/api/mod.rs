@@ -53,6 +53,21 @@ pub fn crd_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Er
 mod tests {
     use super::*;
 
+    /// The OpenAPI schema of every CRD, as JSON, by file name.
+    fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+        all_crds()
+            .into_iter()
+            .map(|(file, crd)| {
+                let schema = crd.spec.versions[0]
+                    .schema
+                    .as_ref()
+                    .and_then(|s| s.open_api_v3_schema.as_ref())
+                    .expect("schema");
+                (file, serde_json::to_value(schema).expect("json"))
+            })
+            .collect()
+    }
+
     #[test]
     fn every_crd_is_in_our_group_and_version() {
         for (file, crd) in all_crds() {
@@ -95,15 +110,7 @@ mod tests {
             }
         }
         let mut wrong = Vec::new();
-        for (file, crd) in all_crds() {
-            let schema = serde_json::to_value(
-                crd.spec.versions[0]
-                    .schema
-                    .as_ref()
-                    .and_then(|s| s.open_api_v3_schema.as_ref())
-                    .expect("schema"),
-            )
-            .expect("json");
+        for (file, schema) in schemas() {
             walk(file, &schema, &mut wrong);
         }
         wrong.retain(|w| !w.contains(".conditions[]."));
@@ -131,15 +138,7 @@ mod tests {
             }
         }
         let mut missing = Vec::new();
-        for (file, crd) in all_crds() {
-            let schema = serde_json::to_value(
-                crd.spec.versions[0]
-                    .schema
-                    .as_ref()
-                    .and_then(|s| s.open_api_v3_schema.as_ref())
-                    .expect("schema"),
-            )
-            .expect("json");
+        for (file, schema) in schemas() {
             walk(file, &schema, &mut missing);
         }
         // Standard Kubernetes types (conditions, label selectors) bring their own text.

@@ -118,7 +118,7 @@ pub async fn reconcile(cert: Arc<ServiceCertificate>, ctx: Arc<Context>) -> Resu
         // A key or certificate operation that failed on this input fails again on a
         // retry: say so in the status and look again later, without a tight error loop.
         Err(Error::Pki(e)) => {
-            s.not_ready("CertificateOperationFailed", &e.to_string());
+            s.not_ready(reason::CERTIFICATE_OPERATION_FAILED, &e.to_string());
             Ok(Action::requeue(Duration::from_secs(300)))
         }
         other => other,
@@ -321,7 +321,7 @@ async fn siths_route(
             // Adoption: a matching certificate is already there; it costs nothing.
             adopt(&secrets, &spec.secret_name, &cert.name_any()).await?;
             revision = Some(1);
-            ctx.event(cert, Notice::normal("Adopted", "Adopt", format!(
+            ctx.event(cert, Notice::normal(reason::ADOPTED, action::ADOPT, format!(
                     "adopted the certificate already in Secret {} (serial {}, valid until {}); no order placed",
                     spec.secret_name, leaf.serial_hex, leaf.not_after
                 )))
@@ -343,9 +343,9 @@ async fn siths_route(
             .map(str::to_string)
             .unwrap_or_else(|| {
                 if secret_revision.is_none() {
-                    "Adopted".into()
+                    reason::ADOPTED.into()
                 } else {
-                    "Issued".into()
+                    reason::ISSUED.into()
                 }
             });
         s.set(
@@ -365,7 +365,7 @@ async fn siths_route(
             .and_then(|t| t.parse::<Timestamp>().ok());
         let asked = renewal_requested(requested, issued_at);
         if !renewal_due(s.now, renew_at) && !asked {
-            s.set(ISSUING, false, "UpToDate", "no issuance needed");
+            s.set(ISSUING, false, reason::UP_TO_DATE, "no issuance needed");
             // Never list Secrets on an idle pass; only while finishing a revision.
             s.st.current_order = None;
             if finishing {
@@ -377,14 +377,14 @@ async fn siths_route(
             ));
         }
         let was = find_condition(&s.st.conditions, ISSUING).map(|c| c.reason.clone());
-        if asked && was.as_deref() != Some("Renewing") {
-            ctx.event(cert, Notice::normal("RenewalRequested", "Renew", format!(
+        if asked && was.as_deref() != Some(reason::RENEWING) {
+            ctx.event(cert, Notice::normal(reason::RENEWAL_REQUESTED, action::RENEW, format!(
                     "a new revision was requested at {}; the current certificate stays in place until the new one is accepted",
                     requested.map(rfc3339).unwrap_or_default()
                 )))
             .await;
-        } else if was.as_deref() != Some("Renewing") {
-            ctx.event(cert, Notice::normal("RenewalDue", "Renew", format!(
+        } else if was.as_deref() != Some(reason::RENEWING) {
+            ctx.event(cert, Notice::normal(reason::RENEWAL_DUE, action::RENEW, format!(
                     "renewal of revision {} is due (renewal time {renew_at}); the current certificate stays in place until the new one is accepted",
                     revision.unwrap_or(1)
                 )))
@@ -393,7 +393,7 @@ async fn siths_route(
         s.set(
             ISSUING,
             true,
-            "Renewing",
+            reason::RENEWING,
             "renewal is due; a new revision is being issued",
         );
     } else {
@@ -403,7 +403,7 @@ async fn siths_route(
                 format!("Secret {} does not exist yet; issuing", spec.secret_name),
             ),
             (Some(_), Err(why)) => (
-                "SecretMismatch".to_string(),
+                reason::SECRET_MISMATCH.to_string(),
                 format!(
                     "Secret {} does not hold a certificate for this spec ({why}); issuing a new one",
                     spec.secret_name
@@ -601,7 +601,7 @@ async fn issue(
             match orders.create(&create_params(), &order).await {
                 Ok(o) => {
                     info!(order = %order_name, revision, cost, "order created");
-                    ctx.event(cert, Notice::normal("OrderCreated", "Order", format!(
+                    ctx.event(cert, Notice::normal(reason::ORDER_CREATED, action::ORDER, format!(
                             "CertificateOrder {order_name} created for revision {revision} (estimated cost {cost} SEK)"
                         )))
                     .await;

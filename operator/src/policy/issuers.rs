@@ -46,11 +46,6 @@ impl Source {
         }
     }
 
-    /// Whether a person hands the certificate over (import or placing it in the Secret).
-    pub fn is_manual(self) -> bool {
-        matches!(self, Source::SithsManual | Source::PublicManual)
-    }
-
     /// The condition reason a certificate settles at when no gate blocks it (see
     /// [`super::conditions::settled_reason`]): `Issued` when the operator obtains the
     /// certificate itself, a waiting reason when a person must act, `Verified` when
@@ -204,7 +199,6 @@ mod tests {
             "AwaitingCertificate"
         );
         assert_eq!(Source::CertManager.settled_reason(false), "Verified");
-        assert!(Source::SithsManual.is_manual() && !Source::LocalCa.is_manual());
     }
 
     #[test]
