@@ -17,7 +17,6 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use kube::Client;
-use serde::Deserialize;
 
 use crate::{
     controlplane::{ControlPlane, cache_root, watchdog, workspace_root},
@@ -29,52 +28,15 @@ pub const MODULE: &str = "github.com/cert-manager/cert-manager";
 /// Version required by `e2e/certmanager/go.mod`.
 pub const CERT_MANAGER_VERSION: &str = "v1.21.2";
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Download {
-    version: String,
-    dir: Option<String>,
-    error: Option<String>,
-}
-
 /// The folder of the downloaded module (in the Go module cache, read-only).
 pub fn module_dir() -> Result<PathBuf> {
     static DIR: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
-    DIR.get_or_init(|| download().map_err(|e| format!("{e:#}")))
-        .clone()
-        .map_err(anyhow::Error::msg)
-}
-
-fn download() -> Result<PathBuf> {
-    let out = Command::new("go")
-        .current_dir(workspace_root().join("e2e/certmanager"))
-        .args(["mod", "download", "-json", MODULE])
-        .output()
-        .context("running `go mod download` (is Go 1.26+ installed?)")?;
-    let d: Download = serde_json::from_slice(&out.stdout).with_context(|| {
-        format!(
-            "reading `go mod download -json {MODULE}` output:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })?;
-    if let Some(e) = d.error {
-        bail!("go mod download {MODULE}: {e}");
-    }
-    if !out.status.success() {
-        bail!(
-            "go mod download {MODULE} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    if d.version != CERT_MANAGER_VERSION {
-        bail!(
-            "e2e/certmanager/go.mod requires {MODULE} {}, expected {CERT_MANAGER_VERSION}",
-            d.version
-        );
-    }
-    Ok(PathBuf::from(d.dir.context("go mod download gave no Dir")?))
+    DIR.get_or_init(|| {
+        gobuild::module_download("e2e/certmanager", MODULE, CERT_MANAGER_VERSION)
+            .map_err(|e| format!("{e:#}"))
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
 }
 
 /// The folder with cert-manager's CRD YAML (`deploy/crds/` of the module).

@@ -2,9 +2,15 @@
 //! fingerprint of the module files (a changed go.mod rebuilds) and `go build` to a
 //! temporary name, renamed when complete. Shared by helm, Pebble and cert-manager.
 
-use std::{fs, path::Path, process::Command, time::Instant};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
 
 use anyhow::{Context, Result, bail};
+use serde::Deserialize;
 
 use crate::controlplane::workspace_root;
 
@@ -62,4 +68,47 @@ pub fn go_build(tag: &str, module: &str, package: &str, ldflags: &str, out: &Pat
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Download {
+    version: String,
+    dir: Option<String>,
+    error: Option<String>,
+}
+
+/// `go mod download` of `module` as required by the go.mod in folder `pin` (relative to the
+/// workspace): the module's folder in the Go module cache (read-only). Fails unless the
+/// go.mod requires `version`.
+pub fn module_download(pin: &str, module: &str, version: &str) -> Result<PathBuf> {
+    let out = Command::new("go")
+        .current_dir(workspace_root().join(pin))
+        .args(["mod", "download", "-json", module])
+        .output()
+        .context("running `go mod download` (is Go 1.26+ installed?)")?;
+    let d: Download = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "reading `go mod download -json {module}` output:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    if let Some(e) = d.error {
+        bail!("go mod download {module}: {e}");
+    }
+    if !out.status.success() {
+        bail!(
+            "go mod download {module} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if d.version != version {
+        bail!(
+            "{pin}/go.mod requires {module} {}, expected {version}",
+            d.version
+        );
+    }
+    Ok(PathBuf::from(d.dir.context("go mod download gave no Dir")?))
 }

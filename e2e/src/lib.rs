@@ -5,6 +5,7 @@ pub mod certmanager;
 pub mod controlplane;
 pub mod demo;
 pub mod fixtures;
+pub mod gatewayapi;
 pub mod gobuild;
 pub mod helm;
 pub mod k8s;
@@ -40,6 +41,16 @@ pub fn shared() -> &'static ControlPlane {
 
 /// Server-side applies every CRD in `dir` and waits until each is established.
 pub async fn install_crds(client: &Client, dir: &Path) -> Result<()> {
+    install_crds_where(client, dir, |_| true).await
+}
+
+/// Installs the CRDs of the `.yaml` files in `dir` whose file name `take` accepts, and
+/// waits until they are established.
+pub async fn install_crds_where(
+    client: &Client,
+    dir: &Path,
+    take: impl Fn(&str) -> bool,
+) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut names = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -48,7 +59,9 @@ pub async fn install_crds(client: &Client, dir: &Path) -> Result<()> {
     entries.sort_by_key(|e| e.path());
     for entry in entries {
         let path = entry.path();
-        if path.extension().is_none_or(|e| e != "yaml") {
+        if path.extension().is_none_or(|e| e != "yaml")
+            || !take(&path.file_name().unwrap_or_default().to_string_lossy())
+        {
             continue;
         }
         let crd: CustomResourceDefinition = serde_yaml::from_str(&std::fs::read_to_string(&path)?)

@@ -141,11 +141,14 @@ impl Metrics {
         self.leader.set(i64::from(leader));
     }
 
-    /// Sets the number of audited Ingress TLS Secrets of `classification` (`siths`,
-    /// `public`, `untrusted`, `missing`).
-    pub fn set_ingress_tls(&self, classification: &str, count: i64) {
+    /// Sets the number of audited TLS Secrets of user-facing endpoints of `kind` (`Ingress`,
+    /// `Gateway`) of `classification` (`siths`, `public`, `untrusted`, `missing`).
+    pub fn set_ingress_tls(&self, kind: &str, classification: &str, count: i64) {
         self.ingress_tls
-            .get_or_create(&vec![("classification", classification.to_string())])
+            .get_or_create(&vec![
+                ("classification", classification.to_string()),
+                ("kind", kind.to_string()),
+            ])
             .set(count);
     }
 
@@ -603,14 +606,22 @@ mod tests {
     #[test]
     fn ingress_tls_certificates_are_counted_by_class_and_cleared_on_detach() {
         let m = Metrics::new();
-        m.set_ingress_tls("siths", 2);
-        m.set_ingress_tls("public", 0);
+        m.set_ingress_tls("Ingress", "siths", 2);
+        m.set_ingress_tls("Ingress", "public", 0);
+        m.set_ingress_tls("Gateway", "siths", 1);
         let text = m.encode().expect("encode");
         assert!(
-            text.contains("siths_ingress_tls_certificates{classification=\"siths\"} 2"),
+            text.contains(
+                "siths_ingress_tls_certificates{classification=\"siths\",kind=\"Ingress\"} 2"
+            ),
             "{text}"
         );
-        assert!(text.contains("siths_ingress_tls_certificates{classification=\"public\"} 0"));
+        assert!(text.contains(
+            "siths_ingress_tls_certificates{classification=\"public\",kind=\"Ingress\"} 0"
+        ));
+        assert!(text.contains(
+            "siths_ingress_tls_certificates{classification=\"siths\",kind=\"Gateway\"} 1"
+        ));
         m.detach();
         let text = m.encode().expect("encode");
         assert!(!text.contains("classification=\"siths\""), "{text}");

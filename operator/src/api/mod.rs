@@ -8,6 +8,7 @@
 mod certificate_order;
 mod common;
 mod domain_validation;
+pub mod gateway;
 mod public_issuer;
 mod service_certificate;
 mod siths_issuer;

@@ -148,9 +148,14 @@ pub fn endpoint_certificate_finding(
         hosts.join(", ")
     };
     let leaf = &cert.leaf;
+    let gateway = matches!(endpoint.kind.as_str(), "Gateway" | "ListenerSet");
     match class {
         CertClass::SithsProduction | CertClass::SithsTest => Some(Finding::new(
-            Code::SithsOnUserFacingIngress,
+            if gateway {
+                Code::SithsOnUserFacingGateway
+            } else {
+                Code::SithsOnUserFacingIngress
+            },
             Severity::Error,
             endpoint.clone(),
             format!(
@@ -161,7 +166,11 @@ pub fn endpoint_certificate_finding(
             ),
         )),
         CertClass::Other => Some(Finding::new(
-            Code::NotPubliclyTrustedOnIngress,
+            if gateway {
+                Code::NotPubliclyTrustedOnGateway
+            } else {
+                Code::NotPubliclyTrustedOnIngress
+            },
             Severity::Warning,
             endpoint.clone(),
             format!(

@@ -78,11 +78,21 @@ pub enum Code {
     UnparseableCertificate,
     /// A re-encrypt Route to a back end serving SITHS does not trust the SITHS CA.
     SithsCaMissingOnReencryptRoute,
+    /// A Gateway listener (or a ListenerSet's) serves a SITHS certificate.
+    SithsOnUserFacingGateway,
+    /// A Gateway listener certificate that is neither SITHS nor publicly trusted.
+    NotPubliclyTrustedOnGateway,
+    /// A listener names a Secret in another namespace that no ReferenceGrant allows.
+    GatewayRefNotGranted,
+    /// A BackendTLSPolicy for a SITHS-serving Service does not trust the SITHS CA.
+    BackendTlsWithoutSithsTrust,
+    /// A Gateway verifies client certificates against SITHS: mutual TLS ends at the Gateway.
+    SithsClientAuthTerminatedAtGateway,
 }
 
 impl Code {
     /// Every code, in the order of the issue's list.
-    pub const ALL: [Code; 11] = [
+    pub const ALL: [Code; 16] = [
         Code::SithsOnUserFacingIngress,
         Code::SharedSecretUserFacingAndBackend,
         Code::NotPubliclyTrustedOnIngress,
@@ -94,6 +104,11 @@ impl Code {
         Code::SithsNameUnverified,
         Code::UnparseableCertificate,
         Code::SithsCaMissingOnReencryptRoute,
+        Code::SithsOnUserFacingGateway,
+        Code::NotPubliclyTrustedOnGateway,
+        Code::GatewayRefNotGranted,
+        Code::BackendTlsWithoutSithsTrust,
+        Code::SithsClientAuthTerminatedAtGateway,
     ];
 
     /// The code as written in reports, for example `SITHS_ON_USER_FACING_INGRESS`.
@@ -110,6 +125,11 @@ impl Code {
             Code::SithsNameUnverified => "SITHS_NAME_UNVERIFIED",
             Code::UnparseableCertificate => "UNPARSEABLE_CERTIFICATE",
             Code::SithsCaMissingOnReencryptRoute => "SITHS_CA_MISSING_ON_REENCRYPT_ROUTE",
+            Code::SithsOnUserFacingGateway => "SITHS_ON_USER_FACING_GATEWAY",
+            Code::NotPubliclyTrustedOnGateway => "NOT_PUBLICLY_TRUSTED_ON_GATEWAY",
+            Code::GatewayRefNotGranted => "GATEWAY_REF_NOT_GRANTED",
+            Code::BackendTlsWithoutSithsTrust => "BACKEND_TLS_WITHOUT_SITHS_TRUST",
+            Code::SithsClientAuthTerminatedAtGateway => "SITHS_CLIENT_AUTH_TERMINATED_AT_GATEWAY",
         }
     }
 
@@ -148,6 +168,21 @@ impl Code {
             }
             Code::SithsCaMissingOnReencryptRoute => {
                 "Put the SITHS CA certificates of the back end's environment in the Route's spec.tls.destinationCACertificate (or use passthrough for mutual TLS end to end) so that the router can verify the SITHS back end."
+            }
+            Code::SithsOnUserFacingGateway => {
+                "Issue a publicly trusted certificate for the listener's host names (annotate the Gateway siths-operator.io/tls: public, or a UserFacing ServiceCertificate on a PublicIssuer) into a new Secret and point the listener at it; browsers stop trusting SITHS."
+            }
+            Code::NotPubliclyTrustedOnGateway => {
+                "Replace it with a publicly trusted certificate (annotate the Gateway siths-operator.io/tls: public, or a UserFacing ServiceCertificate on a PublicIssuer) so that browsers accept the listener."
+            }
+            Code::GatewayRefNotGranted => {
+                "Add a ReferenceGrant in the Secret's namespace allowing the Gateway's namespace to refer to it, or keep the Secret in the Gateway's namespace; until then the Gateway cannot serve it and the operator issues nothing for it."
+            }
+            Code::BackendTlsWithoutSithsTrust => {
+                "Name the ConfigMap of a SithsTrustBundle (ca.crt with the SITHS CA certificates, kept current) in the BackendTLSPolicy's spec.validation.caCertificateRefs so that the Gateway can verify the SITHS back end."
+            }
+            Code::SithsClientAuthTerminatedAtGateway => {
+                "The back end never sees the caller's SITHS client certificate (and its HSA-id): route the national platforms' mutual TLS with a TLSRoute in passthrough mode to the back end, or have the Gateway forward the verified client certificate in a header the back end reads."
             }
         }
     }

@@ -5,6 +5,8 @@ pub mod cert_manager;
 mod cert_status;
 mod certificate_secret;
 pub mod domain_validation;
+pub mod front_door;
+pub mod gateway;
 pub mod ingress;
 pub mod public_issuer;
 mod public_route;

@@ -161,12 +161,36 @@ impl EntryProblem {
     }
 }
 
-/// The certificates an Ingress named `ingress` with TLS entries `tls` needs in `public`
-/// mode: one per Secret (entries naming the same Secret share it, their hosts merged;
-/// hosts are lowercased), and the entries that get none.
+/// One TLS entry of a user-facing endpoint: an Ingress's `spec.tls[]`, or a Gateway
+/// listener's Secret with the listener's host names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsEntry {
+    /// Host names.
+    pub hosts: Vec<String>,
+    /// The Secret serving them.
+    pub secret_name: Option<String>,
+}
+
+impl From<&IngressTLS> for TlsEntry {
+    fn from(t: &IngressTLS) -> Self {
+        TlsEntry {
+            hosts: t.hosts.clone().unwrap_or_default(),
+            secret_name: t.secret_name.clone(),
+        }
+    }
+}
+
+/// The entries of an Ingress's `spec.tls`.
+pub fn ingress_entries(tls: &[IngressTLS]) -> Vec<TlsEntry> {
+    tls.iter().map(TlsEntry::from).collect()
+}
+
+/// The certificates an Ingress (or Gateway) named `ingress` with TLS entries `tls` needs in
+/// `public` mode: one per Secret (entries naming the same Secret share it, their hosts
+/// merged; hosts are lowercased), and the entries that get none.
 pub fn desired_certificates(
     ingress: &str,
-    tls: &[IngressTLS],
+    tls: &[TlsEntry],
 ) -> (Vec<DesiredCertificate>, Vec<EntryProblem>) {
     let mut by_secret: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
@@ -175,7 +199,6 @@ pub fn desired_certificates(
         let hosts: Vec<String> = entry
             .hosts
             .iter()
-            .flatten()
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty())
             .collect();
@@ -254,10 +277,51 @@ pub fn ingress_label_value(ingress: &str) -> String {
     bounded(ingress, ingress)
 }
 
-/// The Ingress an object belongs to: `(name, uid)`.
+/// Label on the ServiceCertificates the operator keeps for a Gateway: the Gateway's name
+/// (hash-suffixed when longer than a label value may be).
+pub const GATEWAY_LABEL: &str = "siths-operator.io/gateway";
+
+/// The kind of user-facing endpoint that owns the certificates it keeps in `public` mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Door {
+    /// A `networking.k8s.io/v1` Ingress.
+    Ingress,
+    /// A `gateway.networking.k8s.io/v1` Gateway (its listeners and ListenerSets).
+    Gateway,
+}
+
+impl Door {
+    /// The owner's apiVersion.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Door::Ingress => "networking.k8s.io/v1",
+            Door::Gateway => "gateway.networking.k8s.io/v1",
+        }
+    }
+
+    /// The owner's kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Door::Ingress => "Ingress",
+            Door::Gateway => "Gateway",
+        }
+    }
+
+    /// The label naming the owner on its certificates.
+    pub fn label(self) -> &'static str {
+        match self {
+            Door::Ingress => INGRESS_LABEL,
+            Door::Gateway => GATEWAY_LABEL,
+        }
+    }
+}
+
+/// The Ingress or Gateway an object belongs to: kind, name and uid.
 #[derive(Debug, Clone, Copy)]
 pub struct Owner<'a> {
-    /// Name of the Ingress.
+    /// Ingress or Gateway.
+    pub door: Door,
+    /// Its name.
     pub name: &'a str,
     /// Its uid.
     pub uid: &'a str,
@@ -273,7 +337,10 @@ pub fn certificate_object(
     issuer: &str,
 ) -> ServiceCertificate {
     let mut labels = BTreeMap::new();
-    labels.insert(INGRESS_LABEL.to_string(), ingress_label_value(owner.name));
+    labels.insert(
+        owner.door.label().to_string(),
+        ingress_label_value(owner.name),
+    );
     labels.insert(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string());
     ServiceCertificate {
         metadata: ObjectMeta {
@@ -299,11 +366,11 @@ pub fn certificate_object(
     }
 }
 
-/// The controller reference to Ingress `owner`.
+/// The controller reference to `owner`.
 pub fn owner_reference(owner: Owner<'_>) -> OwnerReference {
     OwnerReference {
-        api_version: "networking.k8s.io/v1".into(),
-        kind: "Ingress".into(),
+        api_version: owner.door.api_version().into(),
+        kind: owner.door.kind().into(),
         name: owner.name.to_string(),
         uid: owner.uid.to_string(),
         controller: Some(true),
@@ -311,13 +378,13 @@ pub fn owner_reference(owner: Owner<'_>) -> OwnerReference {
     }
 }
 
-/// Whether `obj` is controlled by the Ingress with `uid`.
+/// Whether `obj` is controlled by the object (Ingress or Gateway) with `uid`.
 pub fn controlled_by(obj: &ServiceCertificate, uid: &str) -> bool {
     obj.metadata
         .owner_references
         .iter()
         .flatten()
-        .any(|o| o.controller == Some(true) && o.kind == "Ingress" && o.uid == uid)
+        .any(|o| o.controller == Some(true) && o.uid == uid)
 }
 
 /// Whether `existing` lacks anything of `desired` (the fields the operator sets: spec,
@@ -406,12 +473,14 @@ impl TlsClass {
         }
     }
 
-    /// Reason of the Warning event this class gets on the Ingress, if any.
-    pub fn event_reason(self) -> Option<&'static str> {
-        match self {
-            TlsClass::Siths => Some("SithsCertificateOnUserFacingIngress"),
-            TlsClass::Untrusted => Some("NotPubliclyTrustedOnIngress"),
-            TlsClass::Public | TlsClass::Missing => None,
+    /// Reason of the Warning event this class gets on the Ingress or Gateway, if any.
+    pub fn event_reason(self, door: Door) -> Option<&'static str> {
+        match (self, door) {
+            (TlsClass::Siths, Door::Ingress) => Some("SithsCertificateOnUserFacingIngress"),
+            (TlsClass::Siths, Door::Gateway) => Some("SithsCertificateOnUserFacingGateway"),
+            (TlsClass::Untrusted, Door::Ingress) => Some("NotPubliclyTrustedOnIngress"),
+            (TlsClass::Untrusted, Door::Gateway) => Some("NotPubliclyTrustedOnGateway"),
+            (TlsClass::Public | TlsClass::Missing, _) => None,
         }
     }
 }
@@ -421,11 +490,11 @@ mod tests {
     use super::*;
     use crate::api::Condition;
 
-    fn entry(hosts: &[&str], secret: Option<&str>) -> IngressTLS {
-        IngressTLS {
+    fn entry(hosts: &[&str], secret: Option<&str>) -> TlsEntry {
+        TlsEntry::from(&IngressTLS {
             hosts: Some(hosts.iter().map(|h| h.to_string()).collect()),
             secret_name: secret.map(str::to_string),
-        }
+        })
     }
 
     #[test]
@@ -544,6 +613,7 @@ mod tests {
         certificate_object(
             "team",
             Owner {
+                door: Door::Ingress,
                 name: "web",
                 uid: "u-1",
             },
@@ -644,15 +714,19 @@ mod tests {
         assert_eq!(TlsClass::of(Some(CertClass::Other)), TlsClass::Untrusted);
         assert_eq!(TlsClass::of(None), TlsClass::Missing);
         assert_eq!(
-            TlsClass::Siths.event_reason(),
+            TlsClass::Siths.event_reason(Door::Ingress),
             Some("SithsCertificateOnUserFacingIngress")
         );
         assert_eq!(
-            TlsClass::Untrusted.event_reason(),
+            TlsClass::Siths.event_reason(Door::Gateway),
+            Some("SithsCertificateOnUserFacingGateway")
+        );
+        assert_eq!(
+            TlsClass::Untrusted.event_reason(Door::Ingress),
             Some("NotPubliclyTrustedOnIngress")
         );
-        assert_eq!(TlsClass::Public.event_reason(), None);
-        assert_eq!(TlsClass::Missing.event_reason(), None);
+        assert_eq!(TlsClass::Public.event_reason(Door::Gateway), None);
+        assert_eq!(TlsClass::Missing.event_reason(Door::Ingress), None);
         let labels: Vec<_> = TlsClass::ALL.iter().map(|c| c.label()).collect();
         assert_eq!(labels, ["siths", "public", "untrusted", "missing"]);
     }

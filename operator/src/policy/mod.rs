@@ -11,6 +11,7 @@ pub mod cost;
 pub mod coverage;
 pub mod domain_validation;
 pub mod gates;
+pub mod gateway;
 pub mod identifiers;
 pub mod ingress;
 pub mod issuers;
