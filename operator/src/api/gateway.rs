@@ -50,6 +50,13 @@ impl ObjectReference {
             && self.kind.as_deref().unwrap_or(default_kind) == kind
     }
 
+    /// Whether this parent reference names a `kind` of Gateway API (group and kind default
+    /// to `gateway.networking.k8s.io` and `Gateway`).
+    pub fn is_parent(&self, kind: &str) -> bool {
+        self.group.as_deref().unwrap_or(GROUP) == GROUP
+            && self.kind.as_deref().unwrap_or("Gateway") == kind
+    }
+
     /// The namespace of the object named, seen from an object in `from`.
     pub fn namespace_from<'a>(&'a self, from: &'a str) -> &'a str {
         self.namespace
@@ -259,7 +266,7 @@ pub struct BackendValidation {
     #[serde(default)]
     pub ca_certificate_refs: Vec<ObjectReference>,
     /// `System`: the implementation's own trust store instead.
-    #[serde(default)]
+    #[serde(default, rename = "wellKnownCACertificates")]
     pub well_known_ca_certificates: Option<String>,
     /// The name the backend's certificate must carry.
     #[serde(default)]

@@ -139,7 +139,7 @@ fn attaches(
     name: &str,
     listener: &Listener,
 ) -> bool {
-    r.is(crate::api::gateway::GROUP, kind, "Gateway")
+    r.is_parent(kind)
         && r.name == name
         && r.namespace_from(route_ns) == ns
         && r.section_name
@@ -261,9 +261,7 @@ fn certificates_of(
 pub fn attached_to(set: &ListenerSet, ns: &str, name: &str) -> bool {
     let set_ns = set.metadata.namespace.as_deref().unwrap_or_default();
     let p = &set.spec.parent_ref;
-    p.is(crate::api::gateway::GROUP, "Gateway", "Gateway")
-        && p.name == name
-        && p.namespace_from(set_ns) == ns
+    p.is_parent("Gateway") && p.name == name && p.namespace_from(set_ns) == ns
 }
 
 /// Every Secret the TLS listeners of `gw` and of the ListenerSets in `sets` attached to it
