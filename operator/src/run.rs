@@ -68,6 +68,10 @@ pub struct Args {
     /// Port of the ACME HTTP-01 challenge responder (all interfaces).
     #[arg(long, env = "SITHS_ACME_HTTP01_PORT", default_value_t = 8089)]
     pub acme_http01_port: u16,
+    /// Seconds between checks for Gateway API while it is not served: Gateways are watched
+    /// from the first check that finds it, without a restart.
+    #[arg(long, env = "SITHS_GATEWAY_API_RECHECK_SECONDS", default_value_t = 60)]
+    pub gateway_api_recheck_seconds: u64,
 }
 
 impl Args {
@@ -178,6 +182,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ingress_mode: args.ingress_mode,
         default_public_issuer: args.default_public_issuer.clone(),
         acme_http01_port: args.acme_http01_port,
+        gateway_api_recheck: std::time::Duration::from_secs(args.gateway_api_recheck_seconds.max(1)),
     };
     health.set_ready();
 
@@ -313,7 +318,8 @@ async fn run_controllers(
             controllers::public_issuer::run(ctx.clone(), until_stopped(&stop)),
             controllers::trust_bundle::run(ctx.clone(), until_stopped(&stop)),
             controllers::domain_validation::run(ctx.clone(), until_stopped(&stop)),
-            controllers::ingress::run(ctx, until_stopped(&stop)),
+            controllers::ingress::run(ctx.clone(), until_stopped(&stop)),
+            controllers::gateway::run(ctx, until_stopped(&stop)),
         );
         anyhow::Ok(())
     };

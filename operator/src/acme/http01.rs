@@ -125,6 +125,60 @@ pub(crate) fn solver_objects(
     Ok((cm, svc, ingress))
 }
 
+/// How the CA's HTTP request reaches the responder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via<'a> {
+    /// An Ingress rule (of `class`, else the cluster's default class).
+    Ingress {
+        /// `spec.ingressClassName`.
+        class: Option<&'a str>,
+    },
+    /// An HTTPRoute attached to the Gateway `namespace/name` (the certificate is kept for a
+    /// listener of that Gateway). The route lives in the operator namespace, next to the
+    /// responder Service, so the Gateway's HTTP listener must allow routes from there.
+    Gateway {
+        /// The Gateway's namespace.
+        namespace: &'a str,
+        /// Its name.
+        name: &'a str,
+    },
+}
+
+/// The HTTPRoute of one challenge: `http://<name>/.well-known/acme-challenge/<token>` on the
+/// Gateway `gateway_ns/gateway`, to the challenge's Service.
+pub(crate) fn solver_http_route(
+    c: &Challenge,
+    namespace: &str,
+    owner_namespace: &str,
+    gateway_ns: &str,
+    gateway: &str,
+) -> serde_json::Value {
+    let name = solver_name(&c.token);
+    serde_json::json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels(owner_namespace),
+            "annotations": { "siths-operator.io/acme-identifier": c.name },
+        },
+        "spec": {
+            "parentRefs": [{ "group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": gateway_ns, "name": gateway }],
+            "hostnames": [c.name],
+            "rules": [{
+                "matches": [{ "path": { "type": "Exact", "value": format!("{CHALLENGE_PATH}{}", c.token) } }],
+                "backendRefs": [{ "group": "", "kind": "Service", "name": name, "port": 80 }],
+            }],
+        },
+    })
+}
+
+fn http_routes(client: &Client, namespace: &str) -> Api<kube::api::DynamicObject> {
+    let resource = kube::api::ApiResource::erase::<crate::api::gateway::HTTPRoute>(&());
+    Api::namespaced_with(client.clone(), namespace, &resource)
+}
+
 /// Creates and removes the solver objects of one order; [`Solver::cleanup`] must run
 /// whatever the outcome.
 pub(crate) struct Solver {
@@ -149,8 +203,12 @@ impl Solver {
         c: &Challenge,
         owner_namespace: &str,
         http01_port: u16,
-        ingress_class: Option<&str>,
+        via: Via<'_>,
     ) -> Result<(), AcmeError> {
+        let ingress_class = match via {
+            Via::Ingress { class } => class,
+            Via::Gateway { .. } => None,
+        };
         let (cm, svc, ing) = solver_objects(
             c,
             &self.namespace,
@@ -183,13 +241,28 @@ impl Solver {
         )
         .await
         .map_err(|e| fail("Service", e))?;
-        create(
-            &Api::<Ingress>::namespaced(self.client.clone(), ns),
-            &pp,
-            &ing,
-        )
-        .await
-        .map_err(|e| fail("Ingress", e))?;
+        match via {
+            Via::Ingress { .. } => create(
+                &Api::<Ingress>::namespaced(self.client.clone(), ns),
+                &pp,
+                &ing,
+            )
+            .await
+            .map_err(|e| fail("Ingress", e))?,
+            Via::Gateway { namespace, name } => {
+                let route: kube::api::DynamicObject = serde_json::from_value(solver_http_route(
+                    c,
+                    ns,
+                    owner_namespace,
+                    namespace,
+                    name,
+                ))
+                .map_err(|e| AcmeError::config(format!("building the HTTP-01 HTTPRoute: {e}")))?;
+                create(&http_routes(&self.client, ns), &pp, &route)
+                    .await
+                    .map_err(|e| fail("HTTPRoute", e))?
+            }
+        }
         Ok(())
     }
 
@@ -201,6 +274,11 @@ impl Solver {
             let ns = &self.namespace;
             let results = [
                 Api::<Ingress>::namespaced(self.client.clone(), ns)
+                    .delete(name, &dp)
+                    .await
+                    .map(|_| ()),
+                // A 404 also when Gateway API is not served: nothing to remove.
+                http_routes(&self.client, ns)
                     .delete(name, &dp)
                     .await
                     .map(|_| ()),
@@ -284,6 +362,24 @@ pub(crate) async fn remove_stale(
         if stale(&o.metadata) {
             ignore_missing(
                 ings.delete(&o.metadata.name.unwrap_or_default(), &dp)
+                    .await
+                    .map(|_| ()),
+            )?;
+            removed += 1;
+        }
+    }
+    let routes = http_routes(client, namespace);
+    let listed = match routes.list_metadata(&lp).await {
+        Ok(l) => l.items,
+        // Gateway API not served: no routes.
+        Err(kube::Error::Api(e)) if e.code == 404 => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    for o in listed {
+        if stale(&o.metadata) {
+            ignore_missing(
+                routes
+                    .delete(&o.metadata.name.unwrap_or_default(), &dp)
                     .await
                     .map(|_| ()),
             )?;
@@ -525,5 +621,17 @@ mod tests {
         assert_eq!(path.path_type, "Exact");
         let (_, _, ing) = solver_objects(&c, "ops", "team-a", 8089, None).unwrap();
         assert_eq!(ing.spec.unwrap().ingress_class_name, None);
+        // Through a Gateway: an HTTPRoute in the operator namespace attached to it.
+        let r = solver_http_route(&c, "ops", "team-a", "team-a", "web");
+        assert_eq!(r["metadata"]["name"], name.as_str());
+        assert_eq!(r["metadata"]["labels"][ROLE_LABEL], ROLE_ACME_HTTP01);
+        assert_eq!(r["spec"]["parentRefs"][0]["name"], "web");
+        assert_eq!(r["spec"]["parentRefs"][0]["namespace"], "team-a");
+        assert_eq!(r["spec"]["hostnames"][0], "www.region.example");
+        assert_eq!(
+            r["spec"]["rules"][0]["matches"][0]["path"]["value"],
+            format!("{CHALLENGE_PATH}{}", c.token).as_str()
+        );
+        assert_eq!(r["spec"]["rules"][0]["backendRefs"][0]["name"], name.as_str());
     }
 }

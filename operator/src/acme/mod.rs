@@ -32,7 +32,7 @@ pub use error::{
 };
 pub use http01::{
     CHALLENGE_PATH, OPERATOR_POD_SELECTOR, OWNER_NAMESPACE_LABEL, ROLE_ACME_HTTP01, SelfCheck,
-    is_stale, is_token, serve_http01, solver_name,
+    Via, is_stale, is_token, serve_http01, solver_name,
 };
 
 use self::{
@@ -397,6 +397,7 @@ impl Acme {
         owner_namespace: &str,
         names: &[String],
         csr_der: &[u8],
+        gateway: Option<&str>,
     ) -> Result<Issued, AcmeError> {
         let spec = acme_spec(issuer)?;
         if names.is_empty() {
@@ -417,16 +418,24 @@ impl Acme {
             }
         };
         let mut solver = Solver::new(self.client.clone(), self.namespace.clone());
-        let class = spec
-            .http01
-            .as_ref()
-            .and_then(|h| h.ingress_class_name.as_deref());
+        let via = match gateway {
+            Some(name) => Via::Gateway {
+                namespace: owner_namespace,
+                name,
+            },
+            None => Via::Ingress {
+                class: spec
+                    .http01
+                    .as_ref()
+                    .and_then(|h| h.ingress_class_name.as_deref()),
+            },
+        };
         let outcome = self
             .complete(
                 &mut order,
                 &mut solver,
                 owner_namespace,
-                class,
+                via,
                 csr_der,
                 &cx,
             )
@@ -468,7 +477,7 @@ impl Acme {
         order: &mut instant_acme::Order,
         solver: &mut Solver,
         owner_namespace: &str,
-        class: Option<&str>,
+        via: Via<'_>,
         csr_der: &[u8],
         cx: &ErrorContext,
     ) -> Result<String, AcmeError> {
@@ -501,7 +510,7 @@ impl Acme {
                 key_authorization: challenge.key_authorization().as_str().to_string(),
             };
             solver
-                .present(&c, owner_namespace, self.http01_port, class)
+                .present(&c, owner_namespace, self.http01_port, via)
                 .await?;
             if let Some(check) = &self.self_check {
                 http01::self_check(&c, check).await?;

@@ -113,6 +113,15 @@ impl AnchorSet {
             .collect()
     }
 
+    /// Whether `der` is one of the SITHS CA certificates (root or intermediate, either
+    /// environment).
+    pub fn is_siths_anchor(&self, der: &[u8]) -> bool {
+        let fingerprint = pki::sha256_fingerprint(der);
+        [Environment::Production, Environment::Test]
+            .into_iter()
+            .any(|env| self.siths_fingerprints(env).contains(&fingerprint))
+    }
+
     /// Classifies `chain` (leaf first). The chain is verified at `now` clamped into the
     /// leaf's validity, so that an expired SITHS certificate is still SITHS (and reported
     /// as expired on its own).

@@ -118,7 +118,7 @@ impl Remembered {
     /// Records the classes and the keys of the current notes of the object `key` with `uid`;
     /// returns the keys not reported before. Keys that no longer hold are forgotten, so
     /// that they are reported again if they come back.
-    fn update(
+    pub(super) fn update(
         &mut self,
         key: (String, String),
         uid: &str,
@@ -144,7 +144,7 @@ impl Remembered {
     }
 
     /// Forgets the objects for which `gone` holds.
-    fn forget(&mut self, gone: impl Fn(&(String, String), &Memory) -> bool) {
+    pub(super) fn forget(&mut self, gone: impl Fn(&(String, String), &Memory) -> bool) {
         let counts = &mut self.counts;
         self.by_ingress.retain(|k, m| {
             if gone(k, m) {
@@ -205,7 +205,7 @@ impl std::fmt::Debug for DoorContext {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -276,7 +276,7 @@ impl DoorContext {
     /// The anchors certificates are classified against: the pinned SITHS CAs of
     /// `--siths-ca-file`, and the anchors of every Ready SithsIssuer (what it issues is
     /// SITHS by definition, including a local CA standing in for SITHS).
-    async fn anchors(&self) -> Result<Arc<AnchorSet>, Error> {
+    pub(super) async fn anchors(&self) -> Result<Arc<AnchorSet>, Error> {
         let _ = self.issuers.wait_until_ready().await;
         let ready = ready_issuers(&self.issuers);
         let key = anchor_key(&ready);

@@ -50,6 +50,8 @@ pub struct Settings {
     pub default_public_issuer: Option<String>,
     /// Port the operator serves ACME HTTP-01 challenges on (the solver Service targets it).
     pub acme_http01_port: u16,
+    /// How often the operator looks for Gateway API while it is not served.
+    pub gateway_api_recheck: std::time::Duration,
 }
 
 /// Shared state of the controllers.

@@ -334,7 +334,13 @@ async fn issue_acme(
     info!(certificate = %cert.name_any(), revision, directory, "ordering over ACME");
     let outcome = match ctx
         .acme
-        .issue(issuer, ns, &cert.spec.dns_names, &csr.der)
+        .issue(
+            issuer,
+            ns,
+            &cert.spec.dns_names,
+            &csr.der,
+            crate::policy::ingress::gateway_owner(cert),
+        )
         .await
     {
         Ok(issued) => pki::check_public(

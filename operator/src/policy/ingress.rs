@@ -387,6 +387,21 @@ pub fn controlled_by(obj: &ServiceCertificate, uid: &str) -> bool {
         .any(|o| o.controller == Some(true) && o.uid == uid)
 }
 
+/// The Gateway (its name, in the certificate's namespace) that controls `cert`: its ACME
+/// HTTP-01 challenges are answered through an HTTPRoute on that Gateway.
+pub fn gateway_owner(cert: &ServiceCertificate) -> Option<&str> {
+    cert.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| {
+            o.controller == Some(true)
+                && o.kind == Door::Gateway.kind()
+                && o.api_version == Door::Gateway.api_version()
+        })
+        .map(|o| o.name.as_str())
+}
+
 /// Whether `existing` lacks anything of `desired` (the fields the operator sets: spec,
 /// its labels, its owner reference), so that it must be written. Fields others set
 /// (status, defaults, their labels) do not count.
@@ -636,6 +651,25 @@ mod tests {
         assert_eq!(v["metadata"]["ownerReferences"][0]["controller"], true);
         assert!(controlled_by(&c, "u-1"));
         assert!(!controlled_by(&c, "u-2"));
+        assert_eq!(gateway_owner(&c), None);
+        let g = certificate_object(
+            "team",
+            Owner {
+                door: Door::Gateway,
+                name: "gw",
+                uid: "u-3",
+            },
+            &desired_certificates("gw", &[entry(&["a.region.se"], Some("gw-tls"))]).0[0],
+            "letsencrypt",
+        );
+        assert_eq!(gateway_owner(&g), Some("gw"));
+        let v = serde_json::to_value(&g).unwrap();
+        assert_eq!(v["metadata"]["labels"][GATEWAY_LABEL], "gw");
+        assert_eq!(v["metadata"]["ownerReferences"][0]["kind"], "Gateway");
+        assert_eq!(
+            v["metadata"]["ownerReferences"][0]["apiVersion"],
+            "gateway.networking.k8s.io/v1"
+        );
     }
 
     #[test]
