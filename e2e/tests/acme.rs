@@ -148,7 +148,7 @@ async fn issues_for_two_names_with_eab_and_http01() -> Result<()> {
     let names = names(&env.ns, &["www", "api"]);
     let started = Instant::now();
     let issued = acme
-        .issue(&env.issuer, &env.ns, &names, &csr(&names)?)
+        .issue(&env.issuer, &env.ns, &names, &csr(&names)?, None)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {}\n{}", e.reason, e.message, env.pebble.log()))?;
     let took = started.elapsed();
@@ -243,7 +243,7 @@ async fn a_restarted_process_reuses_the_account() -> Result<()> {
     ensure!(first == second, "account changed: {first} -> {second}");
     let names = names(&env.ns, &["portal"]);
     restarted
-        .issue(&env.issuer, &env.ns, &names, &csr(&names)?)
+        .issue(&env.issuer, &env.ns, &names, &csr(&names)?, None)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {}\n{}", e.reason, e.message, env.pebble.log()))?;
     ensure!(
@@ -271,7 +271,7 @@ async fn wrong_eab_key_is_unauthorized_with_a_clear_message() -> Result<()> {
     for _ in 0..2 {
         let before = acme.requests();
         let err = acme
-            .issue(&env.issuer, &env.ns, &names, &csr(&names)?)
+            .issue(&env.issuer, &env.ns, &names, &csr(&names)?, None)
             .await
             .err()
             .context("issued with a wrong EAB key")?;
@@ -338,7 +338,7 @@ async fn an_unanswered_challenge_fails_and_leaves_nothing_behind() -> Result<()>
     let names = names(&env.ns, &["www"]);
     let started = Instant::now();
     let err = acme
-        .issue(&env.issuer, &env.ns, &names, &csr(&names)?)
+        .issue(&env.issuer, &env.ns, &names, &csr(&names)?, None)
         .await
         .err()
         .context("issued without answering the challenge")?;
@@ -371,7 +371,7 @@ async fn an_unanswered_challenge_fails_and_leaves_nothing_behind() -> Result<()>
     });
     let validations = env.pebble.log().matches("Pulled a task").count();
     let err = acme
-        .issue(&env.issuer, &env.ns, &names, &csr(&names)?)
+        .issue(&env.issuer, &env.ns, &names, &csr(&names)?, None)
         .await
         .err()
         .context("issued without answering the challenge")?;

@@ -324,7 +324,9 @@ async fn audit_mode_warns_once_about_siths_and_untrusted_certificates() -> Resul
     for class in ["siths", "untrusted", "missing"] {
         let v = sample(
             &text,
-            &format!("siths_ingress_tls_certificates{{classification=\"{class}\"}}"),
+            &format!(
+                "siths_ingress_tls_certificates{{classification=\"{class}\",kind=\"Ingress\"}}"
+            ),
         )
         .with_context(|| format!("no {class} sample in\n{text}"))?;
         assert!(v >= 1.0, "{class}: {v}");

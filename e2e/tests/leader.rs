@@ -375,7 +375,8 @@ async fn standby_takes_over_when_the_leader_is_killed() -> Result<()> {
     // Ingresses, of Secrets by metadata, of its ServiceCertificates and SithsIssuers), with
     // no Ingress in the cluster.
     ensure!(
-        leader_metrics.contains("siths_ingress_tls_certificates{classification=\"siths\"}"),
+        leader_metrics
+            .contains("siths_ingress_tls_certificates{classification=\"siths\",kind=\"Ingress\"}"),
         "no Ingress gauge on the leader"
     );
     ensure!(

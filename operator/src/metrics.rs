@@ -45,6 +45,7 @@ pub struct Metrics {
     durations: Family<Labels, Histogram>,
     leader: Gauge,
     ingress_tls: Family<Labels, Gauge>,
+    backend_tls_untrusted: Gauge,
     acme_requests: Counter,
     state: Arc<ClusterState>,
 }
@@ -88,8 +89,14 @@ impl Metrics {
         let ingress_tls = Family::<Labels, Gauge>::default();
         registry.register(
             "siths_ingress_tls_certificates",
-            "TLS Secrets of Ingresses in audit mode, by what they serve: siths, public, untrusted (neither), missing (no Secret or no certificate)",
+            "TLS Secrets of Ingresses and Gateway listeners in audit mode, by kind (Ingress, Gateway) and what they serve: siths, public, untrusted (neither), missing (no Secret or no certificate)",
             ingress_tls.clone(),
+        );
+        let backend_tls_untrusted = Gauge::default();
+        registry.register(
+            "siths_backend_tls_policies_without_siths_trust",
+            "BackendTLSPolicies whose CA certificates do not verify the SITHS certificate their Service serves",
+            backend_tls_untrusted.clone(),
         );
         let acme_requests = Counter::default();
         registry.register(
@@ -106,6 +113,7 @@ impl Metrics {
             durations,
             leader,
             ingress_tls,
+            backend_tls_untrusted,
             acme_requests,
             state,
         }
@@ -152,6 +160,11 @@ impl Metrics {
             .set(count);
     }
 
+    /// Sets the number of BackendTLSPolicies without the SITHS trust their back end needs.
+    pub fn set_backend_tls_untrusted(&self, count: i64) {
+        self.backend_tls_untrusted.set(count);
+    }
+
     /// Reports certificates from `store` (the certificate controller's cache).
     pub fn attach_certificates(&self, store: Store<ServiceCertificate>) {
         *lock(&self.state.certificates) = Some(store);
@@ -180,6 +193,7 @@ impl Metrics {
         *lock(&self.state.issuers) = None;
         lock(&self.state.orders).clear();
         self.ingress_tls.clear();
+        self.backend_tls_untrusted.set(0);
     }
 
     /// The OpenMetrics text exposition of every metric.

@@ -182,7 +182,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ingress_mode: args.ingress_mode,
         default_public_issuer: args.default_public_issuer.clone(),
         acme_http01_port: args.acme_http01_port,
-        gateway_api_recheck: std::time::Duration::from_secs(args.gateway_api_recheck_seconds.max(1)),
+        gateway_api_recheck: std::time::Duration::from_secs(
+            args.gateway_api_recheck_seconds.max(1),
+        ),
     };
     health.set_ready();
 

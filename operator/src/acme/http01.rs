@@ -632,6 +632,9 @@ mod tests {
             r["spec"]["rules"][0]["matches"][0]["path"]["value"],
             format!("{CHALLENGE_PATH}{}", c.token).as_str()
         );
-        assert_eq!(r["spec"]["rules"][0]["backendRefs"][0]["name"], name.as_str());
+        assert_eq!(
+            r["spec"]["rules"][0]["backendRefs"][0]["name"],
+            name.as_str()
+        );
     }
 }

@@ -31,8 +31,8 @@ pub use error::{
     ACME_SERVER_UNAVAILABLE, ACME_UNAUTHORIZED, AcmeError,
 };
 pub use http01::{
-    CHALLENGE_PATH, OPERATOR_POD_SELECTOR, OWNER_NAMESPACE_LABEL, ROLE_ACME_HTTP01, SelfCheck,
-    Via, is_stale, is_token, serve_http01, solver_name,
+    CHALLENGE_PATH, OPERATOR_POD_SELECTOR, OWNER_NAMESPACE_LABEL, ROLE_ACME_HTTP01, SelfCheck, Via,
+    is_stale, is_token, serve_http01, solver_name,
 };
 
 use self::{
@@ -431,14 +431,7 @@ impl Acme {
             },
         };
         let outcome = self
-            .complete(
-                &mut order,
-                &mut solver,
-                owner_namespace,
-                via,
-                csr_der,
-                &cx,
-            )
+            .complete(&mut order, &mut solver, owner_namespace, via, csr_der, &cx)
             .await;
         solver.cleanup().await;
         let chain_pem = outcome.map_err(|mut e| {

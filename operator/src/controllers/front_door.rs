@@ -143,6 +143,14 @@ impl Remembered {
         fresh
     }
 
+    /// How many objects have notes that still hold.
+    pub(super) fn with_notes(&self) -> usize {
+        self.by_ingress
+            .values()
+            .filter(|m| !m.reported.is_empty())
+            .count()
+    }
+
     /// Forgets the objects for which `gone` holds.
     pub(super) fn forget(&mut self, gone: impl Fn(&(String, String), &Memory) -> bool) {
         let counts = &mut self.counts;

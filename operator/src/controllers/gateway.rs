@@ -131,7 +131,13 @@ fn optional_store<K>(
     futures::stream::BoxStream<'static, Result<K, watcher::Error>>,
 )
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     let (store, writer) = reflector::store::<K>();
     if !on {
@@ -213,10 +219,7 @@ pub async fn run(
     let second = async move {
         let _ = rx.await;
     };
-    tokio::join!(
-        shutdown_all,
-        run_served(ctx, served, second),
-    );
+    tokio::join!(shutdown_all, run_served(ctx, served, second),);
 }
 
 fn gateway_refs<'a>(
@@ -310,9 +313,10 @@ async fn run_served(
         let rns = r.namespace().unwrap_or_default();
         gateway_refs(&for_routes, |g| {
             let (gns, gname) = (g.namespace().unwrap_or_default(), g.name_any());
-            r.spec.parent_refs.iter().any(|p| {
-                p.is_parent("Gateway") && p.name == gname && p.namespace_from(&rns) == gns
-            })
+            r.spec
+                .parent_refs
+                .iter()
+                .any(|p| p.is_parent("Gateway") && p.name == gname && p.namespace_from(&rns) == gns)
         })
     };
     let for_tls = gateways.clone();
@@ -320,19 +324,16 @@ async fn run_served(
         let rns = r.namespace().unwrap_or_default();
         gateway_refs(&for_tls, |g| {
             let (gns, gname) = (g.namespace().unwrap_or_default(), g.name_any());
-            r.spec.parent_refs.iter().any(|p| {
-                p.is_parent("Gateway") && p.name == gname && p.namespace_from(&rns) == gns
-            })
+            r.spec
+                .parent_refs
+                .iter()
+                .any(|p| p.is_parent("Gateway") && p.name == gname && p.namespace_from(&rns) == gns)
         })
     };
     let for_sets = gateways.clone();
     let set_map = move |s: ListenerSet| {
         gateway_refs(&for_sets, |g| {
-            decide::attached_to(
-                &s,
-                &g.namespace().unwrap_or_default(),
-                &g.name_any(),
-            )
+            decide::attached_to(&s, &g.namespace().unwrap_or_default(), &g.name_any())
         })
     };
     let for_grants = gateways.clone();
@@ -374,10 +375,7 @@ async fn run_served(
 }
 
 /// The listener Secrets of `gw` from the caches, and the routes read.
-fn gather_listeners(
-    c: &GatewayContext,
-    gw: &Gateway,
-) -> (Vec<decide::ListenerCertificate>, usize) {
+fn gather_listeners(c: &GatewayContext, gw: &Gateway) -> (Vec<decide::ListenerCertificate>, usize) {
     let sets = c.sets.state();
     let http = c.http_routes.state();
     let tls = c.tls_routes.state();
@@ -399,7 +397,9 @@ fn gather_listeners(
 }
 
 async fn reconcile(gw: Arc<Gateway>, c: Arc<GatewayContext>) -> Result<Action, Error> {
-    let ns = gw.namespace().ok_or(Error::Incomplete("metadata.namespace"))?;
+    let ns = gw
+        .namespace()
+        .ok_or(Error::Incomplete("metadata.namespace"))?;
     let name = gw.name_any();
     let uid = gw.uid().ok_or(Error::Incomplete("metadata.uid"))?;
     if gw.meta().deletion_timestamp.is_some() {
@@ -424,7 +424,10 @@ async fn reconcile(gw: Arc<Gateway>, c: Arc<GatewayContext>) -> Result<Action, E
     let (certs, _) = gather_listeners(&c, &gw);
     for lc in certs.iter().filter(|l| l.access == RefAccess::NotGranted) {
         notes.push(Note {
-            key: format!("not-granted/{}/{}/{}", lc.listener, lc.secret_namespace, lc.secret),
+            key: format!(
+                "not-granted/{}/{}/{}",
+                lc.listener, lc.secret_namespace, lc.secret
+            ),
             reason: "ListenerReferenceNotGranted",
             message: Unmanaged::NotGranted.message(lc),
             related: secret_ref(&lc.secret_namespace, &lc.secret),
@@ -516,7 +519,11 @@ async fn secret_certificate(
 
 /// A SITHS client certificate the Gateway presents to back ends: reported when no
 /// ServiceCertificate keeps it (nothing renews it then).
-async fn client_certificate(c: &DoorContext, gw: &Gateway, notes: &mut Vec<Note>) -> Result<(), Error> {
+async fn client_certificate(
+    c: &DoorContext,
+    gw: &Gateway,
+    notes: &mut Vec<Note>,
+) -> Result<(), Error> {
     let Some((ns, name)) = decide::client_certificate_secret(gw) else {
         return Ok(());
     };
@@ -549,7 +556,11 @@ async fn client_certificate(c: &DoorContext, gw: &Gateway, notes: &mut Vec<Note>
 
 /// A Gateway validating client certificates against SITHS anchors ends the national
 /// platforms' mutual TLS: the back end never sees the caller's certificate.
-async fn frontend_validation(c: &DoorContext, gw: &Gateway, notes: &mut Vec<Note>) -> Result<(), Error> {
+async fn frontend_validation(
+    c: &DoorContext,
+    gw: &Gateway,
+    notes: &mut Vec<Note>,
+) -> Result<(), Error> {
     let refs = decide::frontend_ca_refs(gw);
     if refs.is_empty() {
         return Ok(());
@@ -623,7 +634,13 @@ fn run_policies(
     .inspect(move |ev| {
         if let Ok(watcher::Event::Delete(p)) = ev {
             let (ns, name) = (p.namespace().unwrap_or_default(), p.name_any());
-            front_door::lock(&on_event.policies).forget(|k, _| k.0 == ns && k.1 == name);
+            let mut remembered = front_door::lock(&on_event.policies);
+            remembered.forget(|k, _| k.0 == ns && k.1 == name);
+            on_event
+                .door
+                .ctx
+                .metrics
+                .set_backend_tls_untrusted(i64::try_from(remembered.with_notes()).unwrap_or(0));
         }
     })
     .applied_objects();
@@ -631,7 +648,13 @@ fn run_policies(
         Controller::for_stream(stream, store)
             .graceful_shutdown_on(shutdown)
             .run(
-                |p, c| measured(c.door.ctx.clone(), "BackendTLSPolicy", reconcile_policy(p, c)),
+                |p, c| {
+                    measured(
+                        c.door.ctx.clone(),
+                        "BackendTLSPolicy",
+                        reconcile_policy(p, c),
+                    )
+                },
                 |_, e, _| {
                     warn!(error = %e, label = e.metric_label(), "BackendTLSPolicy check failed");
                     Action::requeue(Duration::from_secs(60))
@@ -690,7 +713,9 @@ async fn reconcile_policy(
     policy: Arc<BackendTLSPolicy>,
     c: Arc<GatewayContext>,
 ) -> Result<Action, Error> {
-    let ns = policy.namespace().ok_or(Error::Incomplete("metadata.namespace"))?;
+    let ns = policy
+        .namespace()
+        .ok_or(Error::Incomplete("metadata.namespace"))?;
     let name = policy.name_any();
     let uid = policy.uid().unwrap_or_default();
     let door = &c.door;
@@ -726,12 +751,14 @@ async fn reconcile_policy(
         }
     }
     let keys: BTreeSet<String> = notes.iter().map(|n| n.key.clone()).collect();
-    let fresh = front_door::lock(&c.policies).update(
-        (ns, name),
-        &uid,
-        Default::default(),
-        keys,
-    );
+    let (fresh, untrusted) = {
+        let mut remembered = front_door::lock(&c.policies);
+        let fresh = remembered.update((ns, name), &uid, Default::default(), keys);
+        (fresh, remembered.with_notes())
+    };
+    door.ctx
+        .metrics
+        .set_backend_tls_untrusted(i64::try_from(untrusted).unwrap_or(i64::MAX));
     let target = policy.object_ref(&());
     for n in notes.into_iter().filter(|n| fresh.contains(&n.key)) {
         front_door::publish(&door.ctx, &target, n).await;
