@@ -51,6 +51,26 @@ async fn cluster() -> Result<Client> {
     Ok(client)
 }
 
+/// Server-side applies `yaml` (one object of a Gateway API kind `K`) in `ns` as it is: the
+/// operator's types hold only the fields it reads, so the object is sent untyped.
+async fn apply_gw<K>(client: &Client, ns: &str, yaml: &str) -> Result<()>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let obj: DynamicObject = serde_yaml::from_str(yaml)?;
+    let name = obj.metadata.name.clone().context("no name")?;
+    let resource = kube::api::ApiResource::erase::<K>(&());
+    Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource)
+        .patch(
+            &name,
+            &PatchParams::apply("siths-e2e").force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .with_context(|| format!("applying {name}"))?;
+    Ok(())
+}
+
 /// An operator with its own identity and lease, `extra` flags added.
 fn operator(cp: &ControlPlane, name: &str, extra: &[String]) -> Result<OperatorProcess> {
     let kubeconfig = cp.dir.join(format!("{name}.kubeconfig"));
@@ -240,8 +260,9 @@ async fn audit_mode_reports_siths_listeners_and_never_writes_the_gateway() -> Re
     let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), &ns);
     wait_condition(&certs, "backend", "Ready", "True", None, WAIT).await?;
     let gateways: Api<Gateway> = Api::namespaced(client.clone(), &ns);
-    apply(
-        &gateways,
+    apply_gw::<Gateway>(
+        &client,
+        &ns,
         &gateway_yaml(
             "portal",
             "siths-operator.io/tls: audit",
@@ -417,8 +438,9 @@ async fn public_mode_gets_a_pebble_certificate_through_a_temporary_httproute() -
 
     let host = format!("shop.{ns}.region.se");
     let gateways: Api<Gateway> = Api::namespaced(client.clone(), &ns);
-    apply(
-        &gateways,
+    apply_gw::<Gateway>(
+        &client,
+        &ns,
         &gateway_yaml(
             "shop",
             &format!("siths-operator.io/tls: public, siths-operator.io/public-issuer: {ns}"),
@@ -551,7 +573,6 @@ spec:
         )
         .await?;
     }
-    let policies: Api<BackendTLSPolicy> = Api::namespaced(client.clone(), &ns);
     let policy = |ca: &str| {
         format!(
             r#"
@@ -566,7 +587,7 @@ spec:
 "#
         )
     };
-    apply(&policies, &policy("wrong-ca")).await?;
+    apply_gw::<BackendTLSPolicy>(&client, &ns, &policy("wrong-ca")).await?;
     let message = wait_event(
         &client,
         &ns,
@@ -608,7 +629,7 @@ spec:
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e:#}\n{}", op.output()))?;
-    apply(&policies, &policy("siths-trust")).await?;
+    apply_gw::<BackendTLSPolicy>(&client, &ns, &policy("siths-trust")).await?;
     let cleared = e2e::eventually(WAIT, "the backend gauge back at 0", || async {
         Ok(
             sample(&op, "siths_backend_tls_policies_without_siths_trust")
@@ -668,8 +689,9 @@ async fn an_operator_started_before_the_crds_handles_gateways_applied_after() ->
     })
     .await?;
     e2e::gatewayapi::install_crds(&client).await?;
-    apply(
-        &Api::<Gateway>::namespaced(client.clone(), &ns),
+    apply_gw::<Gateway>(
+        &client,
+        &ns,
         &gateway_yaml(
             "late",
             "",

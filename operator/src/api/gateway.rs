@@ -24,21 +24,21 @@ pub const VERSION: &str = "v1";
 #[serde(rename_all = "camelCase")]
 pub struct ObjectReference {
     /// API group; `""` (or absent) is the core group.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// Kind; what is absent depends on the field (Secret for certificates, Gateway for parents).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Name.
     pub name: String,
     /// Namespace; absent is the referring object's namespace.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// Listener name (`parentRefs`) or port name (`targetRefs`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub section_name: Option<String>,
     /// Port (`parentRefs`, `backendRefs`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i32>,
 }
 
@@ -71,10 +71,10 @@ impl ObjectReference {
 #[serde(rename_all = "camelCase")]
 pub struct ListenerTls {
     /// `Terminate` (the default) or `Passthrough`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     /// Secrets (by default) holding the listener's certificate and key.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificate_refs: Vec<ObjectReference>,
 }
 
@@ -85,7 +85,7 @@ pub struct Listener {
     /// Unique within its Gateway or ListenerSet.
     pub name: String,
     /// Host name (may be a wildcard); absent: every host name of attached routes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// Port.
     #[serde(default)]
@@ -94,7 +94,7 @@ pub struct Listener {
     #[serde(default)]
     pub protocol: String,
     /// TLS, for `HTTPS` and `TLS` listeners.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ListenerTls>,
 }
 
@@ -103,10 +103,10 @@ pub struct Listener {
 #[serde(rename_all = "camelCase")]
 pub struct FrontendValidation {
     /// ConfigMaps (typically) holding the CA certificates clients are verified against.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ca_certificate_refs: Vec<ObjectReference>,
     /// `AllowValidOnly` (default) or `AllowInsecureFallback`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
 }
 
@@ -115,7 +115,7 @@ pub struct FrontendValidation {
 #[serde(rename_all = "camelCase")]
 pub struct FrontendTlsConfig {
     /// Client-certificate validation.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<FrontendValidation>,
 }
 
@@ -139,7 +139,7 @@ pub struct Frontend {
     #[serde(default)]
     pub default: FrontendTlsConfig,
     /// Per-port settings.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_port: Vec<FrontendPerPort>,
 }
 
@@ -148,7 +148,7 @@ pub struct Frontend {
 #[serde(rename_all = "camelCase")]
 pub struct Backend {
     /// The client certificate the Gateway presents to backends.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certificate_ref: Option<ObjectReference>,
 }
 
@@ -157,10 +157,10 @@ pub struct Backend {
 #[serde(rename_all = "camelCase")]
 pub struct GatewayTls {
     /// Towards backends.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<Backend>,
     /// Towards clients.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontend: Option<Frontend>,
 }
 
@@ -179,10 +179,10 @@ pub struct GatewaySpec {
     #[serde(default)]
     pub gateway_class_name: String,
     /// Listeners.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<Listener>,
     /// Gateway-wide TLS.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<GatewayTls>,
 }
 
@@ -201,7 +201,7 @@ pub struct ListenerSetSpec {
     #[serde(default)]
     pub parent_ref: ObjectReference,
     /// Its listeners.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<Listener>,
 }
 
@@ -217,13 +217,13 @@ pub struct ListenerSetSpec {
 #[serde(rename_all = "camelCase")]
 pub struct HTTPRouteSpec {
     /// Gateways (or ListenerSets) it attaches to.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parent_refs: Vec<ObjectReference>,
     /// Host names it serves.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hostnames: Vec<String>,
     /// Rules (only their backends are read).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RouteRule>,
 }
 
@@ -232,7 +232,7 @@ pub struct HTTPRouteSpec {
 #[serde(rename_all = "camelCase")]
 pub struct RouteRule {
     /// Backends (Services by default).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backend_refs: Vec<ObjectReference>,
 }
 
@@ -248,13 +248,13 @@ pub struct RouteRule {
 #[serde(rename_all = "camelCase")]
 pub struct TLSRouteSpec {
     /// Gateways it attaches to.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parent_refs: Vec<ObjectReference>,
     /// SNI host names.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hostnames: Vec<String>,
     /// Rules.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RouteRule>,
 }
 
@@ -263,10 +263,14 @@ pub struct TLSRouteSpec {
 #[serde(rename_all = "camelCase")]
 pub struct BackendValidation {
     /// ConfigMaps (typically) with `ca.crt`, in the policy's namespace.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ca_certificate_refs: Vec<ObjectReference>,
     /// `System`: the implementation's own trust store instead.
-    #[serde(default, rename = "wellKnownCACertificates")]
+    #[serde(
+        default,
+        rename = "wellKnownCACertificates",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub well_known_ca_certificates: Option<String>,
     /// The name the backend's certificate must carry.
     #[serde(default)]
@@ -285,7 +289,7 @@ pub struct BackendValidation {
 #[serde(rename_all = "camelCase")]
 pub struct BackendTLSPolicySpec {
     /// The Services it applies to (same namespace).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_refs: Vec<ObjectReference>,
     /// How the backend's certificate is verified.
     #[serde(default)]
@@ -303,10 +307,10 @@ pub struct GrantSide {
     #[serde(default)]
     pub kind: String,
     /// Namespace (`from` only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// Name (`to` only; absent: every object of the kind).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
@@ -322,10 +326,10 @@ pub struct GrantSide {
 #[serde(rename_all = "camelCase")]
 pub struct ReferenceGrantSpec {
     /// Who may refer.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub from: Vec<GrantSide>,
     /// To what in this namespace.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<GrantSide>,
 }
 

@@ -339,10 +339,23 @@ async fn run_served(
     let for_grants = gateways.clone();
     let grant_map = move |_: ReferenceGrant| gateway_refs(&for_grants, |_| true);
 
-    let (shutdown_tx, shutdown_rx) = futures::channel::oneshot::channel::<()>();
-    let policies = run_policies(state.clone(), served.backend_tls_policies, async move {
-        let _ = shutdown_rx.await;
+    // A change of the Ready issuers (the anchors) audits Gateways and policies again.
+    let (gateways_again, reaudit_gateways) = futures::channel::mpsc::unbounded::<()>();
+    let (policies_again, reaudit_policies) = futures::channel::mpsc::unbounded::<()>();
+    let fan_out = reaudit.for_each(move |()| {
+        let _ = gateways_again.unbounded_send(());
+        let _ = policies_again.unbounded_send(());
+        async {}
     });
+    let (shutdown_tx, shutdown_rx) = futures::channel::oneshot::channel::<()>();
+    let policies = run_policies(
+        state.clone(),
+        served.backend_tls_policies,
+        reaudit_policies,
+        async move {
+            let _ = shutdown_rx.await;
+        },
+    );
     let controller = Controller::for_stream(gateway_stream, gateways)
         .owns_stream(owned_stream)
         .watches_stream(secret_stream, secret_map)
@@ -350,7 +363,7 @@ async fn run_served(
         .watches_stream(tls_stream, tls_map)
         .watches_stream(set_stream, set_map)
         .watches_stream(grant_stream, grant_map)
-        .reconcile_all_on(reaudit)
+        .reconcile_all_on(reaudit_gateways)
         .graceful_shutdown_on(async move {
             shutdown.await;
             let _ = shutdown_tx.send(());
@@ -371,6 +384,7 @@ async fn run_served(
     tokio::select! {
         _ = async { tokio::join!(controller, policies) } => {}
         _ = issuer_stream => {}
+        _ = fan_out => {}
     }
 }
 
@@ -614,6 +628,7 @@ async fn frontend_validation(
 fn run_policies(
     state: Arc<GatewayContext>,
     on: bool,
+    reaudit: futures::channel::mpsc::UnboundedReceiver<()>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> BoxFuture<'static, ()> {
     if !on {
@@ -646,6 +661,7 @@ fn run_policies(
     .applied_objects();
     Box::pin(
         Controller::for_stream(stream, store)
+            .reconcile_all_on(reaudit)
             .graceful_shutdown_on(shutdown)
             .run(
                 |p, c| {
