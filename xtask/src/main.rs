@@ -454,6 +454,16 @@ async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
         args.push("--siths-ca-file".to_string());
         args.push(bundle.to_string_lossy().to_string());
     }
+    // Pebble, Let's Encrypt's ACME test server (built for the tests), stands in for Telia's
+    // ACME: it validates HTTP-01 against the operator's responder on this port.
+    let http01_port = controlplane::free_port()?;
+    let pebble = e2e::pebble::Pebble::start(http01_port).await?;
+    println!(
+        "\n==> Pebble started as the local stand-in for Telia's ACME ({})",
+        pebble.directory_url
+    );
+    args.push("--acme-http01-port".to_string());
+    args.push(http01_port.to_string());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut operator = if keep {
         e2e::operator::OperatorProcess::start_detached(cp, &cp.kubeconfig, &args)?
@@ -465,9 +475,14 @@ async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
         .await?;
     println!("\n==> operator started and watching");
     let client = cp.client().await?;
+    // Gateway API's CRDs (standard channel, from its Go module), for examples/gateway.
+    e2e::gatewayapi::install_crds(&client).await?;
     let applied = e2e::k8s::apply_manifests(&client, &root().join("examples")).await?;
     println!("==> applied {} objects from examples/", applied.len());
+    e2e::demo::use_pebble_for_telia(&client, &pebble).await?;
+    println!("==> PublicIssuer telia now orders from Pebble (EAB key in siths-operator/telia-eab)");
     e2e::demo::settle(cp).await?;
+    e2e::demo::wait_user_facing(cp).await?;
     println!("\n==> what the operator did");
     for kind in e2e::demo::KINDS {
         println!("\n$ kubectl get {kind} -A");
