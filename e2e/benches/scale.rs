@@ -482,6 +482,9 @@ async fn cluster_benches(
     let bin = e2e::operator::build_profile("siths-operator", !smoke)?;
     let kubeconfig = cp.dir.join("operator.kubeconfig");
     cp.write_kubeconfig(&kubeconfig, OPERATOR_USER, &["system:masters"])?;
+    // Gateway API served, as on a current cluster: the Gateway controller runs (and watches
+    // Secrets by metadata) in every figure, B3's unrelated-Secrets delta included.
+    e2e::gatewayapi::install_crds(&cp.client().await?).await?;
     let b = Bench {
         cp,
         client: cp.client().await?,
