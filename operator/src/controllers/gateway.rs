@@ -290,7 +290,8 @@ async fn run_served(
     .touched_objects();
 
     // Secrets map to the Gateways whose listeners (or ListenerSets) or client certificate
-    // name them.
+    // name them. This runs for every Secret event in the cluster: no routes or grants are
+    // read (only which Secrets are named matters), the ListenerSets once per event.
     let for_secrets = (gateways.clone(), state.clone());
     let secret_map = move |meta: PartialObjectMeta<Secret>| {
         let (store, st) = &for_secrets;
@@ -298,9 +299,10 @@ async fn run_served(
         else {
             return Vec::new();
         };
+        let sets = st.sets.state();
+        let sets: Vec<&ListenerSet> = sets.iter().map(|s| &**s).collect();
         gateway_refs(store, |g| {
-            let (certs, _) = gather_listeners(st, g);
-            certs
+            listener_certificates(g, &sets, Routes::default(), &[])
                 .iter()
                 .any(|c| c.secret_namespace == ns && c.secret == name)
                 || decide::client_certificate_secret(g) == Some((ns.clone(), name.clone()))
@@ -388,8 +390,8 @@ async fn run_served(
     }
 }
 
-/// The listener Secrets of `gw` from the caches, and the routes read.
-fn gather_listeners(c: &GatewayContext, gw: &Gateway) -> (Vec<decide::ListenerCertificate>, usize) {
+/// The listener Secrets of `gw` from the caches.
+fn gather_listeners(c: &GatewayContext, gw: &Gateway) -> Vec<decide::ListenerCertificate> {
     let sets = c.sets.state();
     let http = c.http_routes.state();
     let tls = c.tls_routes.state();
@@ -398,7 +400,7 @@ fn gather_listeners(c: &GatewayContext, gw: &Gateway) -> (Vec<decide::ListenerCe
     let http: Vec<&HTTPRoute> = http.iter().map(|s| &**s).collect();
     let tls: Vec<&TLSRoute> = tls.iter().map(|s| &**s).collect();
     let grants: Vec<&ReferenceGrant> = grants.iter().map(|s| &**s).collect();
-    let certs = listener_certificates(
+    listener_certificates(
         gw,
         &sets,
         Routes {
@@ -406,8 +408,7 @@ fn gather_listeners(c: &GatewayContext, gw: &Gateway) -> (Vec<decide::ListenerCe
             tls: &tls,
         },
         &grants,
-    );
-    (certs, http.len())
+    )
 }
 
 async fn reconcile(gw: Arc<Gateway>, c: Arc<GatewayContext>) -> Result<Action, Error> {
@@ -435,7 +436,7 @@ async fn reconcile(gw: Arc<Gateway>, c: Arc<GatewayContext>) -> Result<Action, E
             related: None,
         });
     }
-    let (certs, _) = gather_listeners(&c, &gw);
+    let certs = gather_listeners(&c, &gw);
     for lc in certs.iter().filter(|l| l.access == RefAccess::NotGranted) {
         notes.push(Note {
             key: format!(
