@@ -479,6 +479,31 @@ pub(super) async fn audit(
     Ok(classes)
 }
 
+/// The mode of an Ingress or Gateway with `annotations`, and the note about an annotation
+/// value that is not a mode (`InvalidIngressMode`, `InvalidGatewayMode`).
+pub(super) fn mode_of(
+    c: &DoorContext,
+    annotations: &BTreeMap<String, String>,
+) -> (decide::ModeChoice, Vec<Note>) {
+    let choice = decide::mode(
+        annotations.get(INGRESS_TLS_ANNOTATION).map(String::as_str),
+        c.ctx.settings.ingress_mode,
+    );
+    let mut notes = Vec::new();
+    if let Some(message) = choice.message() {
+        notes.push(Note {
+            key: format!("mode/{}", choice.invalid.as_deref().unwrap_or_default()),
+            reason: match c.door {
+                Door::Ingress => "InvalidIngressMode",
+                Door::Gateway => "InvalidGatewayMode",
+            },
+            message,
+            related: None,
+        });
+    }
+    (choice, notes)
+}
+
 /// The PublicIssuer an Ingress or Gateway names (annotation), else the operator's default.
 pub(super) fn issuer_of(c: &DoorContext, annotations: &BTreeMap<String, String>) -> Option<String> {
     annotations

@@ -71,9 +71,8 @@ use crate::{
             self as decide, CaContents, RefAccess, Routes, Unmanaged, listener_certificates,
             public_entries,
         },
-        ingress::{self as ingress_policy, Door, GATEWAY_LABEL, Owner},
+        ingress::{Door, GATEWAY_LABEL, Owner},
     },
-    vocabulary::INGRESS_TLS_ANNOTATION,
 };
 
 /// How often a BackendTLSPolicy is checked again without a change to it (the pods behind its
@@ -233,6 +232,20 @@ fn gateway_refs<'a>(
         .collect()
 }
 
+/// The Gateways a route in `route_ns` with `parents` attaches to.
+fn routed_gateways(
+    gateways: &Store<Gateway>,
+    route_ns: &str,
+    parents: &[crate::api::gateway::ObjectReference],
+) -> Vec<ObjectRef<Gateway>> {
+    gateway_refs(gateways, |g| {
+        let (ns, name) = (g.namespace().unwrap_or_default(), g.name_any());
+        parents
+            .iter()
+            .any(|p| p.is_parent("Gateway") && p.name == name && p.namespace_from(route_ns) == ns)
+    })
+}
+
 async fn run_served(
     ctx: Arc<Context>,
     served: GatewayApi,
@@ -312,25 +325,13 @@ async fn run_served(
     // Gateway (they are few and change rarely).
     let for_routes = gateways.clone();
     let route_map = move |r: HTTPRoute| {
-        let rns = r.namespace().unwrap_or_default();
-        gateway_refs(&for_routes, |g| {
-            let (gns, gname) = (g.namespace().unwrap_or_default(), g.name_any());
-            r.spec
-                .parent_refs
-                .iter()
-                .any(|p| p.is_parent("Gateway") && p.name == gname && p.namespace_from(&rns) == gns)
-        })
+        let ns = r.namespace().unwrap_or_default();
+        routed_gateways(&for_routes, &ns, &r.spec.parent_refs)
     };
     let for_tls = gateways.clone();
     let tls_map = move |r: TLSRoute| {
-        let rns = r.namespace().unwrap_or_default();
-        gateway_refs(&for_tls, |g| {
-            let (gns, gname) = (g.namespace().unwrap_or_default(), g.name_any());
-            r.spec
-                .parent_refs
-                .iter()
-                .any(|p| p.is_parent("Gateway") && p.name == gname && p.namespace_from(&rns) == gns)
-        })
+        let ns = r.namespace().unwrap_or_default();
+        routed_gateways(&for_tls, &ns, &r.spec.parent_refs)
     };
     let for_sets = gateways.clone();
     let set_map = move |s: ListenerSet| {
@@ -421,21 +422,7 @@ async fn reconcile(gw: Arc<Gateway>, c: Arc<GatewayContext>) -> Result<Action, E
         return Ok(Action::await_change());
     }
     let door = &c.door;
-    let choice = ingress_policy::mode(
-        gw.annotations()
-            .get(INGRESS_TLS_ANNOTATION)
-            .map(String::as_str),
-        door.ctx.settings.ingress_mode,
-    );
-    let mut notes = Vec::new();
-    if let Some(message) = choice.message() {
-        notes.push(Note {
-            key: format!("mode/{}", choice.invalid.as_deref().unwrap_or_default()),
-            reason: "InvalidGatewayMode",
-            message,
-            related: None,
-        });
-    }
+    let (choice, mut notes) = front_door::mode_of(door, gw.annotations());
     let certs = gather_listeners(&c, &gw);
     for lc in certs.iter().filter(|l| l.access == RefAccess::NotGranted) {
         notes.push(Note {

@@ -38,13 +38,12 @@ use tracing::{info, warn};
 
 use super::{
     Context, Error, IngressMode,
-    front_door::{self, DoorContext, Note, Served},
+    front_door::{self, DoorContext, Served},
     measured,
 };
-use crate::vocabulary::INGRESS_TLS_ANNOTATION;
 use crate::{
     audit::ObjectRef as AuditRef,
-    policy::ingress::{self as decide, Door, INGRESS_LABEL, Owner, ingress_entries},
+    policy::ingress::{Door, INGRESS_LABEL, Owner, ingress_entries},
 };
 
 /// How often an Ingress in `audit` mode is looked at again without a change (certificates
@@ -165,21 +164,7 @@ async fn reconcile(ing: Arc<Ingress>, c: Arc<DoorContext>) -> Result<Action, Err
     if ing.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let choice = decide::mode(
-        ing.annotations()
-            .get(INGRESS_TLS_ANNOTATION)
-            .map(String::as_str),
-        c.ctx.settings.ingress_mode,
-    );
-    let mut notes = Vec::new();
-    if let Some(message) = choice.message() {
-        notes.push(Note {
-            key: format!("mode/{}", choice.invalid.as_deref().unwrap_or_default()),
-            reason: "InvalidIngressMode",
-            message,
-            related: None,
-        });
-    }
+    let (choice, mut notes) = front_door::mode_of(&c, ing.annotations());
     let tls = ing
         .spec
         .as_ref()
