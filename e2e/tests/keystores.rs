@@ -11,14 +11,7 @@
 //! Skipped (with a message) when `java`/`keytool`/`openssl` are not installed; `.ci/run`
 //! installs them.
 
-use std::{
-    io::Write,
-    net::TcpListener,
-    path::Path,
-    process::Command,
-    sync::Arc,
-    time::Duration,
-};
+use std::{io::Write, net::TcpListener, path::Path, process::Command, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, Result, bail};
 use e2e::{
@@ -54,7 +47,9 @@ fn client_java() -> std::path::PathBuf {
 }
 
 async fn secret_data(client: &Client, ns: &str, name: &str) -> Result<Option<Secret>> {
-    Ok(Api::<Secret>::namespaced(client.clone(), ns).get_opt(name).await?)
+    Ok(Api::<Secret>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await?)
 }
 
 fn bytes(secret: &Secret, key: &str) -> Option<Vec<u8>> {
@@ -196,9 +191,14 @@ spec:
         eventually(WAIT, "client-tls to hold the Java stores", || async {
             let s = secret_data(&self.client, &self.ns, "client-tls").await?;
             Ok(s.filter(|s| {
-                ["keystore.p12", "keystore.jks", "truststore.p12", "truststore.jks"]
-                    .iter()
-                    .all(|k| bytes(s, k).is_some())
+                [
+                    "keystore.p12",
+                    "keystore.jks",
+                    "truststore.p12",
+                    "truststore.jks",
+                ]
+                .iter()
+                .all(|k| bytes(s, k).is_some())
             }))
         })
         .await
@@ -214,18 +214,18 @@ fn start_server(secret: &Secret) -> Result<(u16, std::sync::mpsc::Receiver<Strin
         pki::parse_pem_chain(&text("tls.crt")?)?;
     let key = pki::PrivateKey::from_pem(&text("tls.key")?)?;
     let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(
-        rustls_pki_types::PrivatePkcs8KeyDer::from(
-            pem_body(&key.to_pem()).context("server key")?,
-        ),
+        rustls_pki_types::PrivatePkcs8KeyDer::from(pem_body(&key.to_pem()).context("server key")?),
     );
     let mut roots = rustls::RootCertStore::empty();
     for der in pki::parse_pem_chain(&text("ca.crt")?)? {
         roots.add(der)?;
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()?;
     let config = Arc::new(
         rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -314,7 +314,8 @@ async fn java_mutual_tls_with_the_operators_keystores() -> Result<()> {
     }
     let env = setup("ks-java").await?;
     let password = "first-Pass-7";
-    env.password_secret("client-keystore-password", password).await?;
+    env.password_secret("client-keystore-password", password)
+        .await?;
     env.certificates().await?;
     let secret = env.client_secret().await?;
     let dir = tempfile::tempdir()?;
@@ -339,10 +340,17 @@ async fn java_mutual_tls_with_the_operators_keystores() -> Result<()> {
         .args(["-passin", "env:STORE_PASS"])
         .env("STORE_PASS", password)
         .output()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("PBES2, PBKDF2, AES-256-CBC") && text.contains("MAC: sha256"), "{text}");
-    assert!(text.contains(CLIENT_HSA), "the chain is in the keystore: {text}");
+    assert!(
+        text.contains("PBES2, PBKDF2, AES-256-CBC") && text.contains("MAC: sha256"),
+        "{text}"
+    );
+    assert!(
+        text.contains(CLIENT_HSA),
+        "the chain is in the keystore: {text}"
+    );
 
     // Java mutual TLS to a server with another operator-issued certificate.
     let server = secret_data(&env.client, &env.ns, "server-tls")
@@ -357,7 +365,10 @@ async fn java_mutual_tls_with_the_operators_keystores() -> Result<()> {
         password,
     )?;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains(&format!("client HSA-id {CLIENT_HSA}")), "{out}");
+    assert!(
+        out.contains(&format!("client HSA-id {CLIENT_HSA}")),
+        "{out}"
+    );
     let seen = outcomes.recv_timeout(Duration::from_secs(30))?;
     assert_eq!(seen, format!("ok {CLIENT_HSA}"), "server side");
 
@@ -370,7 +381,10 @@ async fn java_mutual_tls_with_the_operators_keystores() -> Result<()> {
         password,
     )?;
     assert_eq!(code, 0, "{out}");
-    assert_eq!(outcomes.recv_timeout(Duration::from_secs(30))?, format!("ok {CLIENT_HSA}"));
+    assert_eq!(
+        outcomes.recv_timeout(Duration::from_secs(30))?,
+        format!("ok {CLIENT_HSA}")
+    );
 
     // Negative: a truststore without the operator's CA (another CA only) fails the handshake.
     let other = LocalCa::generate(&LocalCaOptions {
@@ -384,9 +398,19 @@ async fn java_mutual_tls_with_the_operators_keystores() -> Result<()> {
     let wrong = write(
         dir.path(),
         "other-truststore.p12",
-        &keystore::pkcs12_truststore(&[other.root_der()], "changeit", keystore::StoreProfile::Modern)?,
+        &keystore::pkcs12_truststore(
+            &[other.root_der()],
+            "changeit",
+            keystore::StoreProfile::Modern,
+        )?,
     )?;
-    let (code, out) = java_client(port, &dir.path().join("keystore.p12"), password, &wrong, "changeit")?;
+    let (code, out) = java_client(
+        port,
+        &dir.path().join("keystore.p12"),
+        password,
+        &wrong,
+        "changeit",
+    )?;
     assert_eq!(code, 2, "the handshake must fail without the CA: {out}");
     assert!(out.contains("handshake failed"), "{out}");
     let seen = outcomes.recv_timeout(Duration::from_secs(30))?;
@@ -401,7 +425,8 @@ async fn a_new_password_rebuilds_the_stores_once_and_is_never_shown() -> Result<
     }
     let env = setup("ks-pass").await?;
     let (first, second) = ("first-Pass-8a", "second-Pass-8b");
-    env.password_secret("client-keystore-password", first).await?;
+    env.password_secret("client-keystore-password", first)
+        .await?;
     env.certificates().await?;
     let before = env.client_secret().await?;
     let digest_before = before.metadata.annotations.as_ref().unwrap()[KEYSTORE_DIGEST_KEY].clone();
@@ -424,19 +449,33 @@ async fn a_new_password_rebuilds_the_stores_once_and_is_never_shown() -> Result<
 
     // A new password: the stores are rebuilt with one write to the Secret, nothing else.
     let offset = audit_offset().await?;
-    env.password_secret("client-keystore-password", second).await?;
+    env.password_secret("client-keystore-password", second)
+        .await?;
     let dir = tempfile::tempdir()?;
     let after = eventually(WAIT, "the stores to be rebuilt", || async {
         let s = secret_data(&env.client, &env.ns, "client-tls").await?;
         Ok(s.filter(|s| {
-            s.metadata.annotations.as_ref().and_then(|a| a.get(KEYSTORE_DIGEST_KEY)) != Some(&digest_before)
+            s.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(KEYSTORE_DIGEST_KEY))
+                != Some(&digest_before)
         }))
     })
     .await?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let writes = operator_writes_since(&env.ns, offset).await?;
-    assert_eq!(writes, vec!["patch secrets/client-tls".to_string()], "{writes:?}");
-    for key in ["keystore.p12", "keystore.jks", "truststore.p12", "truststore.jks"] {
+    assert_eq!(
+        writes,
+        vec!["patch secrets/client-tls".to_string()],
+        "{writes:?}"
+    );
+    for key in [
+        "keystore.p12",
+        "keystore.jks",
+        "truststore.p12",
+        "truststore.jks",
+    ] {
         let path = write(dir.path(), key, &bytes(&after, key).unwrap())?;
         let (ok, out) = keytool_list(&path, second)?;
         assert!(ok, "{key} with the new password: {out}");
@@ -452,11 +491,17 @@ async fn a_new_password_rebuilds_the_stores_once_and_is_never_shown() -> Result<
         .list(&ListParams::default())
         .await?;
     let events = serde_json::to_string(&events.items)?;
-    assert!(events.contains("KeystoresWritten"), "an event says the stores were rebuilt");
+    assert!(
+        events.contains("KeystoresWritten"),
+        "an event says the stores were rebuilt"
+    );
     let status = serde_json::to_string(&certs.get("client").await?.status)?;
     let log = shared_operator().lock().unwrap().output();
     let key_pem = String::from_utf8(bytes(&after, "tls.key").unwrap())?;
-    let key_body: String = key_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let key_body: String = key_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
     for (what, text) in [("events", &events), ("status", &status), ("log", &log)] {
         for secret in [first, second] {
             assert!(!text.contains(secret), "the password is in the {what}");
@@ -490,7 +535,10 @@ async fn trust_bundle_truststore_follows_its_anchors() -> Result<()> {
     let client = e2e::shared().client().await?;
     let ns = e2e::test_namespace(&client, "ks-trust").await?;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    for (name, cn) in [("anchor-one", "Anchor One CA"), ("anchor-two", "Anchor Two CA")] {
+    for (name, cn) in [
+        ("anchor-one", "Anchor One CA"),
+        ("anchor-two", "Anchor Two CA"),
+    ] {
         apply(
             &cms,
             &serde_json::to_string(&serde_json::json!({

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::{
     api::{DomainValidation, ServiceCertificate, SithsIssuer},
     pki::{self, CertInfo},
+    vocabulary::KEYSTORE_PASSWORD_LABEL,
 };
 
 /// The label the apiserver puts on every namespace, with its name.
@@ -172,6 +173,10 @@ pub struct Inventory {
     pub public_issuers: Vec<crate::api::PublicIssuer>,
     /// Objects of kinds the audit does not look at.
     pub skipped: usize,
+    /// Java key stores found in Secrets and ConfigMaps, until [`Inventory::open_stores`].
+    pub stores: Vec<super::stores::FoundStore>,
+    /// Candidate store passwords (see [`super::stores`]); never shown.
+    pub store_passwords: super::stores::Passwords,
 }
 
 /// Why an object could not be read.
@@ -283,7 +288,31 @@ impl Inventory {
         }
         let mut certificates = Vec::new();
         let mut unparseable = Vec::new();
+        let labelled = secret
+            .labels()
+            .get(KEYSTORE_PASSWORD_LABEL)
+            .map(String::as_str)
+            == Some("true");
         for (key, bytes) in &entries {
+            if super::stores::is_store(key, bytes) {
+                self.stores.push(super::stores::FoundStore {
+                    object: ObjectRef::namespaced("Secret", &ns, &secret.name_any()),
+                    key: key.clone(),
+                    bytes: bytes.clone(),
+                });
+                continue;
+            }
+            if (labelled || super::stores::is_password_key(key))
+                && bytes.len() <= 256
+                && let Ok(p) = std::str::from_utf8(bytes)
+            {
+                self.store_passwords
+                    .0
+                    .entry((ns.clone(), secret.name_any()))
+                    .or_default()
+                    .insert(key.clone(), p.to_string());
+                continue;
+            }
             let text = String::from_utf8_lossy(bytes);
             let blocks = certificate_blocks(&text);
             let required = is_tls && key == "tls.crt";
@@ -341,6 +370,16 @@ impl Inventory {
 
     /// Adds the certificates a ConfigMap holds (trust bundles), by fingerprint.
     pub fn add_config_map(&mut self, cm: &ConfigMap) {
+        let ns = namespace_of(cm.namespace());
+        for (key, bytes) in cm.binary_data.iter().flatten() {
+            if super::stores::is_store(key, &bytes.0) {
+                self.stores.push(super::stores::FoundStore {
+                    object: ObjectRef::namespaced("ConfigMap", &ns, &cm.name_any()),
+                    key: key.clone(),
+                    bytes: bytes.0.clone(),
+                });
+            }
+        }
         let mut found = BTreeSet::new();
         for v in cm.data.iter().flat_map(|d| d.values()) {
             let blocks = certificate_blocks(v);
@@ -524,6 +563,8 @@ impl Inventory {
     pub fn restrict_to_namespace(&mut self, ns: &str) {
         let here = |o: &ObjectRef| o.namespace.as_deref() == Some(ns);
         self.secrets.retain(|s| here(&s.object));
+        self.stores.retain(|s| here(&s.object));
+        self.store_passwords.0.retain(|(n, _), _| n == ns);
         self.ingress_tls.retain(|t| here(&t.ingress));
         self.routes.retain(|r| here(&r.route));
         self.service_selectors.retain(|(n, _), _| n == ns);

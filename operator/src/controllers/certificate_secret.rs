@@ -13,7 +13,10 @@ use kube::{
 
 use super::{Context, Error, cert_status::Status};
 use crate::{
-    api::{KeyAlgorithm, KeystoreProfile, Keystores, LocalSecretKeyRef, RotationPolicy, ServiceCertificate},
+    api::{
+        KeyAlgorithm, KeystoreProfile, Keystores, LocalSecretKeyRef, RotationPolicy,
+        ServiceCertificate,
+    },
     pki::{
         self, KeySpec, PrivateKey,
         keystore::{self, StoreProfile},
@@ -21,9 +24,8 @@ use crate::{
     policy::names::key_secret_name,
     vocabulary::{
         CERTIFICATE_LABEL, FIELD_MANAGER, ISSUED_AT_KEY, KEYSTORE_ALIAS, KEYSTORE_DIGEST_KEY,
-        KEYSTORE_JKS, KEYSTORE_P12, MANAGED_BY, Notice, REVISION_KEY, ROLE_CERTIFICATE,
-        ROLE_LABEL, ROLE_STAGED_KEY, TRUSTSTORE_JKS, TRUSTSTORE_P12, action,
-        condition::KEYSTORES, reason,
+        KEYSTORE_JKS, KEYSTORE_P12, MANAGED_BY, Notice, REVISION_KEY, ROLE_CERTIFICATE, ROLE_LABEL,
+        ROLE_STAGED_KEY, TRUSTSTORE_JKS, TRUSTSTORE_P12, action, condition::KEYSTORES, reason,
     },
 };
 
@@ -330,7 +332,13 @@ pub(super) fn build_stores(
         let profile = store_profile(p.profile);
         data.insert(
             KEYSTORE_P12.to_string(),
-            ByteString(keystore::pkcs12_keystore(key, &chain, KEYSTORE_ALIAS, password, profile)?),
+            ByteString(keystore::pkcs12_keystore(
+                key,
+                &chain,
+                KEYSTORE_ALIAS,
+                password,
+                profile,
+            )?),
         );
         if ks.truststore && !anchors.is_empty() {
             data.insert(
@@ -342,7 +350,13 @@ pub(super) fn build_stores(
     if let Some(password) = &passwords.jks {
         data.insert(
             KEYSTORE_JKS.to_string(),
-            ByteString(keystore::jks_keystore(key, &chain, KEYSTORE_ALIAS, password, created_ms)?),
+            ByteString(keystore::jks_keystore(
+                key,
+                &chain,
+                KEYSTORE_ALIAS,
+                password,
+                created_ms,
+            )?),
         );
         if ks.truststore && !anchors.is_empty() {
             data.insert(
@@ -391,7 +405,12 @@ pub(super) async fn sync_stores(
     let passwords = match store_passwords(secrets, ks).await? {
         Ok(p) => p,
         Err(message) => {
-            s.set(KEYSTORES, false, reason::KEYSTORE_PASSWORD_NOT_FOUND, &message);
+            s.set(
+                KEYSTORES,
+                false,
+                reason::KEYSTORE_PASSWORD_NOT_FOUND,
+                &message,
+            );
             return Ok(());
         }
     };
@@ -501,7 +520,8 @@ pub(super) async fn write_secret(
     .into();
     // The Java stores go in with the certificate, so no reader sees a new tls.crt next
     // to an old keystore.
-    if let Some((stores, digest)) = stores_for_new_certificate(cert, secrets, accepted, key).await? {
+    if let Some((stores, digest)) = stores_for_new_certificate(cert, secrets, accepted, key).await?
+    {
         data.extend(stores);
         annotations.insert(KEYSTORE_DIGEST_KEY.to_string(), digest);
     }

@@ -291,10 +291,13 @@ async fn truststore_password(
     let Some(r) = &t.password_secret_ref else {
         return Ok(Ok(DEFAULT_TRUSTSTORE_PASSWORD.to_string()));
     };
-    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    let api: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(ctx.client.clone(), &r.namespace);
     let text = api.get_opt(&r.name).await?.and_then(|s| {
-        s.data
-            .and_then(|d| d.get(&r.key).and_then(|b| String::from_utf8(b.0.clone()).ok()))
+        s.data.and_then(|d| {
+            d.get(&r.key)
+                .and_then(|b| String::from_utf8(b.0.clone()).ok())
+        })
     });
     Ok(match text {
         Some(p) if !p.is_empty() => Ok(p),
@@ -361,7 +364,10 @@ pub async fn reconcile(tb: Arc<SithsTrustBundle>, ctx: Arc<Context>) -> Result<A
     for cm in &mine.items {
         let ns = cm.namespace().unwrap_or_default();
         if &cm.name_any() == cm_name {
-            let digest = cm.annotations().get(KEYSTORE_DIGEST_KEY).map(String::as_str);
+            let digest = cm
+                .annotations()
+                .get(KEYSTORE_DIGEST_KEY)
+                .map(String::as_str);
             existing.insert(
                 ns,
                 cm.data
