@@ -415,7 +415,72 @@ async fn java_mutual_tls_with_the_operators_keystores() -> Result<()> {
     assert!(out.contains("handshake failed"), "{out}");
     let seen = outcomes.recv_timeout(Duration::from_secs(30))?;
     assert!(seen.starts_with("error"), "server side: {seen}");
+
+    // sithsctl finds the SITHS certificate inside a Java store (a Secret holding only
+    // keystore.p12, opened with the namespace's labelled password Secret) and reports a
+    // store it cannot open.
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let store_secret = |name: &str, key: &str, data: Vec<u8>| {
+        serde_json::to_string(&serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+            "data": {key: base64_encode(&data)},
+        }))
+    };
+    apply(
+        &secrets,
+        &store_secret(
+            "java-only",
+            "keystore.p12",
+            bytes(&secret, "keystore.p12").unwrap(),
+        )?,
+    )
+    .await?;
+    let locked = keystore::jks_truststore(&[other.root_der()], "nobody-knows-it", 0)?;
+    apply(
+        &secrets,
+        &store_secret("locked-store", "truststore.jks", locked)?,
+    )
+    .await?;
+    let ca = write(dir.path(), "ca.pem", &bytes(&secret, "ca.crt").unwrap())?;
+    let cp = e2e::shared();
+    let run = |cmd: &str| -> Result<String> {
+        let out = e2e::k8s::sithsctl_output(
+            &cp.kubeconfig,
+            &[
+                cmd,
+                "-n",
+                &env.ns,
+                "--siths-test-ca",
+                &ca.to_string_lossy(),
+                "-o",
+                "json",
+            ],
+        )?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!stdout.contains(password), "the password in sithsctl {cmd}");
+        Ok(stdout + &String::from_utf8_lossy(&out.stderr))
+    };
+    let inventory = run("inventory")?;
+    let found: Vec<&str> = inventory
+        .lines()
+        .filter(|l| l.contains("java-only"))
+        .collect();
+    assert!(
+        inventory.contains("java-only") && inventory.contains("keystore.p12 (certificate)"),
+        "{inventory}"
+    );
+    assert!(!found.is_empty());
+    let audit = run("audit")?;
+    assert!(
+        audit.contains("UNPARSEABLE_CERTIFICATE") && audit.contains("locked-store"),
+        "{audit}"
+    );
     Ok(())
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 #[tokio::test]
