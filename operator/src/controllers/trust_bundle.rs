@@ -674,4 +674,47 @@ mod tests {
             TargetChanges::default()
         );
     }
+
+    fn truststore(jks: Option<&str>) -> TrustStoreTarget {
+        TrustStoreTarget {
+            key: "truststore.p12".into(),
+            jks_key: jks.map(str::to_string),
+            password_secret_ref: None,
+            profile: None,
+        }
+    }
+
+    /// Same anchors and password: same content (no rewrite although the bytes differ);
+    /// a new anchor, password or store kind: new content.
+    #[test]
+    fn truststore_content_changes_exactly_with_anchors_password_and_kind() {
+        let one = LocalCa::generate(&testutil::ca_options("One CA", false)).unwrap().root_pem();
+        let two = LocalCa::generate(&testutil::ca_options("Two CA", false)).unwrap().root_pem();
+        let both = format!("{one}{two}");
+        let t = truststore(Some("truststore.jks"));
+        let a = build_truststores(&t, &one, "changeit").unwrap();
+        let b = build_truststores(&t, &one, "changeit").unwrap();
+        assert_ne!(a.data["truststore.p12"], b.data["truststore.p12"], "random salts");
+        assert_eq!(a.digest, b.digest);
+        let content = |s: &TrustStores, pem: &str| target_content(pem, s.digest.as_deref());
+        let existing: BTreeMap<String, Option<String>> =
+            [("ns".to_string(), Some(content(&a, &one)))].into();
+        assert!(changes(&["ns".into()], &existing, &content(&b, &one)).write.is_empty());
+        let rolled = build_truststores(&t, &both, "changeit").unwrap();
+        assert_eq!(
+            changes(&["ns".into()], &existing, &content(&rolled, &both)).write,
+            ["ns"]
+        );
+        let opened = keystore::read_store(&rolled.data["truststore.p12"], "changeit").unwrap();
+        assert_eq!(opened.certificates.len(), 2);
+        assert!(opened.certificates.iter().all(|c| c.trusted));
+        for other in [
+            build_truststores(&t, &one, "another").unwrap(),
+            build_truststores(&truststore(None), &one, "changeit").unwrap(),
+        ] {
+            assert_ne!(other.digest, a.digest);
+        }
+        // Without a truststore the content is the PEM alone, as before.
+        assert_eq!(target_content(&one, None), one);
+    }
 }
