@@ -8,61 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use super::objects::{CertSecret, FoundCertificate, Inventory, ObjectRef, Unparseable};
+use super::objects::{CertSecret, FoundCertificate, Inventory, Unparseable};
 use crate::{
     api::DEFAULT_TRUSTSTORE_PASSWORD,
     pki::{self, CertInfo, keystore},
 };
-
-/// A store found in a Secret or ConfigMap key, not opened yet.
-#[derive(Clone)]
-pub struct FoundStore {
-    /// The Secret or ConfigMap.
-    pub object: ObjectRef,
-    /// The data key, for example `keystore.p12`.
-    pub key: String,
-    /// The store's bytes.
-    pub bytes: Vec<u8>,
-}
-
-impl std::fmt::Debug for FoundStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "FoundStore({} {}, {} bytes)",
-            self.object.display(),
-            self.key,
-            self.bytes.len()
-        )
-    }
-}
-
-/// Candidate store passwords by namespace and Secret name, then key. `Debug` shows none.
-#[derive(Clone, Default)]
-pub struct Passwords(pub(crate) BTreeMap<(String, String), BTreeMap<String, String>>);
-
-impl std::fmt::Debug for Passwords {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Passwords(<{} Secrets, redacted>)", self.0.len())
-    }
-}
-
-/// Whether data key `key` holding `bytes` is a key store worth opening: by name
-/// (`.p12`, `.pfx`, `.jks`, `keystore`, `truststore`) and by its first bytes.
-pub fn is_store(key: &str, bytes: &[u8]) -> bool {
-    let k = key.to_ascii_lowercase();
-    let named = [".p12", ".pfx", ".jks", ".keystore", ".truststore"]
-        .iter()
-        .any(|s| k.ends_with(s))
-        || k.contains("keystore")
-        || k.contains("truststore");
-    named && keystore::store_format(bytes).is_some()
-}
-
-/// Whether a Secret key may hold a store password worth trying.
-pub fn is_password_key(key: &str) -> bool {
-    key.to_ascii_lowercase().contains("password")
-}
 
 impl Inventory {
     /// The passwords to try on a store of namespace `ns`, most specific first: those the

@@ -688,18 +688,29 @@ mod tests {
     /// a new anchor, password or store kind: new content.
     #[test]
     fn truststore_content_changes_exactly_with_anchors_password_and_kind() {
-        let one = LocalCa::generate(&testutil::ca_options("One CA", false)).unwrap().root_pem();
-        let two = LocalCa::generate(&testutil::ca_options("Two CA", false)).unwrap().root_pem();
+        let one = LocalCa::generate(&testutil::ca_options("One CA", false))
+            .unwrap()
+            .root_pem();
+        let two = LocalCa::generate(&testutil::ca_options("Two CA", false))
+            .unwrap()
+            .root_pem();
         let both = format!("{one}{two}");
         let t = truststore(Some("truststore.jks"));
         let a = build_truststores(&t, &one, "changeit").unwrap();
         let b = build_truststores(&t, &one, "changeit").unwrap();
-        assert_ne!(a.data["truststore.p12"], b.data["truststore.p12"], "random salts");
+        assert_ne!(
+            a.data["truststore.p12"], b.data["truststore.p12"],
+            "random salts"
+        );
         assert_eq!(a.digest, b.digest);
         let content = |s: &TrustStores, pem: &str| target_content(pem, s.digest.as_deref());
         let existing: BTreeMap<String, Option<String>> =
             [("ns".to_string(), Some(content(&a, &one)))].into();
-        assert!(changes(&["ns".into()], &existing, &content(&b, &one)).write.is_empty());
+        assert!(
+            changes(&["ns".into()], &existing, &content(&b, &one))
+                .write
+                .is_empty()
+        );
         let rolled = build_truststores(&t, &both, "changeit").unwrap();
         assert_eq!(
             changes(&["ns".into()], &existing, &content(&rolled, &both)).write,
