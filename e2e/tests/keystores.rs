@@ -576,6 +576,29 @@ async fn a_new_password_rebuilds_the_stores_once_and_is_never_shown() -> Result<
     }
     let (s, reason, _) = condition(&certs.get("client").await?, "Keystores").unwrap();
     assert_eq!((s.as_str(), reason.as_str()), ("True", "KeystoresWritten"));
+
+    // keystores removed from the spec: the stores the operator wrote go, the PEM stays.
+    certs
+        .patch(
+            "client",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"keystores": null}})),
+        )
+        .await?;
+    let gone = eventually(WAIT, "the stores to be removed", || async {
+        let s = secret_data(&env.client, &env.ns, "client-tls").await?;
+        Ok(s.filter(|s| {
+            bytes(s, "keystore.p12").is_none()
+                && s.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(KEYSTORE_DIGEST_KEY))
+                    .is_none()
+        }))
+    })
+    .await?;
+    assert!(bytes(&gone, "truststore.jks").is_none());
+    assert_eq!(bytes(&gone, "tls.crt"), bytes(&after, "tls.crt"));
     Ok(())
 }
 

@@ -371,7 +371,7 @@ pub(super) fn build_stores(
 /// Keeps the Java stores of a Ready certificate current: compares the content digest
 /// recorded on the Secret with the one the spec, certificate, key and passwords give, and
 /// only when they differ rebuilds the stores (one merge patch of the store keys and the
-/// digest annotation). Removes the stores when `keystores` is gone. Sets the `Keystores`
+/// digest annotation). Removes the stores it wrote when `keystores` is gone. Sets the `Keystores`
 /// condition; never writes a password anywhere.
 pub(super) async fn sync_stores(
     ctx: &Context,
@@ -388,7 +388,9 @@ pub(super) async fn sync_stores(
             .into_iter()
             .filter(|k| secret.data.as_ref().is_some_and(|d| d.contains_key(*k)))
             .collect();
-        if recorded.is_some() || !present.is_empty() {
+        // Only stores this operator wrote (its digest is recorded) are removed; a store
+        // someone else put into the Secret stays.
+        if recorded.is_some() {
             let data: serde_json::Map<String, serde_json::Value> = present
                 .iter()
                 .map(|k| (k.to_string(), serde_json::Value::Null))
