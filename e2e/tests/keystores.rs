@@ -714,5 +714,57 @@ spec:
     assert_eq!(n, 2, "{out}");
     let pem = cm.data.as_ref().unwrap()["ca.crt"].clone();
     assert_eq!(pki::parse_pem_chain(&pem)?.len(), 2);
+
+    // A truststore password from a labelled Secret; changing it rebuilds the truststores.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let password_secret = |pw: &str| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Secret
+metadata:
+  name: trust-password
+  labels: {{ siths-operator.io/keystore-password: "true" }}
+stringData: {{ password: "{pw}" }}
+"#
+        )
+    };
+    apply(&secrets, &password_secret("trust-Pass-1")).await?;
+    let with_password = bundle(&format!("{one}, {two}")).replace(
+        "truststore: { jksKey: truststore.jks }",
+        &format!("truststore: {{ jksKey: truststore.jks, passwordSecretRef: {{ name: trust-password, namespace: {ns} }} }}"),
+    );
+    apply(&bundles, &with_password).await?;
+    let opens_with = |cm: &ConfigMap, pw: &str| -> Result<bool> {
+        let data = &cm.binary_data.as_ref().context("binaryData")?["truststore.p12"];
+        let path = write(dir.path(), "pw.p12", &data.0)?;
+        Ok(keytool_list(&path, pw)?.0)
+    };
+    eventually(
+        WAIT,
+        "the truststore under the Secret's password",
+        || async {
+            let cm = cms.get("java-trust").await?;
+            Ok(opens_with(&cm, "trust-Pass-1")?.then_some(()))
+        },
+    )
+    .await?;
+    let offset = audit_offset().await?;
+    apply(&secrets, &password_secret("trust-Pass-2")).await?;
+    let cm = eventually(WAIT, "the truststore under the new password", || async {
+        let cm = cms.get("java-trust").await?;
+        Ok(opens_with(&cm, "trust-Pass-2")?.then_some(cm))
+    })
+    .await?;
+    assert!(!opens_with(&cm, "trust-Pass-1")?);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let writes: Vec<String> = operator_writes_since(&ns, offset)
+        .await?
+        .into_iter()
+        .filter(|w| w.contains("configmaps"))
+        .collect();
+    assert_eq!(writes, ["patch configmaps/java-trust"], "{writes:?}");
+    let status = serde_json::to_string(&bundles.get(&ns).await?.status)?;
+    assert!(!status.contains("trust-Pass"), "a password in the status");
     Ok(())
 }

@@ -14,13 +14,13 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams},
-    core::{Selector, SelectorExt},
-    runtime::{Controller, controller::Action, reflector::ObjectRef, watcher},
+    core::{PartialObjectMeta, Selector, SelectorExt},
+    runtime::{Controller, WatchStreamExt, controller::Action, reflector::ObjectRef, watcher},
 };
 use tracing::warn;
 
 use super::{Context, Error, apply_status, now, siths_issuer::read_config_map};
-use crate::vocabulary::{FIELD_MANAGER, KEYSTORE_DIGEST_KEY, MANAGED_BY};
+use crate::vocabulary::{FIELD_MANAGER, KEYSTORE_DIGEST_KEY, KEYSTORE_PASSWORD_LABEL, MANAGED_BY};
 use crate::{
     api::{
         ConfigMapKeyRef, DEFAULT_TRUSTSTORE_PASSWORD, PinnedAnchors, SithsTrustBundle,
@@ -538,7 +538,33 @@ pub async fn run(
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     let controller = Controller::new(bundles, watcher::Config::default().any_semantic());
     let store = controller.store();
+    let by_password = store.clone();
+    let passwords = watcher(
+        Api::<PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>::all(ctx.client.clone()),
+        watcher::Config::default()
+            .labels(&format!("{KEYSTORE_PASSWORD_LABEL}=true"))
+            .any_semantic(),
+    )
+    .default_backoff()
+    .touched_objects();
     controller
+        // Truststore passwords: the metadata of labelled Secrets only; a changed password
+        // rebuilds the truststores of the bundles naming it.
+        .watches_stream(passwords, move |meta| {
+            let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
+            by_password
+                .state_filter(|b| {
+                    b.spec
+                        .target
+                        .truststore
+                        .as_ref()
+                        .and_then(|t| t.password_secret_ref.as_ref())
+                        .is_some_and(|r| r.namespace == ns && r.name == name)
+                })
+                .iter()
+                .map(|b| ObjectRef::from_obj(b.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .owns(
             targets,
             watcher::Config::default()
