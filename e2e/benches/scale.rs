@@ -27,6 +27,18 @@ use siths_operator::{
     },
 };
 
+/// Whether the bench certificates ask for Java key stores (`--keystores`).
+static KEYSTORES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The `keystores` lines of a bench certificate, when `--keystores` is given.
+fn keystores_yaml() -> &'static str {
+    if KEYSTORES.load(std::sync::atomic::Ordering::Relaxed) {
+        "  keystores:\n    pkcs12: { passwordSecretRef: { name: bench-keystore-password } }\n    jks: { passwordSecretRef: { name: bench-keystore-password } }\n    truststore: true\n"
+    } else {
+        ""
+    }
+}
+
 /// Sizes of one run.
 #[derive(Debug, Clone, Copy)]
 struct Sizes {
@@ -95,6 +107,12 @@ impl Report {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let smoke = args.iter().any(|a| a == "--smoke");
+    // `--keystores`: every bench certificate also asks for keystore.p12, keystore.jks and
+    // the truststores (B1-B4 then include building them; B4 shows they add no idle write).
+    KEYSTORES.store(
+        args.iter().any(|a| a == "--keystores"),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let mut sizes = if smoke { SMOKE } else { FULL };
     if let Some(r) = args.iter().position(|a| a == "--runs") {
         sizes.runs = args.get(r + 1).context("--runs N")?.parse()?;
@@ -115,8 +133,13 @@ fn main() -> Result<()> {
         .build()?;
     let mut report = Report { lines: Vec::new() };
     report.say(format!(
-        "siths-operator benchmarks ({}), {} run(s) each unless noted",
+        "siths-operator benchmarks ({}{}), {} run(s) each unless noted",
         if smoke { "smoke sizes" } else { "full sizes" },
+        if KEYSTORES.load(std::sync::atomic::Ordering::Relaxed) {
+            ", every certificate with keystore.p12, keystore.jks and truststores"
+        } else {
+            ""
+        },
         sizes.runs
     ));
     let mut results = BTreeMap::new();
@@ -279,6 +302,22 @@ impl Bench<'_> {
         n: usize,
     ) -> Result<()> {
         let api: Api<ServiceCertificate> = Api::namespaced(self.client.clone(), ns);
+        if KEYSTORES.load(std::sync::atomic::Ordering::Relaxed) {
+            let secret: Secret = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "bench-keystore-password",
+                    "labels": {"siths-operator.io/keystore-password": "true"}},
+                "stringData": {"password": "bench-store-password"},
+            }))?;
+            match Api::<Secret>::namespaced(self.client.clone(), ns)
+                .create(&PostParams::default(), &secret)
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let keystores = keystores_yaml();
         futures::stream::iter(from..from + n)
             .map(|i| {
                 let api = api.clone();
@@ -293,7 +332,7 @@ spec:
   dnsNames: [c{i}.{ns}.bench.se]
   secretName: c{i}-tls
   issuerRef: {{ kind: SithsIssuer, name: {issuer} }}
-"#
+{keystores}"#
                 );
                 async move {
                     let obj: ServiceCertificate = serde_yaml::from_str(&yaml)?;

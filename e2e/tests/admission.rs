@@ -442,6 +442,34 @@ const CASES: &[Case] = &[
         update: None,
         message: "a matchExpressions operator must be In or NotIn (with values) or Exists or DoesNotExist",
     },
+    Case {
+        what: "keystores with neither pkcs12 nor jks",
+        kind: "ServiceCertificate",
+        body: r#"{"purpose":"ServerToServer","hsaId":"SE2321000016-A1","dnsNames":["a.region.se"],"secretName":"a-tls","issuerRef":{"kind":"SithsIssuer","name":"region"},"keystores":{"truststore":true}}"#,
+        update: None,
+        message: "keystores needs pkcs12, jks or both",
+    },
+    Case {
+        what: "a keystore password Secret name with an underscore",
+        kind: "ServiceCertificate",
+        body: r#"{"purpose":"ServerToServer","hsaId":"SE2321000016-A1","dnsNames":["a.region.se"],"secretName":"a-tls","issuerRef":{"kind":"SithsIssuer","name":"region"},"keystores":{"pkcs12":{"passwordSecretRef":{"name":"key_store"}}}}"#,
+        update: None,
+        message: "name must be a valid object name",
+    },
+    Case {
+        what: "a truststore jksKey equal to its key",
+        kind: "SithsTrustBundle",
+        body: r#"{"sources":{"production":{}},"target":{"configMapName":"siths-ca","namespaceSelector":{},"truststore":{"key":"trust.p12","jksKey":"trust.p12"}}}"#,
+        update: None,
+        message: "jksKey must differ from key",
+    },
+    Case {
+        what: "a truststore key with a slash",
+        kind: "SithsTrustBundle",
+        body: r#"{"sources":{"production":{}},"target":{"configMapName":"siths-ca","namespaceSelector":{},"truststore":{"key":"java/truststore.p12"}}}"#,
+        update: None,
+        message: "must be a valid data key",
+    },
 ];
 
 /// Valid objects near the edges above: each must be accepted.
@@ -472,6 +500,16 @@ const ACCEPTED: &[(&str, &str, &str)] = &[
         r#"{"sources":{"production":{},"additional":[{"name":"extra.ca","namespace":"pki-system"}]},"target":{"configMapName":"siths.ca","namespaceSelector":{"matchLabels":{"a":"b"},"matchExpressions":[{"key":"team","operator":"In","values":["a"]},{"key":"siths","operator":"Exists"}]}}}"#,
     ),
     (
+        "a certificate with a legacy PKCS#12 keystore, a JKS keystore and truststores",
+        "ServiceCertificate",
+        r#"{"purpose":"ServerToServer","hsaId":"SE2321000016-A1","dnsNames":["a.region.se"],"secretName":"a-tls","issuerRef":{"kind":"SithsIssuer","name":"region"},"keystores":{"pkcs12":{"passwordSecretRef":{"name":"ks.password","key":"pw"},"profile":"Legacy"},"jks":{"passwordSecretRef":{"name":"ks.password"}},"truststore":true}}"#,
+    ),
+    (
+        "a trust bundle with PKCS#12 and JKS truststores and a password Secret",
+        "SithsTrustBundle",
+        r#"{"sources":{"production":{}},"target":{"configMapName":"siths-ca","namespaceSelector":{},"truststore":{"jksKey":"truststore.jks","passwordSecretRef":{"name":"trust-password","namespace":"pki-system"}}}}"#,
+    ),
+    (
         "PublicIssuer with a valid organisation number",
         "PublicIssuer",
         r#"{"manual":{},"organizationNumber":"202100-4185"}"#,
@@ -494,6 +532,14 @@ const FIELD_PATHS: &[(&str, &str)] = &[
     (
         "a power of attorney granted by the agent itself",
         "spec.powerOfAttorney.grantedBy: ",
+    ),
+    (
+        "keystores with neither pkcs12 nor jks",
+        "spec.keystores.pkcs12: ",
+    ),
+    (
+        "a truststore jksKey equal to its key",
+        "spec.target.truststore.jksKey: ",
     ),
     (
         "a namespace selector with operator Equals",

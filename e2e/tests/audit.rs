@@ -285,7 +285,7 @@ fn plan_blocks_certificates_without_domain_validation() -> Result<()> {
     let (code, json, stderr) = plan(&originals, &["--fail-on", "error", "-o", "json"])?;
     assert_eq!(code, 0, "{stderr}\n{json}");
     let p: Value = serde_json::from_str(&json)?;
-    assert_eq!(p["summary"]["issue"], 3);
+    assert_eq!(p["summary"]["issue"], 4);
     let entry = |p: &Value, name: &str| {
         p["certificates"]
             .as_array()

@@ -31,6 +31,13 @@ async fn examples_reach_the_states_their_readmes_promise() -> Result<()> {
     )
     .await?;
     assert_eq!(cert.status.unwrap().revision, Some(1));
+    // test-environment: the Java service's certificate gets its key stores.
+    wait_condition(&journal, "journal-java", "Keystores", "True", None, WAIT).await?;
+    let java = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), "journal")
+        .get("journal-java-tls")
+        .await?;
+    let data = java.data.unwrap_or_default();
+    assert!(data.contains_key("keystore.p12") && data.contains_key("truststore.p12"));
 
     // region-production: waiting for approval, 3 500 SEK.
     let issuers: Api<SithsIssuer> = Api::all(client.clone());

@@ -482,6 +482,7 @@ mod tests {
                 },
                 private_key: None,
                 renew_before: None,
+                keystores: None,
             },
         );
         c.metadata.namespace = Some("team".into());

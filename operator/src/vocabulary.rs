@@ -27,6 +27,24 @@ pub const ROLE_LABEL: &str = "siths-operator.io/role";
 pub const ROLE_STAGED_KEY: &str = "staged-key";
 /// Value of [`ROLE_LABEL`] on certificate Secrets.
 pub const ROLE_CERTIFICATE: &str = "certificate";
+/// Annotation on a certificate Secret or trust bundle ConfigMap: the content digest of the
+/// Java stores written into it (`pki::keystore::content_digest`: certificates, key
+/// fingerprint, a digest of the password, profile), never the password. The stores are
+/// rebuilt exactly when it changes.
+pub const KEYSTORE_DIGEST_KEY: &str = "siths-operator.io/keystore-digest";
+/// Label on a Secret holding a key store password (value `"true"`): the operator watches
+/// the metadata of these Secrets only, to rebuild stores when a password changes.
+pub const KEYSTORE_PASSWORD_LABEL: &str = "siths-operator.io/keystore-password";
+/// Secret key of the PKCS#12 key store of a certificate.
+pub const KEYSTORE_P12: &str = "keystore.p12";
+/// Secret key of the JKS key store of a certificate.
+pub const KEYSTORE_JKS: &str = "keystore.jks";
+/// Secret key of the PKCS#12 truststore of a certificate.
+pub const TRUSTSTORE_P12: &str = "truststore.p12";
+/// Secret key of the JKS truststore of a certificate.
+pub const TRUSTSTORE_JKS: &str = "truststore.jks";
+/// Alias of the private key entry in a certificate's key stores.
+pub const KEYSTORE_ALIAS: &str = "certificate";
 /// Annotation on an Ingress choosing its mode (`public`, `audit`, `ignore`).
 pub const INGRESS_TLS_ANNOTATION: &str = "siths-operator.io/tls";
 /// Annotation on an Ingress naming the PublicIssuer of its `public` mode.
@@ -45,6 +63,8 @@ pub mod condition {
     pub const DOMAIN_VALIDATED: &str = "DomainValidated";
     /// A revision is being issued, or why not.
     pub const ISSUING: &str = "Issuing";
+    /// The Java key stores a ServiceCertificate asks for are in its Secret, or why not.
+    pub const KEYSTORES: &str = "Keystores";
 }
 
 /// Condition reasons of a ServiceCertificate: the gates' refusals, the issuance outcomes
@@ -123,6 +143,10 @@ pub mod reason {
     pub const ORDER_NOT_MADE_BY_OPERATOR: &str = "OrderNotMadeByOperator";
     /// The issuer's organisation number is invalid.
     pub const INVALID_ORGANIZATION_NUMBER: &str = "InvalidOrganizationNumber";
+    /// A key store password Secret (or its key) does not exist.
+    pub const KEYSTORE_PASSWORD_NOT_FOUND: &str = "KeystorePasswordNotFound";
+    /// The Java key stores were (re)built.
+    pub const KEYSTORES_WRITTEN: &str = "KeystoresWritten";
 }
 
 /// Event actions.
@@ -143,6 +167,8 @@ pub mod action {
     pub const IMPORT: &str = "Import";
     /// Issuing.
     pub const ISSUE: &str = "Issue";
+    /// Building Java key stores.
+    pub const KEYSTORE: &str = "Keystore";
 }
 
 /// What an event says, in one shape for every controller and decision: Normal or Warning,

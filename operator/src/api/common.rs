@@ -188,6 +188,34 @@ pub struct NamespacedSecretRef {
     pub namespace: String,
 }
 
+/// A reference to a key of a Secret in a given namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespacedSecretKeyRef {
+    /// Name of the Secret.
+    #[validate(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(DNS1123_SUBDOMAIN_RULE).message(OBJECT_NAME_MESSAGE))]
+    pub name: String,
+    /// Namespace of the Secret.
+    #[validate(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new(DNS1123_LABEL_RULE).message(NAMESPACE_MESSAGE))]
+    pub namespace: String,
+    /// Key in the Secret's data.
+    #[serde(default = "default_password_key")]
+    #[validate(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+fn default_password_key() -> String {
+    "password".to_string()
+}
+
+/// CEL: a ConfigMap or Secret data key (letters, digits, `-`, `_`, `.`).
+pub const CONFIG_KEY_RULE: &str = r"self.matches('^[-._a-zA-Z0-9]+$')";
+/// Message for [`CONFIG_KEY_RULE`].
+pub const CONFIG_KEY_MESSAGE: &str =
+    "must be a valid data key: letters, digits, '-', '_' and '.' (for example truststore.p12)";
+
 /// A reference to a ConfigMap key holding PEM certificates.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]

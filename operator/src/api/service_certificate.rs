@@ -80,6 +80,80 @@ pub struct ServiceCertificateSpec {
     #[validate(length(min = 2, max = 8))]
     #[x_kube(validation = Rule::new("self.matches('^[1-9][0-9]{0,4}(d|h)$')").message("renewBefore must be a number of days or hours, for example 30d or 720h"))]
     pub renew_before: Option<String>,
+    /// Java key stores written into the Secret next to `tls.crt` and `tls.key`:
+    /// `keystore.p12` and/or `keystore.jks` with the key and full chain, and with
+    /// `truststore: true` also `truststore.p12` (and `truststore.jks`) holding the CA
+    /// certificate. Rebuilt exactly when the certificate, the CA or a password changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keystores: Option<Keystores>,
+}
+
+/// Java key stores of a certificate.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[x_kube(validation = Rule::new("has(self.pkcs12) || has(self.jks)").message("keystores needs pkcs12, jks or both (for example keystores: {pkcs12: {passwordSecretRef: {name: journal-keystore-password}}})").field_path(".pkcs12"))]
+#[serde(rename_all = "camelCase")]
+pub struct Keystores {
+    /// Write `keystore.p12` (PKCS#12, the Java default store type since Java 9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs12: Option<Pkcs12Keystore>,
+    /// Write `keystore.jks` (the older Java KeyStore format) for runtimes that need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jks: Option<JksKeystore>,
+    /// Also write `truststore.p12` (and `truststore.jks` with `jks`) holding the CA
+    /// certificate of the chain (`ca.crt`) as a trusted entry, with the same password.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truststore: bool,
+}
+
+/// A PKCS#12 key store.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pkcs12Keystore {
+    /// The Secret (in the certificate's namespace) holding the store password. Label it
+    /// `siths-operator.io/keystore-password: "true"` so a changed password rebuilds the
+    /// stores at once (otherwise at the next periodic look).
+    pub password_secret_ref: LocalSecretKeyRef,
+    /// `Modern` (the default: PBES2 with AES-256-CBC and PBKDF2-HMAC-SHA256, SHA-256 MAC;
+    /// read by Java 11.0.12+/17 and OpenSSL 3) or `Legacy` (3DES and a SHA-1 MAC, weaker,
+    /// only for old Java 8 runtimes that cannot read the modern one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<KeystoreProfile>,
+}
+
+/// A JKS key store.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JksKeystore {
+    /// The Secret (in the certificate's namespace) holding the store password; the key
+    /// entry is protected with the same password, as `keytool` does.
+    pub password_secret_ref: LocalSecretKeyRef,
+}
+
+/// Encryption profile of a PKCS#12 store.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum KeystoreProfile {
+    /// PBES2/AES-256-CBC, PBKDF2-HMAC-SHA256, HMAC-SHA256.
+    Modern,
+    /// pbeWithSHAAnd3-KeyTripleDES-CBC, HMAC-SHA1. Weaker; only where asked.
+    Legacy,
+}
+
+/// A key of a Secret in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalSecretKeyRef {
+    /// Name of the Secret.
+    #[validate(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(DNS1123_SUBDOMAIN_RULE).message(OBJECT_NAME_MESSAGE))]
+    pub name: String,
+    /// Key in the Secret's data holding the password (UTF-8).
+    #[serde(default = "default_password_key")]
+    #[validate(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+fn default_password_key() -> String {
+    "password".to_string()
 }
 
 /// Purpose of a certificate.

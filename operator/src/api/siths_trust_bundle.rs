@@ -5,7 +5,11 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    common::{Condition, ConfigMapKeyRef, DNS1123_SUBDOMAIN_RULE},
+    common::{
+        CONFIG_KEY_MESSAGE, CONFIG_KEY_RULE, Condition, ConfigMapKeyRef, DNS1123_SUBDOMAIN_RULE,
+        NamespacedSecretKeyRef,
+    },
+    service_certificate::KeystoreProfile,
     siths_issuer::PinnedAnchors,
 };
 
@@ -85,7 +89,42 @@ pub struct TrustTarget {
     /// Namespaces that get the ConfigMap. An empty selector selects every namespace.
     #[schemars(schema_with = "super::common::label_selector_schema")]
     pub namespace_selector: LabelSelector,
+    /// Also write a Java truststore into `binaryData` of each ConfigMap: every CA
+    /// certificate of the bundle as a trusted-certificate entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truststore: Option<TrustStoreTarget>,
 }
+
+/// A Java truststore in the target ConfigMaps.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("!has(self.jksKey) || self.jksKey != self.key").message("jksKey must differ from key (for example key: truststore.p12, jksKey: truststore.jks)").field_path(".jksKey"))]
+#[serde(rename_all = "camelCase")]
+pub struct TrustStoreTarget {
+    /// Key of the PKCS#12 truststore in `binaryData`.
+    #[serde(default = "default_truststore_key")]
+    #[validate(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(CONFIG_KEY_RULE).message(CONFIG_KEY_MESSAGE))]
+    pub key: String,
+    /// Also write a JKS truststore under this key (for example `truststore.jks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(CONFIG_KEY_RULE).message(CONFIG_KEY_MESSAGE))]
+    pub jks_key: Option<String>,
+    /// The Secret holding the store password. A truststore password protects nothing
+    /// secret (it only guards integrity), so without it the Java default `changeit` is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret_ref: Option<NamespacedSecretKeyRef>,
+    /// `Modern` (default) or `Legacy` (3DES and SHA-1, for old Java 8 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<KeystoreProfile>,
+}
+
+fn default_truststore_key() -> String {
+    "truststore.p12".to_string()
+}
+
+/// The password of a truststore without `passwordSecretRef`: the Java default.
+pub const DEFAULT_TRUSTSTORE_PASSWORD: &str = "changeit";
 
 fn default_config_map_name() -> String {
     "siths-ca".to_string()

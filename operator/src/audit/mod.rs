@@ -6,6 +6,7 @@
 //! - [`anchors`]: classification of a certificate by chain verification.
 //! - [`findings`]: the rules, [`audit`].
 //! - [`inventory`]: every certificate, where it is used, its class and expiry.
+//! - [`stores`]: Java key and trust stores, opened with the passwords available.
 //! - [`plan`]: the operator's own decisions on every `ServiceCertificate`, offline.
 //! - [`timeline`]: every certificate with its validity, renewal and lead-time dates.
 //! - [`html`]: the self-contained HTML report (`sithsctl audit -o html`).
@@ -16,6 +17,7 @@ pub mod html;
 pub mod inventory;
 pub mod objects;
 pub mod plan;
+pub mod stores;
 pub mod timeline;
 
 use serde::Serialize;

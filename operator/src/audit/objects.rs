@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::{
     api::{DomainValidation, ServiceCertificate, SithsIssuer},
     pki::{self, CertInfo},
+    vocabulary::KEYSTORE_PASSWORD_LABEL,
 };
 
 /// The label the apiserver puts on every namespace, with its name.
@@ -144,6 +145,56 @@ pub struct RouteTls {
     pub destination_ca: BTreeSet<String>,
 }
 
+/// A store found in a Secret or ConfigMap key, not opened yet.
+#[derive(Clone)]
+pub struct FoundStore {
+    /// The Secret or ConfigMap.
+    pub object: ObjectRef,
+    /// The data key, for example `keystore.p12`.
+    pub key: String,
+    /// The store's bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for FoundStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "FoundStore({} {}, {} bytes)",
+            self.object.display(),
+            self.key,
+            self.bytes.len()
+        )
+    }
+}
+
+/// Candidate store passwords by namespace and Secret name, then key. `Debug` shows none.
+#[derive(Clone, Default)]
+pub struct Passwords(pub(crate) BTreeMap<(String, String), BTreeMap<String, String>>);
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Passwords(<{} Secrets, redacted>)", self.0.len())
+    }
+}
+
+/// Whether data key `key` holding `bytes` is a key store worth opening: by name
+/// (`.p12`, `.pfx`, `.jks`, `keystore`, `truststore`) and by its first bytes.
+pub fn is_store(key: &str, bytes: &[u8]) -> bool {
+    let k = key.to_ascii_lowercase();
+    let named = [".p12", ".pfx", ".jks", ".keystore", ".truststore"]
+        .iter()
+        .any(|s| k.ends_with(s))
+        || k.contains("keystore")
+        || k.contains("truststore");
+    named && pki::keystore::store_format(bytes).is_some()
+}
+
+/// Whether a Secret key may hold a store password worth trying.
+pub fn is_password_key(key: &str) -> bool {
+    key.to_ascii_lowercase().contains("password")
+}
+
 /// Everything an audit or a plan looks at.
 #[derive(Debug, Default, Clone)]
 pub struct Inventory {
@@ -172,6 +223,10 @@ pub struct Inventory {
     pub public_issuers: Vec<crate::api::PublicIssuer>,
     /// Objects of kinds the audit does not look at.
     pub skipped: usize,
+    /// Java key stores found in Secrets and ConfigMaps, until [`Inventory::open_stores`].
+    pub stores: Vec<FoundStore>,
+    /// Candidate store passwords (see the `stores` module); never shown.
+    pub store_passwords: Passwords,
 }
 
 /// Why an object could not be read.
@@ -283,7 +338,31 @@ impl Inventory {
         }
         let mut certificates = Vec::new();
         let mut unparseable = Vec::new();
+        let labelled = secret
+            .labels()
+            .get(KEYSTORE_PASSWORD_LABEL)
+            .map(String::as_str)
+            == Some("true");
         for (key, bytes) in &entries {
+            if is_store(key, bytes) {
+                self.stores.push(FoundStore {
+                    object: ObjectRef::namespaced("Secret", &ns, &secret.name_any()),
+                    key: key.clone(),
+                    bytes: bytes.clone(),
+                });
+                continue;
+            }
+            if (labelled || is_password_key(key))
+                && bytes.len() <= 256
+                && let Ok(p) = std::str::from_utf8(bytes)
+            {
+                self.store_passwords
+                    .0
+                    .entry((ns.clone(), secret.name_any()))
+                    .or_default()
+                    .insert(key.clone(), p.to_string());
+                continue;
+            }
             let text = String::from_utf8_lossy(bytes);
             let blocks = certificate_blocks(&text);
             let required = is_tls && key == "tls.crt";
@@ -341,6 +420,16 @@ impl Inventory {
 
     /// Adds the certificates a ConfigMap holds (trust bundles), by fingerprint.
     pub fn add_config_map(&mut self, cm: &ConfigMap) {
+        let ns = namespace_of(cm.namespace());
+        for (key, bytes) in cm.binary_data.iter().flatten() {
+            if is_store(key, &bytes.0) {
+                self.stores.push(FoundStore {
+                    object: ObjectRef::namespaced("ConfigMap", &ns, &cm.name_any()),
+                    key: key.clone(),
+                    bytes: bytes.0.clone(),
+                });
+            }
+        }
         let mut found = BTreeSet::new();
         for v in cm.data.iter().flat_map(|d| d.values()) {
             let blocks = certificate_blocks(v);
@@ -524,6 +613,8 @@ impl Inventory {
     pub fn restrict_to_namespace(&mut self, ns: &str) {
         let here = |o: &ObjectRef| o.namespace.as_deref() == Some(ns);
         self.secrets.retain(|s| here(&s.object));
+        self.stores.retain(|s| here(&s.object));
+        self.store_passwords.0.retain(|(n, _), _| n == ns);
         self.ingress_tls.retain(|t| here(&t.ingress));
         self.routes.retain(|r| here(&r.route));
         self.service_selectors.retain(|(n, _), _| n == ns);

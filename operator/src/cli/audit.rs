@@ -316,6 +316,7 @@ pub async fn live_inventory(client: &Client, ns: Option<&str>) -> anyhow::Result
     for line in unreadable {
         eprintln!("warning: {line}");
     }
+    inv.open_stores();
     Ok(inv)
 }
 
@@ -327,6 +328,7 @@ fn offline_inventory(files: &[PathBuf], ns: Option<&str>) -> anyhow::Result<Inve
     if let Some(ns) = ns {
         inv.restrict_to_namespace(ns);
     }
+    inv.open_stores();
     Ok(inv)
 }
 

@@ -11,14 +11,21 @@ use kube::{
     api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
 };
 
-use super::Error;
+use super::{Context, Error, cert_status::Status};
 use crate::{
-    api::{KeyAlgorithm, RotationPolicy, ServiceCertificate},
-    pki::{self, KeySpec, PrivateKey},
+    api::{
+        KeyAlgorithm, KeystoreProfile, Keystores, LocalSecretKeyRef, RotationPolicy,
+        ServiceCertificate,
+    },
+    pki::{
+        self, KeySpec, PrivateKey,
+        keystore::{self, StoreProfile},
+    },
     policy::names::key_secret_name,
     vocabulary::{
-        CERTIFICATE_LABEL, FIELD_MANAGER, ISSUED_AT_KEY, MANAGED_BY, REVISION_KEY,
-        ROLE_CERTIFICATE, ROLE_LABEL, ROLE_STAGED_KEY,
+        CERTIFICATE_LABEL, FIELD_MANAGER, ISSUED_AT_KEY, KEYSTORE_ALIAS, KEYSTORE_DIGEST_KEY,
+        KEYSTORE_JKS, KEYSTORE_P12, MANAGED_BY, Notice, REVISION_KEY, ROLE_CERTIFICATE, ROLE_LABEL,
+        ROLE_STAGED_KEY, TRUSTSTORE_JKS, TRUSTSTORE_P12, action, condition::KEYSTORES, reason,
     },
 };
 
@@ -204,6 +211,286 @@ pub(super) async fn cleanup_staged_keys(
     Ok(())
 }
 
+/// Every data key a certificate's Java stores may use.
+const STORE_KEYS: [&str; 4] = [KEYSTORE_P12, KEYSTORE_JKS, TRUSTSTORE_P12, TRUSTSTORE_JKS];
+
+/// The passwords of a certificate's stores. `Debug` never shows them.
+pub(super) struct StorePasswords {
+    pkcs12: Option<String>,
+    jks: Option<String>,
+}
+
+impl std::fmt::Debug for StorePasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StorePasswords(<redacted>)")
+    }
+}
+
+/// Maps the API's profile to the writer's.
+pub(super) fn store_profile(p: Option<KeystoreProfile>) -> StoreProfile {
+    match p {
+        Some(KeystoreProfile::Legacy) => StoreProfile::Legacy,
+        Some(KeystoreProfile::Modern) | None => StoreProfile::Modern,
+    }
+}
+
+/// Reads one password: `Ok(Err(message))` when the Secret or its key is missing.
+async fn read_password(
+    secrets: &Api<Secret>,
+    r: &LocalSecretKeyRef,
+) -> Result<Result<String, String>, Error> {
+    let Some(secret) = secrets.get_opt(&r.name).await? else {
+        return Ok(Err(format!(
+            "the key store password Secret {} does not exist",
+            r.name
+        )));
+    };
+    match secret_text(&secret, &r.key) {
+        Some(p) if !p.is_empty() => Ok(Ok(p)),
+        _ => Ok(Err(format!(
+            "the key store password Secret {} has no non-empty UTF-8 key {}",
+            r.name, r.key
+        ))),
+    }
+}
+
+/// The passwords the certificate's `keystores` name, or why they cannot be read.
+pub(super) async fn store_passwords(
+    secrets: &Api<Secret>,
+    ks: &Keystores,
+) -> Result<Result<StorePasswords, String>, Error> {
+    let mut out = StorePasswords {
+        pkcs12: None,
+        jks: None,
+    };
+    if let Some(p) = &ks.pkcs12 {
+        match read_password(secrets, &p.password_secret_ref).await? {
+            Ok(pw) => out.pkcs12 = Some(pw),
+            Err(m) => return Ok(Err(m)),
+        }
+    }
+    if let Some(j) = &ks.jks {
+        match read_password(secrets, &j.password_secret_ref).await? {
+            Ok(pw) => out.jks = Some(pw),
+            Err(m) => return Ok(Err(m)),
+        }
+    }
+    Ok(Ok(out))
+}
+
+/// The full chain of a store's key entry: leaf, intermediates and the root when known.
+fn full_chain(accepted: &pki::Accepted) -> Vec<&[u8]> {
+    accepted
+        .chain
+        .iter()
+        .chain(accepted.root.iter())
+        .map(|c| c.as_ref())
+        .collect()
+}
+
+/// The content digest of the stores `ks` asks for, for this certificate, key and passwords.
+pub(super) fn stores_digest(
+    ks: &Keystores,
+    passwords: &StorePasswords,
+    accepted: &pki::Accepted,
+) -> String {
+    let mut parts = Vec::new();
+    let mut pw = String::new();
+    if let (Some(p), Some(password)) = (&ks.pkcs12, &passwords.pkcs12) {
+        parts.push(format!("pkcs12:{}", store_profile(p.profile).name()));
+        pw.push_str(password);
+    }
+    pw.push('\0');
+    if let Some(password) = &passwords.jks {
+        parts.push("jks".to_string());
+        pw.push_str(password);
+    }
+    if ks.truststore {
+        parts.push("truststore".to_string());
+    }
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    keystore::content_digest(
+        &parts,
+        &full_chain(accepted),
+        Some(&accepted.leaf.public_key_der),
+        &pw,
+    )
+}
+
+/// The Secret data of the stores `ks` asks for.
+pub(super) fn build_stores(
+    ks: &Keystores,
+    passwords: &StorePasswords,
+    accepted: &pki::Accepted,
+    key: &PrivateKey,
+) -> Result<BTreeMap<String, ByteString>, pki::PkiError> {
+    let chain = full_chain(accepted);
+    let anchors: Vec<&[u8]> = accepted.root.iter().map(|c| c.as_ref()).collect();
+    let created_ms = u64::try_from(accepted.leaf.not_before.as_millisecond()).unwrap_or(0);
+    let mut data = BTreeMap::new();
+    if let (Some(p), Some(password)) = (&ks.pkcs12, &passwords.pkcs12) {
+        let profile = store_profile(p.profile);
+        data.insert(
+            KEYSTORE_P12.to_string(),
+            ByteString(keystore::pkcs12_keystore(
+                key,
+                &chain,
+                KEYSTORE_ALIAS,
+                password,
+                profile,
+            )?),
+        );
+        if ks.truststore && !anchors.is_empty() {
+            data.insert(
+                TRUSTSTORE_P12.to_string(),
+                ByteString(keystore::pkcs12_truststore(&anchors, password, profile)?),
+            );
+        }
+    }
+    if let Some(password) = &passwords.jks {
+        data.insert(
+            KEYSTORE_JKS.to_string(),
+            ByteString(keystore::jks_keystore(
+                key,
+                &chain,
+                KEYSTORE_ALIAS,
+                password,
+                created_ms,
+            )?),
+        );
+        if ks.truststore && !anchors.is_empty() {
+            data.insert(
+                TRUSTSTORE_JKS.to_string(),
+                ByteString(keystore::jks_truststore(&anchors, password, created_ms)?),
+            );
+        }
+    }
+    Ok(data)
+}
+
+/// Keeps the Java stores of a Ready certificate current: compares the content digest
+/// recorded on the Secret with the one the spec, certificate, key and passwords give, and
+/// only when they differ rebuilds the stores (one merge patch of the store keys and the
+/// digest annotation). Removes the stores it wrote when `keystores` is gone. Sets the `Keystores`
+/// condition; never writes a password anywhere.
+pub(super) async fn sync_stores(
+    ctx: &Context,
+    cert: &ServiceCertificate,
+    s: &mut Status,
+    secrets: &Api<Secret>,
+    secret: Option<&Secret>,
+    accepted: &pki::Accepted,
+) -> Result<(), Error> {
+    let Some(secret) = secret else { return Ok(()) };
+    let recorded = secret.annotations().get(KEYSTORE_DIGEST_KEY);
+    let Some(ks) = &cert.spec.keystores else {
+        let present: Vec<&str> = STORE_KEYS
+            .into_iter()
+            .filter(|k| secret.data.as_ref().is_some_and(|d| d.contains_key(*k)))
+            .collect();
+        // Only stores this operator wrote (its digest is recorded) are removed; a store
+        // someone else put into the Secret stays.
+        if recorded.is_some() {
+            let data: serde_json::Map<String, serde_json::Value> = present
+                .iter()
+                .map(|k| (k.to_string(), serde_json::Value::Null))
+                .collect();
+            let patch = serde_json::json!({
+                "metadata": { "annotations": { KEYSTORE_DIGEST_KEY: null } },
+                "data": data,
+            });
+            merge_patch(secrets, &cert.spec.secret_name, &patch).await?;
+        }
+        s.st.conditions.retain(|c| c.type_ != KEYSTORES);
+        return Ok(());
+    };
+    let passwords = match store_passwords(secrets, ks).await? {
+        Ok(p) => p,
+        Err(message) => {
+            s.set(
+                KEYSTORES,
+                false,
+                reason::KEYSTORE_PASSWORD_NOT_FOUND,
+                &message,
+            );
+            return Ok(());
+        }
+    };
+    let digest = stores_digest(ks, &passwords, accepted);
+    let message = format!(
+        "Java key stores in Secret {} match the certificate and passwords",
+        cert.spec.secret_name
+    );
+    if recorded == Some(&digest) {
+        s.set(KEYSTORES, true, reason::KEYSTORES_WRITTEN, &message);
+        return Ok(());
+    }
+    let key_pem = secret_text(secret, "tls.key").ok_or(Error::Incomplete("tls.key"))?;
+    let key = PrivateKey::from_pem(&key_pem)?;
+    let data = build_stores(ks, &passwords, accepted, &key)?;
+    let mut patch_data = serde_json::Map::new();
+    for k in STORE_KEYS {
+        let value = match data.get(k) {
+            Some(b) => serde_json::to_value(b)?,
+            None => serde_json::Value::Null,
+        };
+        patch_data.insert(k.to_string(), value);
+    }
+    let patch = serde_json::json!({
+        "metadata": { "annotations": { KEYSTORE_DIGEST_KEY: digest } },
+        "data": patch_data,
+    });
+    merge_patch(secrets, &cert.spec.secret_name, &patch).await?;
+    s.set(KEYSTORES, true, reason::KEYSTORES_WRITTEN, &message);
+    let names: Vec<&str> = data.keys().map(String::as_str).collect();
+    ctx.event(
+        cert,
+        Notice::normal(
+            reason::KEYSTORES_WRITTEN,
+            action::KEYSTORE,
+            format!(
+                "{} (re)built in Secret {}: the certificate, CA, profile or a password changed",
+                names.join(", "),
+                cert.spec.secret_name
+            ),
+        ),
+    )
+    .await;
+    Ok(())
+}
+
+async fn merge_patch(
+    secrets: &Api<Secret>,
+    name: &str,
+    patch: &serde_json::Value,
+) -> Result<(), Error> {
+    let pp = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    secrets.patch(name, &pp, &Patch::Merge(patch)).await?;
+    Ok(())
+}
+
+/// The store entries and digest to write with a new certificate, when `keystores` asks
+/// for stores and the passwords can be read (otherwise the next pass reports why, in
+/// [`sync_stores`]).
+async fn stores_for_new_certificate(
+    cert: &ServiceCertificate,
+    secrets: &Api<Secret>,
+    accepted: &pki::Accepted,
+    key: &PrivateKey,
+) -> Result<Option<(BTreeMap<String, ByteString>, String)>, Error> {
+    let Some(ks) = &cert.spec.keystores else {
+        return Ok(None);
+    };
+    let Ok(passwords) = store_passwords(secrets, ks).await? else {
+        return Ok(None);
+    };
+    let digest = stores_digest(ks, &passwords, accepted);
+    Ok(Some((build_stores(ks, &passwords, accepted, key)?, digest)))
+}
+
 pub(super) async fn write_secret(
     cert: &ServiceCertificate,
     secrets: &Api<Secret>,
@@ -227,18 +514,24 @@ pub(super) async fn write_secret(
             ByteString(accepted.root_pem().into_bytes()),
         );
     }
+    let mut annotations: BTreeMap<String, String> = [
+        (REVISION_KEY.to_string(), revision.to_string()),
+        // Full precision, to order it against renewal requests.
+        (ISSUED_AT_KEY.to_string(), super::now().to_string()),
+    ]
+    .into();
+    // The Java stores go in with the certificate, so no reader sees a new tls.crt next
+    // to an old keystore.
+    if let Some((stores, digest)) = stores_for_new_certificate(cert, secrets, accepted, key).await?
+    {
+        data.extend(stores);
+        annotations.insert(KEYSTORE_DIGEST_KEY.to_string(), digest);
+    }
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(cert.spec.secret_name.clone()),
             labels: Some(labels(&cert.name_any(), ROLE_CERTIFICATE)),
-            annotations: Some(
-                [
-                    (REVISION_KEY.to_string(), revision.to_string()),
-                    // Full precision, to order it against renewal requests.
-                    (ISSUED_AT_KEY.to_string(), super::now().to_string()),
-                ]
-                .into(),
-            ),
+            annotations: Some(annotations),
             ..Default::default()
         },
         type_: Some("kubernetes.io/tls".into()),

@@ -141,6 +141,15 @@ pub(super) async fn process(
                 &ready_reason,
                 &ready_message(&leaf.issuer, &spec.secret_name, &leaf.not_after),
             );
+            super::certificate_secret::sync_stores(
+                ctx,
+                cert,
+                s,
+                &secrets,
+                secret.as_ref(),
+                &accepted,
+            )
+            .await?;
             let issued_at = secret
                 .as_ref()
                 .and_then(|sec| sec.annotations().get(ISSUED_AT_KEY))

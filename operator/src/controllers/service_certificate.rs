@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ListParams, ObjectMeta},
-    core::DeserializeGuard,
+    core::{DeserializeGuard, PartialObjectMeta},
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
@@ -66,8 +66,9 @@ use crate::{
         routing::Route,
     },
     vocabulary::{
-        CERTIFICATE_LABEL, IMPORT_REQUESTED_KEY, ISSUED_AT_KEY, ISSUER_LABEL, MANAGED_BY, Notice,
-        RENEW_REQUESTED_KEY, REVISION_KEY, ROLE_CERTIFICATE, ROLE_LABEL, action,
+        CERTIFICATE_LABEL, IMPORT_REQUESTED_KEY, ISSUED_AT_KEY, ISSUER_LABEL,
+        KEYSTORE_PASSWORD_LABEL, MANAGED_BY, Notice, RENEW_REQUESTED_KEY, REVISION_KEY,
+        ROLE_CERTIFICATE, ROLE_LABEL, action,
         condition::{DOMAIN_VALIDATED, ISSUING, READY},
         reason,
     },
@@ -354,6 +355,8 @@ async fn siths_route(
             &ready_reason,
             &ready_message(revision.unwrap_or(1), &spec.secret_name, leaf.not_after),
         );
+        super::certificate_secret::sync_stores(ctx, cert, s, &secrets, secret.as_ref(), accepted)
+            .await?;
         let issued_at = secret
             .as_ref()
             .and_then(|sec| sec.annotations().get(ISSUED_AT_KEY))
@@ -846,6 +849,19 @@ impl Generations {
     }
 }
 
+/// Whether the certificate's key stores take a password from Secret `name`.
+fn uses_password_secret(cert: &ServiceCertificate, name: &str) -> bool {
+    cert.spec.keystores.as_ref().is_some_and(|ks| {
+        ks.pkcs12
+            .as_ref()
+            .is_some_and(|p| p.password_secret_ref.name == name)
+            || ks
+                .jks
+                .as_ref()
+                .is_some_and(|j| j.password_secret_ref.name == name)
+    })
+}
+
 /// The certificates naming issuer `name` of `kind`.
 fn certificates_of(
     store: &Store<ServiceCertificate>,
@@ -898,6 +914,7 @@ pub async fn run(
     let public_generations = Generations::default();
     let by_validation = store.clone();
     let by_secret = store.clone();
+    let by_password = store.clone();
     let issuer_generations = Generations::default();
     let validation_generations = Generations::default();
     controller
@@ -941,6 +958,30 @@ pub async fn run(
                     .map(|c| ObjectRef::from_obj(c.as_ref()))
                     .collect::<Vec<_>>();
                 by_label.into_iter().chain(by_name)
+            },
+        )
+        // Key store passwords: the metadata of labelled Secrets only (never their data,
+        // never every Secret); a changed password rebuilds the stores that use it.
+        .watches_stream(
+            watcher(
+                Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+                watcher::Config::default()
+                    .labels(&format!("{KEYSTORE_PASSWORD_LABEL}=true"))
+                    .any_semantic(),
+            )
+            .default_backoff()
+            .touched_objects(),
+            move |meta| {
+                let ns = meta.namespace().unwrap_or_default();
+                let name = meta.name_any();
+                by_password
+                    .state_filter(|c| {
+                        c.metadata.namespace.as_deref() == Some(ns.as_str())
+                            && uses_password_secret(c, &name)
+                    })
+                    .iter()
+                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                    .collect::<Vec<_>>()
             },
         )
         .watches_stream(
@@ -1017,6 +1058,7 @@ mod tests {
                 },
                 private_key: None,
                 renew_before: None,
+                keystores: None,
             },
         );
         c.metadata.namespace = Some("ns".into());

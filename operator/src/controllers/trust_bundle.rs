@@ -14,16 +14,19 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams},
-    core::{Selector, SelectorExt},
-    runtime::{Controller, controller::Action, reflector::ObjectRef, watcher},
+    core::{PartialObjectMeta, Selector, SelectorExt},
+    runtime::{Controller, WatchStreamExt, controller::Action, reflector::ObjectRef, watcher},
 };
 use tracing::warn;
 
 use super::{Context, Error, apply_status, now, siths_issuer::read_config_map};
-use crate::vocabulary::{FIELD_MANAGER, MANAGED_BY};
+use crate::vocabulary::{FIELD_MANAGER, KEYSTORE_DIGEST_KEY, KEYSTORE_PASSWORD_LABEL, MANAGED_BY};
 use crate::{
-    api::{ConfigMapKeyRef, PinnedAnchors, SithsTrustBundle, SithsTrustBundleStatus, status},
-    pki::{self, CertInfo, Environment, SithsAnchors},
+    api::{
+        ConfigMapKeyRef, DEFAULT_TRUSTSTORE_PASSWORD, PinnedAnchors, SithsTrustBundle,
+        SithsTrustBundleStatus, TrustStoreTarget, status,
+    },
+    pki::{self, CertInfo, Environment, SithsAnchors, keystore},
     policy::conditions::{DesiredCondition, set_condition},
     vocabulary::Notice,
 };
@@ -235,7 +238,85 @@ async fn load(
     Ok(assemble(production.as_ref(), test.as_ref(), &additional))
 }
 
-fn target(tb: &SithsTrustBundle, ns: &str, pem: &str) -> Result<ConfigMap, Error> {
+/// What a target holds, compared to decide whether to write it: the PEM, and the content
+/// digest of its Java truststores when the bundle asks for them (their bytes differ on
+/// every build: random salts).
+pub fn target_content(pem: &str, store_digest: Option<&str>) -> String {
+    match store_digest {
+        Some(d) => format!("{pem}\n{KEYSTORE_DIGEST_KEY}={d}"),
+        None => pem.to_string(),
+    }
+}
+
+/// The Java truststores of a bundle: `binaryData` entries and their content digest.
+#[derive(Debug, Clone, Default)]
+pub struct TrustStores {
+    /// Key to store bytes.
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// Content digest (`pki::keystore::content_digest`), recorded as an annotation.
+    pub digest: Option<String>,
+}
+
+/// Builds the truststores `t` asks for from the bundle's certificates.
+pub fn build_truststores(
+    t: &TrustStoreTarget,
+    pem: &str,
+    password: &str,
+) -> Result<TrustStores, pki::PkiError> {
+    let certs = pki::parse_pem_chain(pem)?;
+    let profile = super::certificate_secret::store_profile(t.profile);
+    let mut parts = vec![format!("truststore:{}:{}", profile.name(), t.key)];
+    let mut data = BTreeMap::new();
+    data.insert(
+        t.key.clone(),
+        keystore::pkcs12_truststore(&certs, password, profile)?,
+    );
+    if let Some(jks) = &t.jks_key {
+        parts.push(format!("jks:{jks}"));
+        data.insert(jks.clone(), keystore::jks_truststore(&certs, password, 0)?);
+    }
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    Ok(TrustStores {
+        data,
+        digest: Some(keystore::content_digest(&parts, &certs, None, password)),
+    })
+}
+
+/// The truststore password of a bundle: from its Secret, or the Java default `changeit`.
+/// `Ok(Err(problem))` when the Secret or key is missing.
+async fn truststore_password(
+    ctx: &Context,
+    t: &TrustStoreTarget,
+) -> Result<Result<String, SourceProblem>, Error> {
+    let Some(r) = &t.password_secret_ref else {
+        return Ok(Ok(DEFAULT_TRUSTSTORE_PASSWORD.to_string()));
+    };
+    let api: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(ctx.client.clone(), &r.namespace);
+    let text = api.get_opt(&r.name).await?.and_then(|s| {
+        s.data.and_then(|d| {
+            d.get(&r.key)
+                .and_then(|b| String::from_utf8(b.0.clone()).ok())
+        })
+    });
+    Ok(match text {
+        Some(p) if !p.is_empty() => Ok(p),
+        _ => Err(SourceProblem {
+            reason: "TruststorePasswordNotFound",
+            message: format!(
+                "target.truststore.passwordSecretRef: Secret {}/{} has no non-empty key {}; the ConfigMaps were left as they were",
+                r.namespace, r.name, r.key
+            ),
+        }),
+    })
+}
+
+fn target(
+    tb: &SithsTrustBundle,
+    ns: &str,
+    pem: &str,
+    stores: &TrustStores,
+) -> Result<ConfigMap, Error> {
     let owner = tb
         .controller_owner_ref(&())
         .ok_or(Error::Incomplete("uid"))?;
@@ -251,9 +332,20 @@ fn target(tb: &SithsTrustBundle, ns: &str, pem: &str) -> Result<ConfigMap, Error
                 .into(),
             ),
             owner_references: Some(vec![owner]),
+            annotations: stores
+                .digest
+                .as_ref()
+                .map(|d| [(KEYSTORE_DIGEST_KEY.to_string(), d.clone())].into()),
             ..Default::default()
         },
         data: Some([(CA_KEY.to_string(), pem.to_string())].into()),
+        binary_data: (!stores.data.is_empty()).then(|| {
+            stores
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), k8s_openapi::ByteString(v.clone())))
+                .collect()
+        }),
         ..Default::default()
     })
 }
@@ -272,14 +364,38 @@ pub async fn reconcile(tb: Arc<SithsTrustBundle>, ctx: Arc<Context>) -> Result<A
     for cm in &mine.items {
         let ns = cm.namespace().unwrap_or_default();
         if &cm.name_any() == cm_name {
-            existing.insert(ns, cm.data.as_ref().and_then(|d| d.get(CA_KEY).cloned()));
+            let digest = cm
+                .annotations()
+                .get(KEYSTORE_DIGEST_KEY)
+                .map(String::as_str);
+            existing.insert(
+                ns,
+                cm.data
+                    .as_ref()
+                    .and_then(|d| d.get(CA_KEY))
+                    .map(|pem| target_content(pem, digest)),
+            );
         } else {
             stale_names.push((ns, cm.name_any()));
         }
     }
     let mut st: SithsTrustBundleStatus = tb.status.clone().unwrap_or_default();
     st.observed_generation = tb.metadata.generation;
-    let (ok, reason, message, requeue) = match load(&ctx, &tb).await? {
+    let loaded = match (load(&ctx, &tb).await?, &tb.spec.target.truststore) {
+        (Ok(bundle), Some(t)) => match truststore_password(&ctx, t).await? {
+            Ok(password) => match build_truststores(t, &bundle.pem, &password) {
+                Ok(stores) => Ok((bundle, stores)),
+                Err(e) => Err(SourceProblem {
+                    reason: "TruststoreFailed",
+                    message: format!("building the truststore: {e}"),
+                }),
+            },
+            Err(p) => Err(p),
+        },
+        (Ok(bundle), None) => Ok((bundle, TrustStores::default())),
+        (Err(p), _) => Err(p),
+    };
+    let (ok, reason, message, requeue) = match loaded {
         Err(p) => {
             st.namespaces = u32::try_from(existing.len()).unwrap_or(u32::MAX);
             let was_false = tb
@@ -296,7 +412,7 @@ pub async fn reconcile(tb: Arc<SithsTrustBundle>, ctx: Arc<Context>) -> Result<A
             }
             (false, p.reason, p.message, Duration::from_secs(60))
         }
-        Ok(bundle) => {
+        Ok((bundle, stores)) => {
             let selector = Selector::try_from(tb.spec.target.namespace_selector.clone());
             let Ok(selector) = selector else {
                 let message = "target.namespaceSelector is not a valid label selector".to_string();
@@ -321,7 +437,11 @@ pub async fn reconcile(tb: Arc<SithsTrustBundle>, ctx: Arc<Context>) -> Result<A
                 .map(|n| n.name_any())
                 .collect();
             selected.sort();
-            let c = changes(&selected, &existing, &bundle.pem);
+            let c = changes(
+                &selected,
+                &existing,
+                &target_content(&bundle.pem, stores.digest.as_deref()),
+            );
             let mut conflicts = Vec::new();
             let pp = PatchParams::apply(FIELD_MANAGER).force();
             for ns in &c.write {
@@ -334,7 +454,7 @@ pub async fn reconcile(tb: Arc<SithsTrustBundle>, ctx: Arc<Context>) -> Result<A
                     conflicts.push(ns.clone());
                     continue;
                 }
-                let mut obj = serde_json::to_value(target(&tb, ns, &bundle.pem)?)?;
+                let mut obj = serde_json::to_value(target(&tb, ns, &bundle.pem, &stores)?)?;
                 obj["apiVersion"] = "v1".into();
                 obj["kind"] = "ConfigMap".into();
                 api.patch(cm_name, &pp, &Patch::Apply(&obj)).await?;
@@ -418,7 +538,33 @@ pub async fn run(
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     let controller = Controller::new(bundles, watcher::Config::default().any_semantic());
     let store = controller.store();
+    let by_password = store.clone();
+    let passwords = watcher(
+        Api::<PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>::all(ctx.client.clone()),
+        watcher::Config::default()
+            .labels(&format!("{KEYSTORE_PASSWORD_LABEL}=true"))
+            .any_semantic(),
+    )
+    .default_backoff()
+    .touched_objects();
     controller
+        // Truststore passwords: the metadata of labelled Secrets only; a changed password
+        // rebuilds the truststores of the bundles naming it.
+        .watches_stream(passwords, move |meta| {
+            let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
+            by_password
+                .state_filter(|b| {
+                    b.spec
+                        .target
+                        .truststore
+                        .as_ref()
+                        .and_then(|t| t.password_secret_ref.as_ref())
+                        .is_some_and(|r| r.namespace == ns && r.name == name)
+                })
+                .iter()
+                .map(|b| ObjectRef::from_obj(b.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .owns(
             targets,
             watcher::Config::default()
@@ -553,5 +699,59 @@ mod tests {
             changes(&[], &BTreeMap::new(), "PEM"),
             TargetChanges::default()
         );
+    }
+
+    fn truststore(jks: Option<&str>) -> TrustStoreTarget {
+        TrustStoreTarget {
+            key: "truststore.p12".into(),
+            jks_key: jks.map(str::to_string),
+            password_secret_ref: None,
+            profile: None,
+        }
+    }
+
+    /// Same anchors and password: same content (no rewrite although the bytes differ);
+    /// a new anchor, password or store kind: new content.
+    #[test]
+    fn truststore_content_changes_exactly_with_anchors_password_and_kind() {
+        let one = LocalCa::generate(&testutil::ca_options("One CA", false))
+            .unwrap()
+            .root_pem();
+        let two = LocalCa::generate(&testutil::ca_options("Two CA", false))
+            .unwrap()
+            .root_pem();
+        let both = format!("{one}{two}");
+        let t = truststore(Some("truststore.jks"));
+        let a = build_truststores(&t, &one, "changeit").unwrap();
+        let b = build_truststores(&t, &one, "changeit").unwrap();
+        assert_ne!(
+            a.data["truststore.p12"], b.data["truststore.p12"],
+            "random salts"
+        );
+        assert_eq!(a.digest, b.digest);
+        let content = |s: &TrustStores, pem: &str| target_content(pem, s.digest.as_deref());
+        let existing: BTreeMap<String, Option<String>> =
+            [("ns".to_string(), Some(content(&a, &one)))].into();
+        assert!(
+            changes(&["ns".into()], &existing, &content(&b, &one))
+                .write
+                .is_empty()
+        );
+        let rolled = build_truststores(&t, &both, "changeit").unwrap();
+        assert_eq!(
+            changes(&["ns".into()], &existing, &content(&rolled, &both)).write,
+            ["ns"]
+        );
+        let opened = keystore::read_store(&rolled.data["truststore.p12"], "changeit").unwrap();
+        assert_eq!(opened.certificates.len(), 2);
+        assert!(opened.certificates.iter().all(|c| c.trusted));
+        for other in [
+            build_truststores(&t, &one, "another").unwrap(),
+            build_truststores(&truststore(None), &one, "changeit").unwrap(),
+        ] {
+            assert_ne!(other.digest, a.digest);
+        }
+        // Without a truststore the content is the PEM alone, as before.
+        assert_eq!(target_content(&one, None), one);
     }
 }

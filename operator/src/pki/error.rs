@@ -140,6 +140,9 @@ pub enum PkiError {
     /// A validity period that cannot be issued.
     #[error("invalid validity: {0}")]
     InvalidValidity(String),
+    /// A key or trust store cannot be written or opened. Never contains a password.
+    #[error("key store: {0}")]
+    Keystore(String),
 }
 
 /// Names a PEM label for people. A private key is never named by its PEM label, so that a

@@ -150,6 +150,11 @@ impl PrivateKey {
         pem::encode(pem::PRIVATE_KEY, self.pair.serialized_der())
     }
 
+    /// The key as unencrypted PKCS#8 DER, for writing it into an encrypted store. Secret.
+    pub(crate) fn pkcs8_der(&self) -> &[u8] {
+        self.pair.serialized_der()
+    }
+
     /// The public half as DER SubjectPublicKeyInfo.
     pub fn public_key_der(&self) -> Vec<u8> {
         self.pair.subject_public_key_info()

@@ -10,6 +10,7 @@
 //! - [`local_ca`]: a small CA for tests, demos and development clusters.
 //! - [`check`]: the acceptance check run on every certificate that comes back.
 //! - [`public_trust`]: whether a chain verifies to Mozilla's root store.
+//! - [`keystore`]: PKCS#12 and JKS key and trust stores for Java, and reading them.
 //! - [`class`]: the class of a certificate by the PKI it verifies to ([`CertClass`]).
 
 pub mod cert;
@@ -18,6 +19,7 @@ pub mod class;
 pub mod csr;
 mod error;
 pub mod keys;
+pub mod keystore;
 pub mod local_ca;
 pub(crate) mod pem;
 pub mod profile;

@@ -361,6 +361,7 @@ pub fn certificate_object(
             },
             private_key: None,
             renew_before: None,
+            keystores: None,
         },
         status: None,
     }
