@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use kube::Client;
 
 use crate::{
-    controlplane::{ControlPlane, cache_root, watchdog, workspace_root},
+    controlplane::{ControlPlane, cache_root, watchdog},
     gobuild,
 };
 

@@ -939,6 +939,76 @@ mod tests {
     }
 
     #[test]
+    fn gateway_api_objects_are_kept_typed_and_namespaced() {
+        let mut inv = Inventory::default();
+        let gw = "gateway.networking.k8s.io/v1";
+        inv.add_value(json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": gw, "kind": "Gateway", "metadata": {"name": "web"},
+             "spec": {"gatewayClassName": "eg",
+                "listeners": [{"name": "https", "port": 443, "protocol": "HTTPS",
+                    "tls": {"certificateRefs": [{"name": "web-tls"}]}}],
+                "tls": {"backend": {"clientCertificateRef": {"name": "gw-client"}}}}},
+            {"apiVersion": gw, "kind": "HTTPRoute", "metadata": {"name": "r"},
+             "spec": {"parentRefs": [{"name": "web"}], "hostnames": ["a.region.se"]}},
+            {"apiVersion": gw, "kind": "ListenerSet", "metadata": {"name": "s", "namespace": "x"}, "spec": {"parentRef": {"name": "web", "namespace": "default"}}},
+            {"apiVersion": gw, "kind": "TLSRoute", "metadata": {"name": "t", "namespace": "x"}, "spec": {}},
+            {"apiVersion": gw, "kind": "BackendTLSPolicy", "metadata": {"name": "p", "namespace": "x"}, "spec": {}},
+            {"apiVersion": gw, "kind": "ReferenceGrant", "metadata": {"name": "g", "namespace": "x"}, "spec": {}},
+            {"apiVersion": gw, "kind": "GRPCRoute", "metadata": {"name": "ignored"}, "spec": {}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "no-ca", "namespace": "x"}, "data": {"other": "x"}}
+        ]}))
+        .unwrap();
+        let g = &inv.gateway_api;
+        assert_eq!(
+            (
+                g.gateways.len(),
+                g.listener_sets.len(),
+                g.http_routes.len(),
+                g.tls_routes.len()
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(
+            (g.backend_tls_policies.len(), g.reference_grants.len()),
+            (1, 1)
+        );
+        assert_eq!(
+            inv.skipped, 1,
+            "a GRPCRoute serves no certificate of its own"
+        );
+        assert_eq!(g.gateways[0].metadata.namespace.as_deref(), Some("default"));
+        assert_eq!(
+            g.http_routes[0].metadata.namespace.as_deref(),
+            Some("default")
+        );
+        // The listener, with its hosts from the route defaulted to the same namespace.
+        let l = inv.gateway_listeners();
+        assert_eq!(l.len(), 1);
+        assert_eq!(
+            (l[0].secret.as_str(), l[0].hosts.clone()),
+            ("web-tls", vec!["a.region.se".to_string()])
+        );
+        // The client certificate makes the Gateway a workload using its Secret.
+        assert_eq!(inv.workloads.len(), 1);
+        assert_eq!(inv.workloads[0].object.display(), "Gateway/default/web");
+        assert!(inv.workloads[0].secrets.contains("gw-client"));
+        assert_eq!(
+            inv.config_map_ca_crt
+                .get(&("x".to_string(), "no-ca".to_string())),
+            Some(&None)
+        );
+        let mut only_x = inv.clone();
+        only_x.restrict_to_namespace("x");
+        assert!(only_x.gateway_api.gateways.is_empty() && only_x.workloads.is_empty());
+        assert_eq!(only_x.gateway_api.listener_sets.len(), 1);
+        assert_eq!(only_x.config_map_ca_crt.len(), 1);
+        let err = inv
+            .add_value(json!({"apiVersion": gw, "kind": "Gateway", "metadata": {"name": "bad"}, "spec": {"listeners": 3}}))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("Gateway bad:"), "{err}");
+    }
+
+    #[test]
     fn pod_templates_name_the_secrets_they_use() {
         let mut inv = Inventory::default();
         inv.add_value(json!({
