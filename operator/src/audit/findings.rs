@@ -54,7 +54,8 @@ pub struct SeverityCounts {
 pub struct Summary {
     /// Certificates found in Secrets, by class.
     pub certificates: ClassCounts,
-    /// Ingress TLS entries still serving a SITHS certificate.
+    /// Ingress TLS entries and Gateway listeners (by Gateway or ListenerSet and Secret) still
+    /// serving a SITHS certificate.
     pub user_facing_siths_endpoints: usize,
     /// Estimated cost of renewing, at the SITHS price list, every SITHS certificate that
     /// expires within twelve months.
