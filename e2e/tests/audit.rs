@@ -84,7 +84,8 @@ fn offline_audit_of_the_migration_example_matches_the_golden_json() -> Result<()
     assert_eq!(report["summary"]["certificates"]["sithsProduction"], 4);
     assert_eq!(report["summary"]["certificates"]["sithsTest"], 2);
     assert_eq!(report["summary"]["certificates"]["other"], 2);
-    assert_eq!(report["summary"]["userFacingSithsEndpoints"], 2);
+    // Two Ingresses and the patientportal Gateway's listener.
+    assert_eq!(report["summary"]["userFacingSithsEndpoints"], 3);
     assert_eq!(
         report["summary"]["estimatedSithsSpendNext12MonthsSek"],
         7300
@@ -117,7 +118,7 @@ fn fail_on_sets_the_exit_code_and_formats_render() -> Result<()> {
     let (code, table, _) = offline(&["--fail-on", "error"])?;
     assert_eq!(code, 1);
     assert!(
-        table.contains("ERROR (6)") && table.contains("SITHS_ON_USER_FACING_INGRESS"),
+        table.contains("ERROR (8)") && table.contains("SITHS_ON_USER_FACING_INGRESS"),
         "{table}"
     );
     assert!(table.contains("7 300 SEK"), "{table}");
@@ -167,6 +168,9 @@ fn fail_on_sets_the_exit_code_and_formats_render() -> Result<()> {
 async fn live_audit_of_the_applied_export_gives_the_same_findings() -> Result<()> {
     let cp = e2e::shared();
     let client = cp.client().await?;
+    // The export holds Gateway API objects: the real CRDs validate them, and the live
+    // audit lists them.
+    e2e::gatewayapi::install_crds(&client).await?;
     apply_manifests(&client, &example()).await?;
     // A Secret with a real private key: it must not reach the output.
     let key = siths_operator::pki::KeySpec::ECDSA_P256.generate()?;
@@ -201,6 +205,7 @@ async fn live_audit_of_the_applied_export_gives_the_same_findings() -> Result<()
             "SITHS_ON_USER_FACING_INGRESS",
             "SHARED_SECRET_USER_FACING_AND_BACKEND",
             "NO_DOMAIN_VALIDATION",
+            "BACKEND_TLS_WITHOUT_SITHS_TRUST",
             "SITHS_TRUST_NOT_INSTALLED"
         ]
     );

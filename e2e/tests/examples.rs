@@ -16,8 +16,23 @@ async fn examples_reach_the_states_their_readmes_promise() -> Result<()> {
     let _ = shared_operator();
     let client = e2e::shared().client().await?;
     let examples = e2e::controlplane::workspace_root().join("examples");
+    // examples/gateway and the migration export hold Gateway API objects: the real CRDs
+    // (and their validation rules) must be there first.
+    e2e::gatewayapi::install_crds(&client).await?;
     let applied = apply_manifests(&client, &examples).await?;
     assert!(applied.len() >= 12, "{applied:?}");
+    for (kind, name) in [
+        ("Gateway", "vardportal"),
+        ("Gateway", "vardportal-public"),
+        ("HTTPRoute", "vardportal"),
+        ("BackendTLSPolicy", "vardportal-api"),
+        ("SithsTrustBundle", "vardportal-siths"),
+    ] {
+        assert!(
+            applied.iter().any(|(k, _, n)| k == kind && n == name),
+            "examples/gateway: {kind} {name} not applied: {applied:?}"
+        );
+    }
 
     // test-environment: issued at once, no order waiting.
     let journal: Api<ServiceCertificate> = Api::namespaced(client.clone(), "journal");

@@ -121,7 +121,10 @@ async fn two_clusters_and_one_that_does_not_answer() -> Result<()> {
         ..Options::default()
     })?;
     let dir = tempfile::tempdir()?;
-    // east: the whole migration export; west: only its remiss namespace.
+    // east: the whole migration export; west: only its remiss namespace. Both hold
+    // Gateway API objects.
+    e2e::gatewayapi::install_crds(&east.client().await?).await?;
+    e2e::gatewayapi::install_crds(&west.client().await?).await?;
     apply_manifests(&east.client().await?, &example()).await?;
     let remiss_dir = dir.path().join("west");
     std::fs::create_dir(&remiss_dir)?;

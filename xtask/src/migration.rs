@@ -298,6 +298,44 @@ pub fn write(dir: &Path) -> Result<()> {
     items.push(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "cert-checker", "namespace": "intranet"},
         "spec": mount("cert-checker", "wiki-tls")}));
 
+    // Gateway API (after everything else, so that the certificates above stay as they were).
+    // patientportal: a Gateway in front of the portal, still on the SITHS Secret, verifying
+    // staff's SITHS e-id client certificates, with a listener naming remiss's Secret that
+    // no ReferenceGrant allows.
+    let gw = "gateway.networking.k8s.io/v1";
+    items.push(json!({"apiVersion": gw, "kind": "Gateway",
+        "metadata": {"name": "portal", "namespace": "patientportal"},
+        "spec": {"gatewayClassName": "region-gateways",
+            "listeners": [
+                {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": host("patientportal"),
+                 "tls": {"mode": "Terminate", "certificateRefs": [{"group": "", "kind": "Secret", "name": "patientportal-tls"}]}},
+                {"name": "remiss", "port": 443, "protocol": "HTTPS", "hostname": host("remiss"),
+                 "tls": {"mode": "Terminate", "certificateRefs": [{"group": "", "kind": "Secret", "name": "remiss-tls", "namespace": "remiss"}]}}],
+            "tls": {"frontend": {"default": {"validation": {"caCertificateRefs": [
+                {"group": "", "kind": "ConfigMap", "name": "siths-ca", "namespace": "labb"}]}}}}}}));
+    items.push(json!({"apiVersion": gw, "kind": "ReferenceGrant",
+        "metadata": {"name": "portal-client-ca", "namespace": "labb"},
+        "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "patientportal"}],
+            "to": [{"group": "", "kind": "ConfigMap", "name": "siths-ca"}]}}));
+    // intranet: the wiki behind a Gateway listener whose hosts come from its HTTPRoute.
+    items.push(json!({"apiVersion": gw, "kind": "Gateway",
+        "metadata": {"name": "intranet", "namespace": "intranet"},
+        "spec": {"gatewayClassName": "region-gateways",
+            "listeners": [{"name": "https", "port": 443, "protocol": "HTTPS",
+                "tls": {"certificateRefs": [{"name": "wiki-tls"}]}}]}}));
+    items.push(json!({"apiVersion": gw, "kind": "HTTPRoute",
+        "metadata": {"name": "wiki", "namespace": "intranet"},
+        "spec": {"parentRefs": [{"name": "intranet", "sectionName": "https"}], "hostnames": [host("wiki")],
+            "rules": [{"backendRefs": [{"name": "wiki", "port": 443}]}]}}));
+    // remiss: the Gateway verifies the SITHS back end with the public roots only.
+    items.push(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "remiss-api", "namespace": "remiss"},
+        "spec": {"selector": {"app": "remiss-api"}, "ports": [{"name": "https", "port": 8443, "targetPort": 8443}]}}));
+    items.push(json!({"apiVersion": gw, "kind": "BackendTLSPolicy",
+        "metadata": {"name": "remiss-api", "namespace": "remiss"},
+        "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "remiss-api"}],
+            "validation": {"wellKnownCACertificates": "System", "hostname": host("remiss")}}}));
+
     let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items});
     let header = format!(
         "# Before-migration export of a region's cluster (`kubectl get ... -A -o yaml`), {EXPORT_TIME}.\n\

@@ -8,13 +8,17 @@ use serde::Serialize;
 use super::{
     Code, Finding, Severity,
     anchors::{AnchorSet, CertClass, Classification},
-    objects::{CertSecret, FoundCertificate, IngressTls, Inventory, ObjectRef, Termination},
+    objects::{CertSecret, FoundCertificate, Inventory, ObjectRef, Termination},
     plan,
 };
 use crate::{
     api::{self, Purpose, ServiceCertificate},
-    pki::Environment,
-    policy::{cost, renewal::SITHS_MARGIN},
+    pki::{self, Environment},
+    policy::{
+        cost,
+        gateway::{self as gw_policy, CaContents, RefAccess, Unmanaged},
+        renewal::SITHS_MARGIN,
+    },
 };
 
 /// Certificates by class.
@@ -50,7 +54,8 @@ pub struct SeverityCounts {
 pub struct Summary {
     /// Certificates found in Secrets, by class.
     pub certificates: ClassCounts,
-    /// Ingress TLS entries still serving a SITHS certificate.
+    /// Ingress TLS entries and Gateway listeners (by Gateway or ListenerSet and Secret) still
+    /// serving a SITHS certificate.
     pub user_facing_siths_endpoints: usize,
     /// Estimated cost of renewing, at the SITHS price list, every SITHS certificate that
     /// expires within twelve months.
@@ -76,6 +81,14 @@ impl Report {
     pub fn fails(&self, threshold: Severity) -> bool {
         self.findings.iter().any(|f| f.severity.trips(threshold))
     }
+}
+
+/// A Secret a user-facing endpoint serves: an Ingress TLS entry or a Gateway listener.
+struct Served<'a> {
+    endpoint: ObjectRef,
+    secret_namespace: &'a str,
+    secret: &'a str,
+    hosts: Vec<String>,
 }
 
 struct Seen<'a> {
@@ -115,26 +128,12 @@ pub fn lead_time(inv: &Inventory, secret: &ObjectRef, class: CertClass) -> Signe
         )
 }
 
-/// The finding about certificate `cert` of class `class` served by Ingress TLS entry
-/// `tls`: a SITHS certificate on a user-facing endpoint (error), or one that is neither
-/// SITHS nor publicly trusted (warning); none for a publicly trusted one. Used by
-/// [`audit`] and by the operator's Ingress controller (`audit` mode), so both say the same.
-pub fn ingress_certificate_finding(
-    tls: &IngressTls,
-    cert: &FoundCertificate,
-    class: CertClass,
-) -> Option<Finding> {
-    endpoint_certificate_finding(
-        &tls.ingress,
-        &format!("Secret {}", tls.secret),
-        &tls.hosts,
-        cert,
-        class,
-    )
-}
-
-/// [`ingress_certificate_finding`] for any user-facing endpoint (an Ingress, an OpenShift
-/// Route) serving `served` (`Secret NAME`, or a Route's inline certificate).
+/// The finding about certificate `cert` of class `class` served by a user-facing endpoint
+/// (an Ingress, an OpenShift Route, a Gateway or ListenerSet listener) serving `served`
+/// (`Secret NAME`, `Secret NAMESPACE/NAME`, or a Route's inline certificate): a SITHS
+/// certificate (error) or one that is neither SITHS nor publicly trusted (warning); none for
+/// a publicly trusted one. Used by [`audit`] and by the operator's Ingress and Gateway
+/// controllers (`audit` mode), so both say the same.
 pub fn endpoint_certificate_finding(
     endpoint: &ObjectRef,
     served: &str,
@@ -246,6 +245,105 @@ fn certificate_findings(
     }
 }
 
+/// Findings about Gateway API objects beyond listener certificates: BackendTLSPolicies that
+/// cannot verify a SITHS-serving back end, and Gateways verifying clients against SITHS.
+fn gateway_findings(
+    inv: &Inventory,
+    anchors: &AnchorSet,
+    by_secret: &BTreeMap<(&str, &str), Vec<Seen<'_>>>,
+    now: Timestamp,
+    findings: &mut Vec<Finding>,
+) {
+    // A BackendTLSPolicy must let the Gateway verify the SITHS certificates its Services'
+    // pods serve: an error, as for a re-encrypt Route, since the Gateway's connections to
+    // that back end fail verification (or, with System trust, stop working once SITHS
+    // leaves the public root programmes).
+    for policy in &inv.gateway_api.backend_tls_policies {
+        let ns = policy.metadata.namespace.as_deref().unwrap_or_default();
+        let object = ObjectRef::namespaced(
+            "BackendTLSPolicy",
+            ns,
+            policy.metadata.name.as_deref().unwrap_or_default(),
+        );
+        let cas: CaContents = policy
+            .spec
+            .validation
+            .ca_certificate_refs
+            .iter()
+            .map(|r| {
+                let text = inv
+                    .config_map_ca_crt
+                    .get(&(ns.to_string(), r.name.clone()))
+                    .cloned();
+                (r.clone(), text)
+            })
+            .collect();
+        for service in gw_policy::policy_services(policy) {
+            let mut reported = BTreeSet::new();
+            for w in inv.service_workloads(ns, &service) {
+                for secret in &w.secrets {
+                    for s in by_secret.get(&(ns, secret.as_str())).into_iter().flatten() {
+                        if s.class.class.siths_environment().is_none() {
+                            continue;
+                        }
+                        let Err(problem) =
+                            gw_policy::backend_trust(policy, &cas, &s.cert.chain, now)
+                        else {
+                            continue;
+                        };
+                        if reported.insert(problem.key()) {
+                            let served =
+                                format!("Secret {secret} of {} {}", w.object.kind, w.object.name);
+                            findings.push(Finding::new(
+                                Code::BackendTlsWithoutSithsTrust,
+                                Severity::Error,
+                                object.clone(),
+                                problem.message(&service, &served),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // A Gateway validating client certificates against SITHS CA certificates: the SITHS
+    // mutual TLS of the national platforms ends there (for the record).
+    for gw in &inv.gateway_api.gateways {
+        let ns = gw.metadata.namespace.as_deref().unwrap_or_default();
+        let mut siths: Vec<String> = Vec::new();
+        for (cm_ns, r) in gw_policy::frontend_ca_refs(gw) {
+            if !r.is("", "ConfigMap", "ConfigMap") {
+                continue;
+            }
+            let Some(Some(text)) = inv.config_map_ca_crt.get(&(cm_ns.clone(), r.name.clone()))
+            else {
+                continue;
+            };
+            let held: BTreeSet<String> = pki::parse_pem_chain(text)
+                .map(|c| c.iter().map(|der| pki::sha256_fingerprint(der)).collect())
+                .unwrap_or_default();
+            for env in [Environment::Production, Environment::Test] {
+                if !held.is_disjoint(&anchors.siths_fingerprints(env)) {
+                    siths.push(format!("ConfigMap {cm_ns}/{} (SITHS {env})", r.name));
+                }
+            }
+        }
+        if siths.is_empty() {
+            continue;
+        }
+        findings.push(Finding::new(
+            Code::SithsClientAuthTerminatedAtGateway,
+            Severity::Info,
+            ObjectRef::namespaced("Gateway", ns, gw.metadata.name.as_deref().unwrap_or_default()),
+            format!(
+                "verifies client certificates against SITHS CA certificates ({}): callers' SITHS mutual TLS ends at the Gateway",
+                siths.join(", ")
+            ),
+        ));
+    }
+}
+
 fn count(counts: &mut ClassCounts, class: CertClass) {
     counts.total += 1;
     match class {
@@ -317,17 +415,68 @@ pub fn audit(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Report {
         }
     }
 
-    // Ingresses: SITHS or untrusted certificates on user-facing endpoints.
-    let mut endpoints = 0;
-    let mut user_facing_siths: BTreeMap<(&str, &str), BTreeSet<&ObjectRef>> = BTreeMap::new();
-    let mut done: BTreeSet<(&ObjectRef, &str)> = BTreeSet::new();
-    for tls in &inv.ingress_tls {
-        if !done.insert((&tls.ingress, tls.secret.as_str())) {
+    // Ingresses and Gateway listeners: SITHS or untrusted certificates on user-facing
+    // endpoints. A listener whose Secret in another namespace no ReferenceGrant allows is
+    // not served (and not read as the Gateway's).
+    let listeners = inv.gateway_listeners();
+    let mut served: Vec<Served<'_>> = inv
+        .ingress_tls
+        .iter()
+        .map(|t| Served {
+            endpoint: t.ingress.clone(),
+            secret_namespace: t.ingress.namespace.as_deref().unwrap_or_default(),
+            secret: &t.secret,
+            hosts: t.hosts.clone(),
+        })
+        .collect();
+    for c in &listeners {
+        let endpoint = ObjectRef::namespaced(c.source.kind(), &c.namespace, &c.name);
+        if c.access == RefAccess::NotGranted {
+            findings.push(Finding::new(
+                Code::GatewayRefNotGranted,
+                Severity::Warning,
+                endpoint,
+                Unmanaged::NotGranted.message(c),
+            ));
             continue;
         }
-        let ns = tls.ingress.namespace.as_deref().unwrap_or_default();
-        let Some(seen) = by_secret.get(&(ns, tls.secret.as_str())) else {
+        // The hosts of every listener of the same object serving the same Secret, as the
+        // operator's Gateway controller words it.
+        match served.iter_mut().find(|s| {
+            s.endpoint == endpoint
+                && s.secret_namespace == c.secret_namespace
+                && s.secret == c.secret
+        }) {
+            Some(s) => {
+                for h in &c.hosts {
+                    if !s.hosts.contains(h) {
+                        s.hosts.push(h.clone());
+                    }
+                }
+            }
+            None => served.push(Served {
+                endpoint,
+                secret_namespace: &c.secret_namespace,
+                secret: &c.secret,
+                hosts: c.hosts.clone(),
+            }),
+        }
+    }
+    let mut endpoints = 0;
+    let mut user_facing_siths: BTreeMap<(&str, &str), BTreeSet<&ObjectRef>> = BTreeMap::new();
+    let mut done: BTreeSet<(&ObjectRef, &str, &str)> = BTreeSet::new();
+    for tls in &served {
+        if !done.insert((&tls.endpoint, tls.secret_namespace, tls.secret)) {
             continue;
+        }
+        let ns = tls.secret_namespace;
+        let Some(seen) = by_secret.get(&(ns, tls.secret)) else {
+            continue;
+        };
+        let served_text = if tls.endpoint.namespace.as_deref() == Some(ns) {
+            format!("Secret {}", tls.secret)
+        } else {
+            format!("Secret {ns}/{}", tls.secret)
         };
         for s in seen {
             if s.class.class.siths_environment().is_some() {
@@ -335,11 +484,19 @@ pub fn audit(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Report {
                 user_facing_siths
                     .entry((ns, s.secret.object.name.as_str()))
                     .or_default()
-                    .insert(&tls.ingress);
+                    .insert(&tls.endpoint);
             }
-            findings.extend(ingress_certificate_finding(tls, s.cert, s.class.class));
+            findings.extend(endpoint_certificate_finding(
+                &tls.endpoint,
+                &served_text,
+                &tls.hosts,
+                s.cert,
+                s.class.class,
+            ));
         }
     }
+
+    gateway_findings(inv, anchors, &by_secret, now, &mut findings);
 
     // OpenShift Routes: an inline certificate is user-facing like an Ingress's (edge and
     // re-encrypt; a passthrough Route serves its back end's own certificate, end to end).
@@ -783,6 +940,277 @@ mod tests {
             "metadata": {"name": "api", "namespace": "web"}, "spec": {"selector": {"app": "other"}}}));
         w2.route("web", "api", json!({"termination": "reencrypt"}));
         assert!(codes_for(&w2.report(), "Route/web/api").is_empty());
+    }
+
+    /// A Gateway in `ns` with the given listeners (and `tls`, when not null).
+    fn gateway(
+        w: &mut World,
+        ns: &str,
+        name: &str,
+        listeners: serde_json::Value,
+        tls: serde_json::Value,
+    ) {
+        let mut spec = json!({"gatewayClassName": "eg", "listeners": listeners});
+        if !tls.is_null() {
+            spec["tls"] = tls;
+        }
+        w.add(
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": name, "namespace": ns}, "spec": spec}),
+        );
+    }
+
+    fn https(name: &str, host: Option<&str>, secret: serde_json::Value) -> serde_json::Value {
+        let mut l = json!({"name": name, "port": 443, "protocol": "HTTPS",
+            "tls": {"certificateRefs": [secret]}});
+        if let Some(h) = host {
+            l["hostname"] = json!(h);
+        }
+        l
+    }
+
+    fn backend_policy(
+        w: &mut World,
+        ns: &str,
+        name: &str,
+        service: &str,
+        validation: serde_json::Value,
+    ) {
+        w.add(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": service}], "validation": validation}}));
+    }
+
+    fn config_map(w: &mut World, ns: &str, name: &str, ca_crt: String) {
+        w.add(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns}, "data": {"ca.crt": ca_crt}}));
+    }
+
+    #[test]
+    fn gateway_listeners_grants_backend_policies_and_frontend_trust() {
+        let mut w = World::new();
+        // A SITHS listener (hosts from an attached HTTPRoute), shared with a back end; a
+        // public one; a private one on a ListenerSet; one in another namespace with and one
+        // without a ReferenceGrant.
+        w.secret("web", "portal-tls", "prod", 365);
+        w.deployment("web", "portal-api", "portal-tls");
+        w.secret("web", "pub-tls", "public", 365);
+        w.secret("certs", "shared-tls", "test", 365);
+        w.secret("other", "lost-tls", "prod", 365);
+        gateway(
+            &mut w,
+            "web",
+            "front",
+            json!([
+                https("portal", None, json!({"name": "portal-tls"})),
+                https("pub", Some("pub.region.se"), json!({"name": "pub-tls"})),
+                https("shared", Some("shared.region.se"), json!({"name": "shared-tls", "namespace": "certs"})),
+                https("lost", Some("lost.region.se"), json!({"name": "lost-tls", "namespace": "other"})),
+                {"name": "http", "port": 80, "protocol": "HTTP"}
+            ]),
+            json!({"frontend": {"default": {"validation": {"caCertificateRefs": [
+                {"group": "", "kind": "ConfigMap", "name": "siths-clients"}]}}}}),
+        );
+        w.add(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "portal", "namespace": "web"},
+            "spec": {"parentRefs": [{"name": "front", "sectionName": "portal"}], "hostnames": ["portal.region.se"]}}));
+        w.add(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "ReferenceGrant",
+            "metadata": {"name": "web-gateways", "namespace": "certs"},
+            "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "web"}],
+                     "to": [{"group": "", "kind": "Secret"}]}}));
+        w.secret("web", "own-tls", "private", 365);
+        w.add(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "ListenerSet",
+            "metadata": {"name": "extra", "namespace": "web"},
+            "spec": {"parentRef": {"name": "front"}, "listeners": [https("own", Some("own.region.se"), json!({"name": "own-tls"}))]}}));
+        let prod_ca = w.prod.cert_pem();
+        config_map(&mut w, "web", "siths-clients", prod_ca.clone());
+        // Back ends serving SITHS behind BackendTLSPolicies: System trust, a stale copy, the
+        // SithsTrustBundle's ConfigMap (right), and a public back end (nothing to say).
+        for (svc, ca) in [
+            ("sys", "prod"),
+            ("stale", "prod"),
+            ("good", "prod"),
+            ("pubapi", "public"),
+        ] {
+            w.secret("api", &format!("{svc}-tls"), ca, 365);
+            w.backend("api", svc, &format!("{svc}-tls"));
+        }
+        backend_policy(
+            &mut w,
+            "api",
+            "sys",
+            "sys",
+            json!({"wellKnownCACertificates": "System", "hostname": "sys.region.se"}),
+        );
+        let private_root = w.private.root_pem();
+        config_map(&mut w, "api", "stale-ca", private_root);
+        backend_policy(
+            &mut w,
+            "api",
+            "stale",
+            "stale",
+            json!({"caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": "stale-ca"}], "hostname": "stale.region.se"}),
+        );
+        config_map(&mut w, "api", "siths-trust", prod_ca);
+        backend_policy(
+            &mut w,
+            "api",
+            "good",
+            "good",
+            json!({"caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": "siths-trust"}], "hostname": "good-tls.region.se"}),
+        );
+        backend_policy(
+            &mut w,
+            "api",
+            "pubapi",
+            "pubapi",
+            json!({"wellKnownCACertificates": "System", "hostname": "pubapi.region.se"}),
+        );
+        // A Gateway presenting an unmanaged SITHS client certificate to back ends.
+        w.secret("api", "gw-client", "prod", 365);
+        gateway(
+            &mut w,
+            "api",
+            "internal",
+            json!([]),
+            json!({"backend": {"clientCertificateRef": {"name": "gw-client"}}}),
+        );
+
+        let r = w.report();
+        assert_eq!(
+            codes_for(&r, "Gateway/web/front"),
+            [
+                "SITHS_ON_USER_FACING_GATEWAY",
+                "SITHS_ON_USER_FACING_GATEWAY",
+                "GATEWAY_REF_NOT_GRANTED",
+                "SITHS_CLIENT_AUTH_TERMINATED_AT_GATEWAY"
+            ]
+        );
+        // Sorted by message within a code.
+        let msgs: Vec<&str> = r
+            .findings
+            .iter()
+            .filter(|f| f.object.display() == "Gateway/web/front")
+            .map(|f| f.message.as_str())
+            .collect();
+        assert!(
+            msgs[1]
+                .starts_with("serves Secret portal-tls (portal.region.se) with a SITHS production"),
+            "{}",
+            msgs[1]
+        );
+        assert!(
+            msgs[0]
+                .starts_with("serves Secret certs/shared-tls (shared.region.se) with a SITHS test"),
+            "{}",
+            msgs[0]
+        );
+        assert!(
+            msgs[2].contains("no ReferenceGrant in namespace other"),
+            "{}",
+            msgs[2]
+        );
+        assert!(
+            msgs[3].contains("ConfigMap web/siths-clients (SITHS production)"),
+            "{}",
+            msgs[3]
+        );
+        assert_eq!(
+            codes_for(&r, "ListenerSet/web/extra"),
+            ["NOT_PUBLICLY_TRUSTED_ON_GATEWAY"]
+        );
+        assert_eq!(
+            codes_for(&r, "Secret/web/portal-tls"),
+            [
+                "SHARED_SECRET_USER_FACING_AND_BACKEND",
+                "UNMANAGED_SITHS_CERTIFICATE"
+            ]
+        );
+        let shared = r
+            .findings
+            .iter()
+            .find(|f| f.code == Code::SharedSecretUserFacingAndBackend)
+            .unwrap();
+        assert!(
+            shared.message.contains("serves Gateway front")
+                && shared.message.contains("Deployment portal-api"),
+            "{}",
+            shared.message
+        );
+        // Not granted: not served, so not read as the Gateway's.
+        assert_eq!(r.summary.user_facing_siths_endpoints, 2);
+        assert_eq!(
+            codes_for(&r, "BackendTLSPolicy/api/sys"),
+            ["BACKEND_TLS_WITHOUT_SITHS_TRUST"]
+        );
+        assert_eq!(
+            codes_for(&r, "BackendTLSPolicy/api/stale"),
+            ["BACKEND_TLS_WITHOUT_SITHS_TRUST"]
+        );
+        assert!(codes_for(&r, "BackendTLSPolicy/api/good").is_empty());
+        assert!(codes_for(&r, "BackendTLSPolicy/api/pubapi").is_empty());
+        let stale = r
+            .findings
+            .iter()
+            .find(|f| f.object.name == "stale" && f.object.kind == "BackendTLSPolicy")
+            .unwrap();
+        assert_eq!(stale.severity, Severity::Error);
+        assert!(
+            stale.message.starts_with(
+                "Service stale serves a SITHS certificate (Secret stale-tls of Deployment stale)"
+            ),
+            "{}",
+            stale.message
+        );
+        // The client certificate is a SITHS-using workload: adoption, trust, inventory.
+        assert_eq!(
+            codes_for(&r, "Secret/api/gw-client"),
+            ["UNMANAGED_SITHS_CERTIFICATE"]
+        );
+        let rows = crate::audit::inventory::inventory(&w.inv, &w.anchors, now());
+        let used = |name: &str| {
+            rows.iter()
+                .find(|row| row.secret.name == name)
+                .unwrap()
+                .used_by
+                .clone()
+        };
+        assert_eq!(used("gw-client"), ["Gateway/internal"]);
+        assert_eq!(
+            used("portal-tls"),
+            ["Deployment/portal-api", "Gateway/front"]
+        );
+        assert_eq!(used("shared-tls"), ["Gateway/web/front"]);
+        assert!(used("lost-tls").is_empty(), "not granted: not used");
+        assert_eq!(used("own-tls"), ["ListenerSet/extra"]);
+        let timeline = crate::audit::timeline::certificates(&w.inv, &w.anchors, now());
+        assert!(
+            timeline
+                .iter()
+                .any(|t| t.user_facing && t.holder.name == "portal-tls")
+        );
+        // The same objects from a ReferenceGrant for another Secret only: not granted.
+        let mut w2 = World::new();
+        w2.secret("certs", "shared-tls", "test", 365);
+        gateway(
+            &mut w2,
+            "web",
+            "front",
+            json!([https(
+                "shared",
+                Some("shared.region.se"),
+                json!({"name": "shared-tls", "namespace": "certs"})
+            )]),
+            serde_json::Value::Null,
+        );
+        w2.add(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "ReferenceGrant",
+            "metadata": {"name": "g", "namespace": "certs"},
+            "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "web"}],
+                     "to": [{"group": "", "kind": "Secret", "name": "something-else"}]}}));
+        assert_eq!(
+            codes_for(&w2.report(), "Gateway/web/front"),
+            ["GATEWAY_REF_NOT_GRANTED"]
+        );
     }
 
     #[test]

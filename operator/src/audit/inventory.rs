@@ -25,21 +25,21 @@ pub struct Row {
     pub not_after: String,
     /// Whole days left (negative when expired).
     pub days_left: i64,
-    /// Ingresses, workloads and ServiceCertificates that use the Secret (`Kind/name`).
+    /// Ingresses, Gateways and ListenerSets (by listener), workloads (a Gateway by its
+    /// client certificate too) and ServiceCertificates that use the Secret (`Kind/name`).
     pub used_by: Vec<String>,
 }
 
 /// Every certificate of `inv`, by namespace, Secret and key.
 pub fn inventory(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Vec<Row> {
     let mut rows = Vec::new();
+    let listeners = inv.gateway_listeners();
     for s in &inv.secrets {
         let ns = s.object.namespace.as_deref();
         let name = s.object.name.as_str();
         let mut used_by: Vec<String> = inv
-            .ingress_tls
-            .iter()
-            .filter(|t| t.ingress.namespace.as_deref() == ns && t.secret == name)
-            .map(|t| format!("{}/{}", t.ingress.kind, t.ingress.name))
+            .user_facing_users(&listeners, ns.unwrap_or_default(), name)
+            .into_iter()
             .chain(
                 inv.workloads
                     .iter()

@@ -18,9 +18,13 @@ use rustls_pki_types::CertificateDer;
 use serde::Serialize;
 
 use crate::{
-    api::{DomainValidation, ServiceCertificate, SithsIssuer},
+    api::{
+        DomainValidation, ServiceCertificate, SithsIssuer,
+        gateway::{BackendTLSPolicy, Gateway, HTTPRoute, ListenerSet, ReferenceGrant, TLSRoute},
+    },
     pki::{self, CertInfo},
     vocabulary::KEYSTORE_PASSWORD_LABEL,
+    policy::gateway::{self as gw_policy, ListenerCertificate, Routes},
 };
 
 /// The label the apiserver puts on every namespace, with its name.
@@ -195,6 +199,30 @@ pub fn is_password_key(key: &str) -> bool {
     key.to_ascii_lowercase().contains("password")
 }
 
+/// The Gateway API objects an audit reads.
+#[derive(Debug, Default, Clone)]
+pub struct GatewayApi {
+    /// Gateways.
+    pub gateways: Vec<Gateway>,
+    /// ListenerSets.
+    pub listener_sets: Vec<ListenerSet>,
+    /// HTTPRoutes (their host names give a listener without a hostname its hosts).
+    pub http_routes: Vec<HTTPRoute>,
+    /// TLSRoutes (likewise).
+    pub tls_routes: Vec<TLSRoute>,
+    /// BackendTLSPolicies.
+    pub backend_tls_policies: Vec<BackendTLSPolicy>,
+    /// ReferenceGrants (whether a listener may read a Secret in another namespace).
+    pub reference_grants: Vec<ReferenceGrant>,
+}
+
+/// Gives a namespaced object the default namespace when it names none.
+fn defaulted<K: kube::Resource>(mut o: K) -> K {
+    let ns = namespace_of(o.meta_mut().namespace.take());
+    o.meta_mut().namespace = Some(ns);
+    o
+}
+
 /// Everything an audit or a plan looks at.
 #[derive(Debug, Default, Clone)]
 pub struct Inventory {
@@ -205,6 +233,12 @@ pub struct Inventory {
     pub ingress_tls: Vec<IngressTls>,
     /// OpenShift Routes with TLS.
     pub routes: Vec<RouteTls>,
+    /// Gateway API objects (`gateway.networking.k8s.io`), as read; their listeners' TLS
+    /// entries are derived with [`Inventory::gateway_listeners`].
+    pub gateway_api: GatewayApi,
+    /// `ca.crt` of every ConfigMap seen (CERTIFICATE blocks only; `None`: the ConfigMap has
+    /// no `ca.crt`), by namespace and name: what a BackendTLSPolicy names.
+    pub config_map_ca_crt: BTreeMap<(String, String), Option<String>>,
     /// Pod selectors of Services, by namespace and name.
     pub service_selectors: BTreeMap<(String, String), BTreeMap<String, String>>,
     /// Workloads that use at least one Secret.
@@ -308,6 +342,29 @@ impl Inventory {
             ("apps", "DaemonSet") => self.add_daemon_set(&typed!(DaemonSet)),
             ("batch", "Job") => self.add_job(&typed!(Job)),
             ("batch", "CronJob") => self.add_cron_job(&typed!(CronJob)),
+            (crate::api::gateway::GROUP, "Gateway") => {
+                self.add_gateway(typed!(Gateway));
+            }
+            (crate::api::gateway::GROUP, "ListenerSet") => {
+                let o = defaulted(typed!(ListenerSet));
+                self.gateway_api.listener_sets.push(o);
+            }
+            (crate::api::gateway::GROUP, "HTTPRoute") => {
+                let o = defaulted(typed!(HTTPRoute));
+                self.gateway_api.http_routes.push(o);
+            }
+            (crate::api::gateway::GROUP, "TLSRoute") => {
+                let o = defaulted(typed!(TLSRoute));
+                self.gateway_api.tls_routes.push(o);
+            }
+            (crate::api::gateway::GROUP, "BackendTLSPolicy") => {
+                let o = defaulted(typed!(BackendTLSPolicy));
+                self.gateway_api.backend_tls_policies.push(o);
+            }
+            (crate::api::gateway::GROUP, "ReferenceGrant") => {
+                let o = defaulted(typed!(ReferenceGrant));
+                self.gateway_api.reference_grants.push(o);
+            }
             (crate::api::GROUP, "ServiceCertificate") => {
                 let mut c = typed!(ServiceCertificate);
                 c.metadata.namespace = Some(namespace_of(c.metadata.namespace.take()));
@@ -418,7 +475,8 @@ impl Inventory {
         }
     }
 
-    /// Adds the certificates a ConfigMap holds (trust bundles), by fingerprint.
+    /// Adds the certificates a ConfigMap holds (trust bundles), by fingerprint, and its
+    /// `ca.crt` (certificates only) by name.
     pub fn add_config_map(&mut self, cm: &ConfigMap) {
         let ns = namespace_of(cm.namespace());
         for (key, bytes) in cm.binary_data.iter().flatten() {
@@ -430,6 +488,13 @@ impl Inventory {
                 });
             }
         }
+        let ca_crt = cm
+            .data
+            .as_ref()
+            .and_then(|d| d.get("ca.crt"))
+            .map(|text| certificate_blocks(text));
+        self.config_map_ca_crt
+            .insert((namespace_of(cm.namespace()), cm.name_any()), ca_crt);
         let mut found = BTreeSet::new();
         for v in cm.data.iter().flat_map(|d| d.values()) {
             let blocks = certificate_blocks(v);
@@ -534,6 +599,100 @@ impl Inventory {
         });
     }
 
+    /// Adds a Gateway (its namespace defaulted like any namespaced object). The Secret of
+    /// its client certificate towards back ends (`spec.tls.backend.clientCertificateRef`,
+    /// in its own namespace) makes it a workload using that Secret, like a pod mounting it.
+    pub fn add_gateway(&mut self, gw: Gateway) {
+        let gw = defaulted(gw);
+        let ns = namespace_of(gw.namespace());
+        if let Some((secret_ns, secret)) = gw_policy::client_certificate_secret(&gw)
+            && secret_ns == ns
+        {
+            self.workloads.push(Workload {
+                object: ObjectRef::namespaced("Gateway", &ns, &gw.name_any()),
+                secrets: BTreeSet::from([secret]),
+                pod_labels: BTreeMap::new(),
+            });
+        }
+        self.gateway_api.gateways.push(gw);
+    }
+
+    /// Adds the Gateway API objects of a live listing (namespaces defaulted).
+    pub fn add_gateway_api(&mut self, objects: GatewayApi) {
+        for gw in objects.gateways {
+            self.add_gateway(gw);
+        }
+        let g = &mut self.gateway_api;
+        g.listener_sets
+            .extend(objects.listener_sets.into_iter().map(defaulted));
+        g.http_routes
+            .extend(objects.http_routes.into_iter().map(defaulted));
+        g.tls_routes
+            .extend(objects.tls_routes.into_iter().map(defaulted));
+        g.backend_tls_policies
+            .extend(objects.backend_tls_policies.into_iter().map(defaulted));
+        g.reference_grants
+            .extend(objects.reference_grants.into_iter().map(defaulted));
+    }
+
+    /// The Secret each TLS-terminating listener of every Gateway (and of the ListenerSets
+    /// attached to it) serves, with its hosts and whether the Gateway may read it: the
+    /// operator's own rule ([`gw_policy::listener_certificates`]).
+    pub fn gateway_listeners(&self) -> Vec<ListenerCertificate> {
+        let g = &self.gateway_api;
+        let sets: Vec<&ListenerSet> = g.listener_sets.iter().collect();
+        let http: Vec<&HTTPRoute> = g.http_routes.iter().collect();
+        let tls: Vec<&TLSRoute> = g.tls_routes.iter().collect();
+        let grants: Vec<&ReferenceGrant> = g.reference_grants.iter().collect();
+        g.gateways
+            .iter()
+            .flat_map(|gw| {
+                gw_policy::listener_certificates(
+                    gw,
+                    &sets,
+                    Routes {
+                        http: &http,
+                        tls: &tls,
+                    },
+                    &grants,
+                )
+            })
+            .collect()
+    }
+
+    /// The user-facing endpoints serving Secret `ns/name`: Ingresses (and Routes) by TLS
+    /// entry, Gateways and ListenerSets by listener (those that may read it), as
+    /// `Kind/name` (`Kind/namespace/name` from another namespace), sorted, once each.
+    /// `listeners` is [`Inventory::gateway_listeners`], computed once by the caller.
+    pub fn user_facing_users(
+        &self,
+        listeners: &[ListenerCertificate],
+        ns: &str,
+        name: &str,
+    ) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .ingress_tls
+            .iter()
+            .filter(|t| t.ingress.namespace.as_deref() == Some(ns) && t.secret == name)
+            .map(|t| format!("{}/{}", t.ingress.kind, t.ingress.name))
+            .collect();
+        for c in listeners {
+            if c.access != gw_policy::RefAccess::NotGranted
+                && c.secret_namespace == ns
+                && c.secret == name
+            {
+                out.push(if c.namespace == ns {
+                    format!("{}/{}", c.source.kind(), c.name)
+                } else {
+                    format!("{}/{}/{}", c.source.kind(), c.namespace, c.name)
+                });
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Adds a Service's pod selector.
     pub fn add_service(&mut self, svc: &k8s_openapi::api::core::v1::Service) {
         if let Some(selector) = svc.spec.as_ref().and_then(|s| s.selector.clone()) {
@@ -620,6 +779,15 @@ impl Inventory {
         self.service_selectors.retain(|(n, _), _| n == ns);
         self.workloads.retain(|w| here(&w.object));
         self.config_map_certificates.retain(|k, _| k == ns);
+        self.config_map_ca_crt.retain(|(n, _), _| n == ns);
+        let here_meta = |m: &kube::api::ObjectMeta| m.namespace.as_deref() == Some(ns);
+        let g = &mut self.gateway_api;
+        g.gateways.retain(|o| here_meta(&o.metadata));
+        g.listener_sets.retain(|o| here_meta(&o.metadata));
+        g.http_routes.retain(|o| here_meta(&o.metadata));
+        g.tls_routes.retain(|o| here_meta(&o.metadata));
+        g.backend_tls_policies.retain(|o| here_meta(&o.metadata));
+        g.reference_grants.retain(|o| here_meta(&o.metadata));
         self.service_certificates
             .retain(|c| c.metadata.namespace.as_deref() == Some(ns));
     }
@@ -859,6 +1027,76 @@ mod tests {
         // not an endpoint.
         assert!(inv.ingress_tls.is_empty());
         assert!(!format!("{inv:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn gateway_api_objects_are_kept_typed_and_namespaced() {
+        let mut inv = Inventory::default();
+        let gw = "gateway.networking.k8s.io/v1";
+        inv.add_value(json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": gw, "kind": "Gateway", "metadata": {"name": "web"},
+             "spec": {"gatewayClassName": "eg",
+                "listeners": [{"name": "https", "port": 443, "protocol": "HTTPS",
+                    "tls": {"certificateRefs": [{"name": "web-tls"}]}}],
+                "tls": {"backend": {"clientCertificateRef": {"name": "gw-client"}}}}},
+            {"apiVersion": gw, "kind": "HTTPRoute", "metadata": {"name": "r"},
+             "spec": {"parentRefs": [{"name": "web"}], "hostnames": ["a.region.se"]}},
+            {"apiVersion": gw, "kind": "ListenerSet", "metadata": {"name": "s", "namespace": "x"}, "spec": {"parentRef": {"name": "web", "namespace": "default"}}},
+            {"apiVersion": gw, "kind": "TLSRoute", "metadata": {"name": "t", "namespace": "x"}, "spec": {}},
+            {"apiVersion": gw, "kind": "BackendTLSPolicy", "metadata": {"name": "p", "namespace": "x"}, "spec": {}},
+            {"apiVersion": gw, "kind": "ReferenceGrant", "metadata": {"name": "g", "namespace": "x"}, "spec": {}},
+            {"apiVersion": gw, "kind": "GRPCRoute", "metadata": {"name": "ignored"}, "spec": {}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "no-ca", "namespace": "x"}, "data": {"other": "x"}}
+        ]}))
+        .unwrap();
+        let g = &inv.gateway_api;
+        assert_eq!(
+            (
+                g.gateways.len(),
+                g.listener_sets.len(),
+                g.http_routes.len(),
+                g.tls_routes.len()
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(
+            (g.backend_tls_policies.len(), g.reference_grants.len()),
+            (1, 1)
+        );
+        assert_eq!(
+            inv.skipped, 1,
+            "a GRPCRoute serves no certificate of its own"
+        );
+        assert_eq!(g.gateways[0].metadata.namespace.as_deref(), Some("default"));
+        assert_eq!(
+            g.http_routes[0].metadata.namespace.as_deref(),
+            Some("default")
+        );
+        // The listener, with its hosts from the route defaulted to the same namespace.
+        let l = inv.gateway_listeners();
+        assert_eq!(l.len(), 1);
+        assert_eq!(
+            (l[0].secret.as_str(), l[0].hosts.clone()),
+            ("web-tls", vec!["a.region.se".to_string()])
+        );
+        // The client certificate makes the Gateway a workload using its Secret.
+        assert_eq!(inv.workloads.len(), 1);
+        assert_eq!(inv.workloads[0].object.display(), "Gateway/default/web");
+        assert!(inv.workloads[0].secrets.contains("gw-client"));
+        assert_eq!(
+            inv.config_map_ca_crt
+                .get(&("x".to_string(), "no-ca".to_string())),
+            Some(&None)
+        );
+        let mut only_x = inv.clone();
+        only_x.restrict_to_namespace("x");
+        assert!(only_x.gateway_api.gateways.is_empty() && only_x.workloads.is_empty());
+        assert_eq!(only_x.gateway_api.listener_sets.len(), 1);
+        assert_eq!(only_x.config_map_ca_crt.len(), 1);
+        let err = inv
+            .add_value(json!({"apiVersion": gw, "kind": "Gateway", "metadata": {"name": "bad"}, "spec": {"listeners": 3}}))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("Gateway bad:"), "{err}");
     }
 
     #[test]

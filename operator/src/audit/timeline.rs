@@ -33,7 +33,7 @@ pub struct TimelineCert {
     pub renewal: Timestamp,
     /// Lead time of the next order (zero unless SITHS).
     pub lead_time: SignedDuration,
-    /// Served by an Ingress TLS entry.
+    /// Served by an Ingress TLS entry or a Gateway listener.
     pub user_facing: bool,
 }
 
@@ -50,12 +50,12 @@ impl TimelineCert {
 /// Every certificate of `inv`, by holder and key.
 pub fn certificates(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Vec<TimelineCert> {
     let mut out = Vec::new();
+    let listeners = inv.gateway_listeners();
     for s in &inv.secrets {
         let ns = s.object.namespace.as_deref();
-        let user_facing = inv
-            .ingress_tls
-            .iter()
-            .any(|t| t.ingress.namespace.as_deref() == ns && t.secret == s.object.name);
+        let user_facing = !inv
+            .user_facing_users(&listeners, ns.unwrap_or_default(), &s.object.name)
+            .is_empty();
         let managers = findings::managing(inv, &s.object);
         for c in &s.certificates {
             let class = anchors.classify(&c.chain, &c.leaf, now).class;

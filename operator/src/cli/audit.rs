@@ -22,8 +22,11 @@ use super::{
     output::{self, Format},
 };
 use crate::{
-    api::{DomainValidation, ServiceCertificate, SithsIssuer},
-    audit::{self, AnchorSet, Inventory, Report, Severity},
+    api::{
+        DomainValidation, ServiceCertificate, SithsIssuer,
+        gateway::{BackendTLSPolicy, Gateway, HTTPRoute, ListenerSet, ReferenceGrant, TLSRoute},
+    },
+    audit::{self, AnchorSet, Inventory, Report, Severity, objects::GatewayApi},
     pki::Environment,
 };
 
@@ -237,7 +240,8 @@ where
     loop {
         let page = match api.list(&params).await {
             Ok(p) => p,
-            // The project's CRDs are not installed: nothing of theirs to read.
+            // The kind's CRDs are not installed (the project's, Gateway API, OpenShift's):
+            // nothing of theirs to read.
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
             Err(e) => return Err(e.into()),
         };
@@ -292,6 +296,36 @@ pub async fn live_inventory(client: &Client, ns: Option<&str>) -> anyhow::Result
     for v in route_values {
         inv.add_route(&v.context("a Route as JSON")?);
     }
+    // Gateway API, where its CRDs are installed (a 404: none to read). Listed whole and
+    // added together: a listener's hosts and grants depend on routes and ReferenceGrants.
+    let mut g = GatewayApi::default();
+    each(scoped::<Gateway>(c, ns), |o| g.gateways.push(o.clone()))
+        .await
+        .context("listing Gateways")?;
+    each(scoped::<ListenerSet>(c, ns), |o| {
+        g.listener_sets.push(o.clone())
+    })
+    .await
+    .context("listing ListenerSets")?;
+    each(scoped::<HTTPRoute>(c, ns), |o| {
+        g.http_routes.push(o.clone())
+    })
+    .await
+    .context("listing HTTPRoutes")?;
+    each(scoped::<TLSRoute>(c, ns), |o| g.tls_routes.push(o.clone()))
+        .await
+        .context("listing TLSRoutes")?;
+    each(scoped::<BackendTLSPolicy>(c, ns), |o| {
+        g.backend_tls_policies.push(o.clone())
+    })
+    .await
+    .context("listing BackendTLSPolicies")?;
+    each(scoped::<ReferenceGrant>(c, ns), |o| {
+        g.reference_grants.push(o.clone())
+    })
+    .await
+    .context("listing ReferenceGrants")?;
+    inv.add_gateway_api(g);
     each(scoped::<Deployment>(c, ns), |o| inv.add_deployment(o)).await?;
     each(scoped::<StatefulSet>(c, ns), |o| inv.add_stateful_set(o)).await?;
     each(scoped::<DaemonSet>(c, ns), |o| inv.add_daemon_set(o)).await?;
