@@ -475,7 +475,7 @@ impl BackendTrustProblem {
     /// What is wrong and how to fix it, for a policy on Service `service` whose backend serves
     /// the SITHS certificate of `served` (for example `Secret team/api-tls`).
     pub fn message(&self, service: &str, served: &str) -> String {
-        let fix = "name the ConfigMap of a SithsTrustBundle (it holds ca.crt with the SITHS CA certificates of its environments and is kept current) in spec.validation.caCertificateRefs (group \"\", kind ConfigMap)";
+        let fix = "Name the ConfigMap of a SithsTrustBundle (it holds ca.crt with the SITHS CA certificates of its environments and is kept current) in spec.validation.caCertificateRefs (group \"\", kind ConfigMap)";
         let what = match self {
             BackendTrustProblem::SystemTrust => "validates with wellKnownCACertificates: System, the public roots, which do not include SITHS".to_string(),
             BackendTrustProblem::NoCaRefs => "names no CA certificates".to_string(),
