@@ -465,6 +465,9 @@ async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
     args.push("--acme-http01-port".to_string());
     args.push(http01_port.to_string());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Gateway API's CRDs (standard channel, from its Go module), for examples/gateway; before
+    // the operator starts, so that it watches Gateways from the start.
+    e2e::gatewayapi::install_crds(&cp.client().await?).await?;
     let mut operator = if keep {
         e2e::operator::OperatorProcess::start_detached(cp, &cp.kubeconfig, &args)?
     } else {
@@ -475,8 +478,6 @@ async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
         .await?;
     println!("\n==> operator started and watching");
     let client = cp.client().await?;
-    // Gateway API's CRDs (standard channel, from its Go module), for examples/gateway.
-    e2e::gatewayapi::install_crds(&client).await?;
     let applied = e2e::k8s::apply_manifests(&client, &root().join("examples")).await?;
     println!("==> applied {} objects from examples/", applied.len());
     e2e::demo::use_pebble_for_telia(&client, &pebble).await?;
