@@ -10,6 +10,7 @@ pub mod helm;
 pub mod k8s;
 pub mod operator;
 pub mod pebble;
+pub mod rbac;
 
 use std::{
     path::Path,

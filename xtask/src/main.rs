@@ -455,10 +455,12 @@ async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
         args.push(bundle.to_string_lossy().to_string());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // As installed: the chart's ServiceAccount with the chart's RBAC, never an admin.
+    let kubeconfig = e2e::rbac::operator_kubeconfig(cp)?;
     let mut operator = if keep {
-        e2e::operator::OperatorProcess::start_detached(cp, &cp.kubeconfig, &args)?
+        e2e::operator::OperatorProcess::start_detached(cp, &kubeconfig, &args)?
     } else {
-        e2e::operator::OperatorProcess::start(cp, &cp.kubeconfig, &args)?
+        e2e::operator::OperatorProcess::start(cp, &kubeconfig, &args)?
     };
     operator
         .wait_for_log("watching", Duration::from_secs(60))
