@@ -16,7 +16,7 @@ use std::{
 use anyhow::{Context, Result};
 
 use crate::{
-    controlplane::{ControlPlane, OPERATOR_NAMESPACE, cache_root},
+    controlplane::{ControlPlane, KUBERNETES_VERSION, OPERATOR_NAMESPACE, cache_root},
     helm::{HELM_VERSION, RELEASE, chart_dir, helm},
 };
 
@@ -94,6 +94,8 @@ fn render() -> Result<String> {
         &chart,
         "--namespace",
         OPERATOR_NAMESPACE,
+        "--kube-version",
+        KUBERNETES_VERSION,
     ];
     for t in RBAC_TEMPLATES {
         args.extend(["--show-only", t]);
