@@ -3,10 +3,12 @@
 
 pub mod certmanager;
 pub mod controlplane;
+pub mod crane;
 pub mod demo;
 pub mod fixtures;
 pub mod gobuild;
 pub mod helm;
+pub mod image;
 pub mod k8s;
 pub mod operator;
 pub mod pebble;

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use e2e::controlplane::{self, ControlPlane, Options};
 
+mod deny;
 mod migration;
 mod modcheck;
 
@@ -62,6 +63,16 @@ enum Task {
     Modules,
     /// Regenerate examples/migration/ (certificates from stand-in SITHS CAs).
     MigrationExample,
+    /// The operator's OCI image without Docker: a static release binary, one layer,
+    /// assembled with crane into target/image/oci (OCI layout) with a CycloneDX SBOM.
+    Image,
+    /// The supply-chain policy of deny.toml with cargo-deny: licences, bans and sources
+    /// (offline, part of `test`), or the RustSec advisories (needs the network).
+    Deny {
+        /// Check the advisories instead (fetches the RustSec database).
+        #[arg(long)]
+        advisories: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +104,8 @@ fn main() -> Result<()> {
         Task::Modules => modules(),
         Task::MigrationExample => migration::write(&root().join("examples/migration")),
         Task::Controlplane => ensure_tools(),
+        Task::Deny { advisories } => supply_chain(advisories),
+        Task::Image => image(),
     }
 }
 
@@ -120,14 +133,18 @@ fn run(step: &str, cmd: &mut Command) -> Result<()> {
 /// Builds (or finds in the cache) the Go-built test tools, all four at once: on a cold
 /// machine they are most of the first run, and Go's build cache is safe to share.
 fn ensure_tools() -> Result<()> {
-    eprintln!("==> Go-built test tools (control plane, helm, pebble, cert-manager)");
+    eprintln!(
+        "==> test tools (Go-built: control plane, helm, pebble, cert-manager, crane; cargo-deny)"
+    );
     let started = Instant::now();
     type Build = fn() -> Result<PathBuf>;
-    let builds: [(&str, Build); 4] = [
+    let builds: [(&str, Build); 6] = [
         ("control plane", controlplane::ensure_binaries),
         ("helm", e2e::helm::ensure_helm),
         ("pebble", e2e::pebble::ensure_pebble),
         ("cert-manager", e2e::certmanager::ensure_controller),
+        ("crane", e2e::crane::ensure_crane),
+        ("cargo-deny", deny::ensure_cargo_deny),
     ];
     let results: Vec<(&str, Result<PathBuf>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = builds
@@ -151,6 +168,31 @@ fn ensure_tools() -> Result<()> {
     }
     eprintln!("    tools: ok in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+fn image() -> Result<()> {
+    eprintln!("==> OCI image (static release binary, crane, no Docker)");
+    let out = root().join("target/image");
+    let built = e2e::image::build(&root(), &e2e::operator::target_dir(), &out)?;
+    println!("image layout: {}", built.layout.display());
+    println!("digest:       {}", built.digest);
+    println!("sbom:         {}", built.sbom.display());
+    println!(
+        "push:         crane push {} <registry>/{}:{}",
+        built.layout.display(),
+        e2e::image::REPOSITORY,
+        built.version
+    );
+    Ok(())
+}
+
+fn supply_chain(advisories: bool) -> Result<()> {
+    if advisories {
+        eprintln!("==> supply chain: RustSec advisories (network)");
+    } else {
+        eprintln!("==> supply chain: licences, bans, sources (deny.toml, offline)");
+    }
+    deny::check(&root(), advisories)
 }
 
 fn modules() -> Result<()> {
@@ -180,6 +222,7 @@ fn test(filter: &[String]) -> Result<()> {
     crdgen(true)?;
     modules()?;
     ensure_tools()?;
+    supply_chain(false)?;
     run(
         "unit tests",
         cargo().args(["test", "--workspace", "--exclude", "e2e", "--all-targets"]),
