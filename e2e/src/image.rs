@@ -25,6 +25,18 @@ pub const REPOSITORY: &str = "siths-operator/siths-operator";
 /// `runAsUser`).
 pub const UID: u32 = 65532;
 
+/// The image's /etc/passwd: root and nonroot ([`UID`]), no shells.
+pub const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
+/// The image's /etc/group.
+pub const GROUP: &str = "root:x:0:\nnonroot:x:65532:\n";
+/// The OCI labels every build sets.
+pub const LABELS: [&str; 4] = [
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.version",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.licenses",
+];
+
 /// What `cargo xtask image` wrote.
 #[derive(Debug)]
 pub struct Built {
@@ -77,12 +89,7 @@ pub fn build(root: &Path, target_dir: &Path, out: &Path) -> Result<Built> {
         "-t",
         &staging,
     ])?;
-    let labels = [
-        ("org.opencontainers.image.source", source.as_str()),
-        ("org.opencontainers.image.version", version.as_str()),
-        ("org.opencontainers.image.revision", revision.as_str()),
-        ("org.opencontainers.image.licenses", licenses.as_str()),
-    ];
+    let labels = LABELS.iter().zip([&source, &version, &revision, &licenses]);
     let mut args = vec![
         "mutate".to_string(),
         "--insecure".into(),
@@ -199,10 +206,7 @@ type Entry<'a> = (&'a str, u32, Option<&'a [u8]>);
 
 /// The image's only layer: a POSIX (ustar) tar, entries sorted, root-owned, `mtime` for all.
 pub fn layer_tar(binary: &[u8], mtime: u64) -> Result<Vec<u8>> {
-    let passwd = format!(
-        "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{UID}:{UID}:nonroot:/home/nonroot:/sbin/nologin\n"
-    );
-    let group = format!("root:x:0:\nnonroot:x:{UID}:\n");
+    let (passwd, group) = (PASSWD, GROUP);
     let mut entries: Vec<Entry> = vec![
         ("etc/", 0o755, None),
         ("etc/group", 0o644, Some(group.as_bytes())),

@@ -20,6 +20,33 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use siths_operator::api::ServiceCertificate;
 
+/// The Dockerfile (the documented alternative) describes the image `cargo xtask image`
+/// builds: the same files, user, entrypoint and labels.
+#[test]
+fn dockerfile_describes_the_same_image() -> Result<()> {
+    let text = std::fs::read_to_string(e2e::controlplane::workspace_root().join("Dockerfile"))?;
+    let printf = |s: &str| s.replace('\n', "\\n");
+    for want in [
+        "FROM scratch".to_string(),
+        format!("USER {UID}:{UID}"),
+        r#"ENTRYPOINT ["/siths-operator"]"#.to_string(),
+        format!("printf '{}' > /rootfs/etc/passwd", printf(image::PASSWD)),
+        format!("printf '{}' > /rootfs/etc/group", printf(image::GROUP)),
+        "chmod 1777 /rootfs/tmp".to_string(),
+        "/rootfs/siths-operator".to_string(),
+        "+crt-static".to_string(),
+    ] {
+        ensure!(text.contains(&want), "the Dockerfile lacks {want:?}");
+    }
+    for label in image::LABELS {
+        ensure!(text.contains(label), "the Dockerfile lacks label {label}");
+    }
+    // Nothing else is copied into the image.
+    let copies: Vec<&str> = text.lines().filter(|l| l.starts_with("COPY --from")).collect();
+    ensure!(copies == ["COPY --from=build /rootfs/ /"], "{copies:?}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn image_and_chart_install_from_an_oci_registry() -> Result<()> {
     let work = tempfile::Builder::new().prefix("siths-registry-").tempdir()?;
@@ -116,12 +143,14 @@ async fn image_and_chart_install_from_an_oci_registry() -> Result<()> {
     );
     ensure!(config["os"] == "linux" && config["architecture"] == "amd64", "{config}");
     let labels = &config["config"]["Labels"];
-    for l in ["source", "version", "revision", "licenses"] {
-        ensure!(
-            labels[format!("org.opencontainers.image.{l}")].is_string(),
-            "label {l} missing: {labels}"
-        );
+    for l in image::LABELS {
+        ensure!(labels[l].is_string(), "label {l} missing: {labels}");
     }
+    ensure!(
+        labels["org.opencontainers.image.revision"]
+            == e2e_git_head()?.as_str(),
+        "revision label {labels}"
+    );
     ensure!(
         pod.security_context
             .as_ref()
@@ -149,9 +178,12 @@ async fn image_and_chart_install_from_an_oci_registry() -> Result<()> {
     }
     let passwd = entries.iter().find(|e| e.name == "etc/passwd").context("passwd")?;
     ensure!(
-        String::from_utf8_lossy(&passwd.content).contains(&format!("nonroot:x:{UID}:{UID}:")),
-        "no nonroot user"
+        passwd.content == image::PASSWD.as_bytes(),
+        "passwd: {}",
+        String::from_utf8_lossy(&passwd.content)
     );
+    let tmp = entries.iter().find(|e| e.name == "tmp/").context("tmp")?;
+    ensure!(tmp.mode == 0o1777 && tmp.kind == b'5', "/tmp mode {:o}", tmp.mode);
     let binary = entries
         .iter()
         .find(|e| e.name == "siths-operator")
@@ -197,4 +229,12 @@ async fn image_and_chart_install_from_an_oci_registry() -> Result<()> {
     let status = operator.terminate(Duration::from_secs(20)).await?;
     ensure!(status.success(), "operator exit {status}");
     Ok(())
+}
+
+fn e2e_git_head() -> Result<String> {
+    let out = std::process::Command::new("git")
+        .current_dir(e2e::controlplane::workspace_root())
+        .args(["rev-parse", "HEAD"])
+        .output()?;
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
