@@ -70,7 +70,7 @@ pub fn build(root: &Path, target_dir: &Path, out: &Path) -> Result<Built> {
     let source = env!("CARGO_PKG_REPOSITORY").to_string();
     let licenses = env!("CARGO_PKG_LICENSE").to_string();
 
-    let binary = build_static_binary(root, target_dir, epoch)?;
+    let binary = build_static_binary(root, target_dir)?;
     fs::create_dir_all(out)?;
     let layer = out.join("layer.tar");
     fs::write(&layer, layer_tar(&fs::read(&binary)?, epoch)?)?;
@@ -140,24 +140,15 @@ pub fn build(root: &Path, target_dir: &Path, out: &Path) -> Result<Built> {
     })
 }
 
-/// `cargo build --release` of the operator for [`TARGET`] with `+crt-static`, paths of
-/// the machine remapped; checks the result has no ELF interpreter (nothing loaded at run
+/// `cargo build --release` of the operator for [`TARGET`] with `+crt-static`; checks the result has no ELF interpreter (nothing loaded at run
 /// time).
-fn build_static_binary(root: &Path, target_dir: &Path, epoch: u64) -> Result<PathBuf> {
-    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| {
-        format!(
-            "{}/.cargo",
-            std::env::var("HOME").unwrap_or_else(|_| "/root".into())
-        )
-    });
-    let rustflags = format!(
-        "-C target-feature=+crt-static --remap-path-prefix={}=/src --remap-path-prefix={cargo_home}=/cargo",
-        root.display()
-    );
+fn build_static_binary(root: &Path, target_dir: &Path) -> Result<PathBuf> {
+    // The same flags as the Dockerfile. (Machine paths, such as the checkout's, stay in
+    // panic locations: two builds of one commit in one checkout are identical.)
+    let rustflags = "-C target-feature=+crt-static";
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .env("RUSTFLAGS", rustflags)
-        .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .args([
             "build",
             "--release",
