@@ -23,7 +23,10 @@ pub const GGCR_VERSION: &str = "v0.22.1";
 
 const BINARIES: [(&str, &str); 2] = [
     ("crane", "github.com/google/go-containerregistry/cmd/crane"),
-    ("registry", "github.com/google/go-containerregistry/cmd/registry"),
+    (
+        "registry",
+        "github.com/google/go-containerregistry/cmd/registry",
+    ),
 ];
 
 /// Where the built binaries are cached: `<cache>/crane/<version>/`.
@@ -66,7 +69,10 @@ pub fn crane(args: &[&str]) -> Result<String> {
     let out = Command::new(ensure_crane()?)
         .args(args)
         // No credentials of the machine's user: the test registry needs none.
-        .env("DOCKER_CONFIG", cache_root().join("crane").join("docker-config"))
+        .env(
+            "DOCKER_CONFIG",
+            cache_root().join("crane").join("docker-config"),
+        )
         .output()
         .context("running crane")?;
     if !out.status.success() {

@@ -13,8 +13,8 @@ use std::{
     process::Command,
 };
 
-use anyhow::{Context, Result, bail, ensure};
 use crate::crane::{Registry, crane};
+use anyhow::{Context, Result, bail, ensure};
 
 /// The target the image's binary is built for (the only one this toolchain has; glibc
 /// with `+crt-static` links statically).
@@ -109,7 +109,9 @@ pub fn build(root: &Path, target_dir: &Path, out: &Path) -> Result<Built> {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     crane(&args)?;
-    let digest = crane(&["digest", "--insecure", &tagged])?.trim().to_string();
+    let digest = crane(&["digest", "--insecure", &tagged])?
+        .trim()
+        .to_string();
 
     let layout = out.join("oci");
     if layout.exists() {
@@ -381,7 +383,9 @@ pub fn tar_entries(tar: &[u8]) -> Result<Vec<TarEntry>> {
             u64::from_str_radix(s, 8)?
         })
     };
-    let text = |b: &[u8]| String::from_utf8_lossy(b.split(|c| *c == 0).next().unwrap_or_default()).into_owned();
+    let text = |b: &[u8]| {
+        String::from_utf8_lossy(b.split(|c| *c == 0).next().unwrap_or_default()).into_owned()
+    };
     let mut out = Vec::new();
     let mut at = 0;
     while at + 512 <= tar.len() {
@@ -393,7 +397,11 @@ pub fn tar_entries(tar: &[u8]) -> Result<Vec<TarEntry>> {
         let kind = h[156];
         let prefix = text(&h[345..500]);
         let name = text(&h[..100]);
-        let name = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let name = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
         let body = tar
             .get(at + 512..at + 512 + size)
             .context("tar entry cut short")?;

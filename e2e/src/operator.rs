@@ -114,7 +114,9 @@ impl OperatorProcess {
         // Never the admin: every operator runs as the chart's ServiceAccount
         // (crate::rbac) or another identity bound to the chart's roles.
         if kubeconfig == cp.kubeconfig {
-            bail!("the operator must not run as the admin (system:masters); use e2e::rbac::operator_kubeconfig");
+            bail!(
+                "the operator must not run as the admin (system:masters); use e2e::rbac::operator_kubeconfig"
+            );
         }
         let log = cp.dir.join(format!(
             "operator-{}.log",

@@ -34,7 +34,10 @@ pub const OPERATOR_GROUPS: [&str; 3] = [
 ];
 
 /// The chart templates holding the operator's RBAC.
-const RBAC_TEMPLATES: [&str; 2] = ["templates/serviceaccount.yaml", "templates/rbac-operator.yaml"];
+const RBAC_TEMPLATES: [&str; 2] = [
+    "templates/serviceaccount.yaml",
+    "templates/rbac-operator.yaml",
+];
 
 /// FNV-1a over every file of the chart (path and content, in path order) and the helm
 /// version: the cache key of the rendered RBAC.
@@ -151,7 +154,10 @@ pub async fn apply_chart_rbac(admin: &kube::Client) -> Result<()> {
     };
     for v in chart_rbac_objects()? {
         let obj: DynamicObject = serde_json::from_value(v)?;
-        let types = obj.types.clone().context("object without apiVersion/kind")?;
+        let types = obj
+            .types
+            .clone()
+            .context("object without apiVersion/kind")?;
         let gvk = GroupVersionKind::try_from(&types)?;
         let (ar, caps) = pinned_kind(admin, &gvk).await?;
         let name = obj.metadata.name.clone().context("object without name")?;
@@ -162,9 +168,13 @@ pub async fn apply_chart_rbac(admin: &kube::Client) -> Result<()> {
             }
             (Scope::Cluster, _) => Api::all_with(admin.clone(), &ar),
         };
-        api.patch(&name, &PatchParams::apply("siths-e2e-rbac").force(), &Patch::Apply(&obj))
-            .await
-            .with_context(|| format!("applying the chart's {} {name}", types.kind))?;
+        api.patch(
+            &name,
+            &PatchParams::apply("siths-e2e-rbac").force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .with_context(|| format!("applying the chart's {} {name}", types.kind))?;
     }
     Ok(())
 }

@@ -991,7 +991,11 @@ fn documented_operator_rbac() -> Result<(
             if cells.len() < 4 || cells[1] == "API group" || cells[1].starts_with("---") {
                 continue;
             }
-            let group = if cells[1].starts_with("\"\"") { "" } else { cells[1] };
+            let group = if cells[1].starts_with("\"\"") {
+                ""
+            } else {
+                cells[1]
+            };
             for r in cells[2].split(',').map(str::trim) {
                 for v in cells[3].split(',').map(str::trim) {
                     out.insert((group.to_string(), r.to_string(), v.to_string()));
@@ -1018,7 +1022,10 @@ fn docs_rbac_tables_are_the_charts_operator_rbac() -> Result<()> {
     let cluster = triples(&named("ClusterRole", RELEASE)?);
     let role = triples(&named("Role", &format!("{RELEASE}-leader-election"))?);
     let (doc_cluster, doc_role) = documented_operator_rbac()?;
-    ensure!(!doc_cluster.is_empty() && !doc_role.is_empty(), "tables not found");
+    ensure!(
+        !doc_cluster.is_empty() && !doc_role.is_empty(),
+        "tables not found"
+    );
     ensure!(
         cluster == doc_cluster,
         "ClusterRole {RELEASE}: only in the chart {:?}; only in docs/rbac.md {:?}",

@@ -42,14 +42,19 @@ fn dockerfile_describes_the_same_image() -> Result<()> {
         ensure!(text.contains(label), "the Dockerfile lacks label {label}");
     }
     // Nothing else is copied into the image.
-    let copies: Vec<&str> = text.lines().filter(|l| l.starts_with("COPY --from")).collect();
+    let copies: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("COPY --from"))
+        .collect();
     ensure!(copies == ["COPY --from=build /rootfs/ /"], "{copies:?}");
     Ok(())
 }
 
 #[tokio::test]
 async fn image_and_chart_install_from_an_oci_registry() -> Result<()> {
-    let work = tempfile::Builder::new().prefix("siths-registry-").tempdir()?;
+    let work = tempfile::Builder::new()
+        .prefix("siths-registry-")
+        .tempdir()?;
     let root = e2e::controlplane::workspace_root();
 
     // Two builds of one commit: one digest (fixed mtimes, sorted entries, no timestamps).
@@ -82,7 +87,11 @@ async fn image_and_chart_install_from_an_oci_registry() -> Result<()> {
         &image_ref,
     ])?;
     let pushed = crane(&["digest", "--insecure", &image_ref])?;
-    ensure!(pushed.trim() == first.digest, "pushed {pushed} != built {}", first.digest);
+    ensure!(
+        pushed.trim() == first.digest,
+        "pushed {pushed} != built {}",
+        first.digest
+    );
     let packaged = helm(
         None,
         &[
@@ -115,7 +124,10 @@ async fn image_and_chart_install_from_an_oci_registry() -> Result<()> {
             "--namespace",
             OPERATOR_NAMESPACE,
             "--set",
-            &format!("image.repository={repository},image.digest={}", first.digest),
+            &format!(
+                "image.repository={repository},image.digest={}",
+                first.digest
+            ),
         ],
     )?;
     let admin = cp.client().await?;
@@ -136,19 +148,24 @@ async fn image_and_chart_install_from_an_oci_registry() -> Result<()> {
     // What the image says about itself: user, entrypoint, platform, labels.
     let config: serde_json::Value =
         serde_json::from_str(&crane(&["config", "--insecure", &image_ref])?)?;
-    ensure!(config["config"]["User"] == format!("{UID}:{UID}"), "{config}");
+    ensure!(
+        config["config"]["User"] == format!("{UID}:{UID}"),
+        "{config}"
+    );
     ensure!(
         config["config"]["Entrypoint"] == serde_json::json!(["/siths-operator"]),
         "{config}"
     );
-    ensure!(config["os"] == "linux" && config["architecture"] == "amd64", "{config}");
+    ensure!(
+        config["os"] == "linux" && config["architecture"] == "amd64",
+        "{config}"
+    );
     let labels = &config["config"]["Labels"];
     for l in image::LABELS {
         ensure!(labels[l].is_string(), "label {l} missing: {labels}");
     }
     ensure!(
-        labels["org.opencontainers.image.revision"]
-            == e2e_git_head()?.as_str(),
+        labels["org.opencontainers.image.revision"] == e2e_git_head()?.as_str(),
         "revision label {labels}"
     );
     ensure!(
@@ -180,14 +197,24 @@ async fn image_and_chart_install_from_an_oci_registry() -> Result<()> {
     for e in &entries {
         ensure!(e.uid == 0 && e.gid == 0, "{} is not root-owned", e.name);
     }
-    let passwd = entries.iter().find(|e| e.name == "etc/passwd").context("passwd")?;
+    let passwd = entries
+        .iter()
+        .find(|e| e.name == "etc/passwd")
+        .context("passwd")?;
     ensure!(
         passwd.content == image::PASSWD.as_bytes(),
         "passwd: {}",
         String::from_utf8_lossy(&passwd.content)
     );
-    let tmp = entries.iter().find(|e| e.name.trim_end_matches('/') == "tmp").context("tmp")?;
-    ensure!(tmp.mode == 0o1777 && tmp.kind == b'5', "/tmp mode {:o}", tmp.mode);
+    let tmp = entries
+        .iter()
+        .find(|e| e.name.trim_end_matches('/') == "tmp")
+        .context("tmp")?;
+    ensure!(
+        tmp.mode == 0o1777 && tmp.kind == b'5',
+        "/tmp mode {:o}",
+        tmp.mode
+    );
     let binary = entries
         .iter()
         .find(|e| e.name == "siths-operator")

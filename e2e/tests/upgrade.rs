@@ -65,7 +65,13 @@ fn previous_chart_rev() -> Result<String> {
 fn extract(rev: &str, dir: &Path) -> Result<PathBuf> {
     let archive = Command::new("git")
         .current_dir(workspace_root())
-        .args(["archive", "--format=tar", rev, "charts/siths-operator", "crds"])
+        .args([
+            "archive",
+            "--format=tar",
+            rev,
+            "charts/siths-operator",
+            "crds",
+        ])
         .output()?;
     ensure!(archive.status.success(), "git archive {rev} failed");
     let tar = dir.join("previous.tar");
@@ -89,7 +95,9 @@ async fn chart_upgrade_keeps_every_certificate_and_orders_nothing_again() -> Res
     let cp = e2e::shared();
     let admin = cp.client().await?;
     let rev = previous_chart_rev()?;
-    let work = tempfile::Builder::new().prefix("siths-upgrade-").tempdir()?;
+    let work = tempfile::Builder::new()
+        .prefix("siths-upgrade-")
+        .tempdir()?;
     let previous = extract(&rev, work.path())?;
     eprintln!("[upgrade] from the chart of {rev} to the working tree's");
 
@@ -129,10 +137,14 @@ async fn chart_upgrade_keeps_every_certificate_and_orders_nothing_again() -> Res
     let certs = Api::<ServiceCertificate>::namespaced(admin.clone(), &ns);
     let orders = Api::<CertificateOrder>::namespaced(admin.clone(), &ns);
     let all_ready = || async {
-        e2e::eventually(Duration::from_secs(90), "every certificate Ready", || async {
-            let list = certs.list(&ListParams::default()).await?.items;
-            Ok((list.len() == n && list.iter().all(ready)).then_some(list))
-        })
+        e2e::eventually(
+            Duration::from_secs(90),
+            "every certificate Ready",
+            || async {
+                let list = certs.list(&ListParams::default()).await?.items;
+                Ok((list.len() == n && list.iter().all(ready)).then_some(list))
+            },
+        )
         .await
     };
     let revisions = |list: &[ServiceCertificate]| -> BTreeMap<String, Option<u32>> {
@@ -178,7 +190,14 @@ async fn chart_upgrade_keeps_every_certificate_and_orders_nothing_again() -> Res
     )?;
     let history = helm(
         Some(&cp.kubeconfig),
-        &["history", RELEASE, "--namespace", OPERATOR_NAMESPACE, "-o", "json"],
+        &[
+            "history",
+            RELEASE,
+            "--namespace",
+            OPERATOR_NAMESPACE,
+            "-o",
+            "json",
+        ],
     )?;
     let history: serde_json::Value = serde_json::from_str(&history)?;
     ensure!(
@@ -210,7 +229,10 @@ async fn chart_upgrade_keeps_every_certificate_and_orders_nothing_again() -> Res
         Ok(list) => revisions(&list),
         Err(e) => bail!("{e:#}\noperator log:\n{}", operator.output()),
     };
-    ensure!(before == after, "revisions changed: {before:?} -> {after:?}");
+    ensure!(
+        before == after,
+        "revisions changed: {before:?} -> {after:?}"
+    );
     let orders_after = order_names().await?;
     ensure!(
         orders_before == orders_after,

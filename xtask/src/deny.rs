@@ -29,7 +29,10 @@ pub fn ensure_cargo_deny() -> Result<PathBuf> {
     let base = cache_root().join("cargo-deny");
     let root = base.join(CARGO_DENY_VERSION);
     // Installed into a temporary root, renamed when complete.
-    let partial = base.join(format!("{CARGO_DENY_VERSION}.{}.partial", std::process::id()));
+    let partial = base.join(format!(
+        "{CARGO_DENY_VERSION}.{}.partial",
+        std::process::id()
+    ));
     eprintln!(
         "[cargo-deny] installing cargo-deny {CARGO_DENY_VERSION} from crates.io into {} (the first install takes minutes)",
         root.display()
