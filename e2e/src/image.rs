@@ -63,9 +63,13 @@ fn git(root: &Path, args: &[&str]) -> Result<String> {
 /// Builds the image of the workspace at `root` into `out` (`target/image/`).
 pub fn build(root: &Path, target_dir: &Path, out: &Path) -> Result<Built> {
     let revision = git(root, &["rev-parse", "HEAD"])?;
-    let epoch: u64 = git(root, &["log", "-1", "--format=%ct"])?
-        .parse()
-        .context("commit time")?;
+    // SOURCE_DATE_EPOCH when set (reproducible-builds.org), else the commit's time.
+    let epoch: u64 = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().context("SOURCE_DATE_EPOCH")?,
+        _ => git(root, &["log", "-1", "--format=%ct"])?
+            .parse()
+            .context("commit time")?,
+    };
     let version = env!("CARGO_PKG_VERSION").to_string();
     let source = env!("CARGO_PKG_REPOSITORY").to_string();
     let licenses = env!("CARGO_PKG_LICENSE").to_string();
