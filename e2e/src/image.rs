@@ -148,7 +148,7 @@ pub fn build(root: &Path, target_dir: &Path, out: &Path) -> Result<Built> {
 
 /// `cargo build --release` of the operator for [`TARGET`] with `+crt-static`; checks the result has no ELF interpreter (nothing loaded at run
 /// time).
-fn build_static_binary(root: &Path, target_dir: &Path) -> Result<PathBuf> {
+pub fn build_static_binary(root: &Path, target_dir: &Path) -> Result<PathBuf> {
     // The same flags as the Dockerfile. (Machine paths, such as the checkout's, stay in
     // panic locations: two builds of one commit in one checkout are identical.)
     let rustflags = "-C target-feature=+crt-static";

@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask test | demo | cluster up|down | crdgen [--check]`.
+//! Project tasks: `cargo xtask test | demo | cluster up|down | crdgen [--check] | image | deny [--advisories] | controlplane`.
 
 use std::{
     path::PathBuf,
@@ -232,6 +232,9 @@ fn test(filter: &[String]) -> Result<()> {
         "build operator binaries",
         cargo().args(["build", "--quiet", "-p", "siths-operator", "--bins"]),
     )?;
+    // The image's static release binary (e2e/tests/registry.rs runs it from the image).
+    eprintln!("==> build the image's static release binary");
+    e2e::image::build_static_binary(&root(), &e2e::operator::target_dir())?;
     let mut e2e = cargo();
     e2e.args(["test", "-p", "e2e", "--tests", "--"])
         .args(filter);
