@@ -520,7 +520,7 @@ async fn cluster_benches(
     // Figures come from an optimised build; the smoke run only checks the scenarios work.
     let bin = e2e::operator::build_profile("siths-operator", !smoke)?;
     let kubeconfig = cp.dir.join("operator.kubeconfig");
-    cp.write_kubeconfig(&kubeconfig, OPERATOR_USER, &["system:masters"])?;
+    e2e::rbac::write_operator_kubeconfig(cp, &kubeconfig)?;
     // Gateway API served, as on a current cluster: the Gateway controller runs (and watches
     // Secrets by metadata) in every figure, B3's unrelated-Secrets delta included.
     e2e::gatewayapi::install_crds(&cp.client().await?).await?;

@@ -297,7 +297,7 @@ kind: Policy
 omitStages: [\"RequestReceived\"]
 rules:
 - level: Metadata
-  users: [\"siths-operator\"]
+  users: [\"system:serviceaccount:siths-operator:siths-operator\"]
   verbs: [\"get\", \"list\"]
 - level: None
   verbs: [\"get\", \"list\", \"watch\"]
@@ -742,7 +742,7 @@ pub fn watchdog(pids: &[u32], remove: Option<&Path>) -> Result<()> {
 
 /// Runs `fut` to completion on a runtime of its own in a thread of its own, so that
 /// start-up works both from plain code and from inside a test's runtime.
-fn block_on<F: std::future::Future<Output = Result<()>> + Send>(fut: F) -> Result<()> {
+pub(crate) fn block_on<F: std::future::Future<Output = Result<()>> + Send>(fut: F) -> Result<()> {
     std::thread::scope(|s| {
         s.spawn(|| {
             tokio::runtime::Builder::new_current_thread()

@@ -129,8 +129,9 @@ pub fn siths_ca_bundle(cp: &ControlPlane) -> Result<std::path::PathBuf> {
     Ok(path)
 }
 
-/// The user the shared operator authenticates as (a client certificate).
-pub const OPERATOR_USER: &str = "siths-operator";
+/// The user every operator of the tests authenticates as: the chart's ServiceAccount
+/// (see [`crate::rbac`]).
+pub use crate::rbac::OPERATOR_USER;
 
 /// The operator shared by the tests of one test binary.
 pub fn shared_operator() -> &'static std::sync::Mutex<crate::operator::OperatorProcess> {
@@ -138,10 +139,9 @@ pub fn shared_operator() -> &'static std::sync::Mutex<crate::operator::OperatorP
     OP.get_or_init(|| {
         let cp = crate::shared();
         let ca = siths_ca_bundle(cp).expect("SITHS CA bundle");
-        // Its own identity, so the audit log tells its writes from the tests' writes.
-        let kubeconfig = cp.dir.join("operator.kubeconfig");
-        cp.write_kubeconfig(&kubeconfig, OPERATOR_USER, &["system:masters"])
-            .expect("operator kubeconfig");
+        // The chart's ServiceAccount with exactly the chart's RBAC; its own identity also
+        // tells its writes from the tests' writes in the audit log.
+        let kubeconfig = crate::rbac::operator_kubeconfig(cp).expect("operator kubeconfig");
         let op = crate::operator::OperatorProcess::start(
             cp,
             &kubeconfig,

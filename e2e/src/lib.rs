@@ -3,14 +3,17 @@
 
 pub mod certmanager;
 pub mod controlplane;
+pub mod crane;
 pub mod demo;
 pub mod fixtures;
 pub mod gatewayapi;
 pub mod gobuild;
 pub mod helm;
+pub mod image;
 pub mod k8s;
 pub mod operator;
 pub mod pebble;
+pub mod rbac;
 
 use std::{
     path::Path,

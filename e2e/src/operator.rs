@@ -111,6 +111,13 @@ impl OperatorProcess {
         args: &[&str],
         rust_log: &str,
     ) -> Result<Self> {
+        // Never the admin: every operator runs as the chart's ServiceAccount
+        // (crate::rbac) or another identity bound to the chart's roles.
+        if kubeconfig == cp.kubeconfig {
+            bail!(
+                "the operator must not run as the admin (system:masters); use e2e::rbac::operator_kubeconfig"
+            );
+        }
         let log = cp.dir.join(format!(
             "operator-{}.log",
             std::time::SystemTime::now()

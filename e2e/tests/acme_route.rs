@@ -65,7 +65,7 @@ impl Env {
         .await?;
         // Its own identity and lease, so the operators of this binary do not contend.
         let kubeconfig = cp.dir.join(format!("{ns}.kubeconfig"));
-        cp.write_kubeconfig(&kubeconfig, "siths-operator", &["system:masters"])?;
+        e2e::rbac::write_operator_kubeconfig(cp, &kubeconfig)?;
         let ca = siths_ca_bundle(cp)?;
         let args = vec![
             "--siths-ca-file".to_string(),

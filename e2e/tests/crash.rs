@@ -116,6 +116,7 @@ async fn sigkill_during_issuance_never_orders_twice() -> Result<()> {
     let ca = siths_ca_bundle(cp)?;
     let args = ["--siths-ca-file", &ca.to_string_lossy()].map(String::from);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let operator_kubeconfig = e2e::rbac::operator_kubeconfig(cp)?;
     // Smoke: 40 certificates + 4 manual, 10 kills. Chaos: 200 + 20 manual, 30 kills.
     let (certificates, kills) = (e2e::size(40, 200), e2e::size(10, 30));
     let manual = e2e::size(4, 20);
@@ -173,7 +174,7 @@ async fn sigkill_during_issuance_never_orders_twice() -> Result<()> {
             )
             .await?;
         }
-        let mut op = OperatorProcess::start(cp, &cp.kubeconfig, &args)?;
+        let mut op = OperatorProcess::start(cp, &operator_kubeconfig, &args)?;
         let after = Duration::from_millis(150 + rng.next() % 700);
         let started = std::time::Instant::now();
         // The person imports whatever waits, while the operator runs and is then killed.
@@ -206,7 +207,7 @@ async fn sigkill_during_issuance_never_orders_twice() -> Result<()> {
         ),
     );
 
-    let _op = OperatorProcess::start(cp, &cp.kubeconfig, &args)?;
+    let _op = OperatorProcess::start(cp, &operator_kubeconfig, &args)?;
     // The person goes on importing until every manual certificate is Ready.
     let deadline = std::time::Instant::now() + Duration::from_secs(e2e::size(120, 600));
     loop {

@@ -168,7 +168,8 @@ async fn controller_manager_collects_garbage_and_deletes_namespaces() -> Result<
 #[tokio::test]
 async fn operator_starts_watches_and_stops_cleanly_on_sigterm() -> Result<()> {
     let cp = e2e::shared();
-    let mut op = e2e::operator::OperatorProcess::start(cp, &cp.kubeconfig, &[])?;
+    let kubeconfig = e2e::rbac::operator_kubeconfig(cp)?;
+    let mut op = e2e::operator::OperatorProcess::start(cp, &kubeconfig, &[])?;
     op.wait_for_log("watching", Duration::from_secs(60)).await?;
     let status = op.terminate(Duration::from_secs(20)).await?;
     assert!(status.success(), "exit status {status}:\n{}", op.output());

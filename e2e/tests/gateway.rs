@@ -71,10 +71,10 @@ where
     Ok(())
 }
 
-/// An operator with its own identity and lease, `extra` flags added.
+/// An operator as the chart's ServiceAccount (the chart's RBAC), with its own lease, `extra` flags added.
 fn operator(cp: &ControlPlane, name: &str, extra: &[String]) -> Result<OperatorProcess> {
     let kubeconfig = cp.dir.join(format!("{name}.kubeconfig"));
-    cp.write_kubeconfig(&kubeconfig, "siths-operator", &["system:masters"])?;
+    e2e::rbac::write_operator_kubeconfig(cp, &kubeconfig)?;
     let ca = siths_ca_bundle(cp)?;
     let mut args = vec![
         "--siths-ca-file".to_string(),
@@ -379,7 +379,7 @@ async fn operator_writes(cp: &ControlPlane, ns: &str, resource: &str) -> Result<
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| {
-            v["user"]["username"] == "siths-operator"
+            v["user"]["username"] == e2e::rbac::OPERATOR_USER
                 && v["objectRef"]["namespace"] == ns
                 && v["objectRef"]["resource"] == resource
                 && matches!(

@@ -949,3 +949,94 @@ rules:
     ensure!(m.contains("the order is Issued"), "{m}");
     Ok(())
 }
+
+/// `(apiGroup, resource, verb)` of every rule of `role`.
+fn triples(role: &Value) -> std::collections::BTreeSet<(String, String, String)> {
+    let mut out = std::collections::BTreeSet::new();
+    for rule in role["rules"].as_array().into_iter().flatten() {
+        for g in rule["apiGroups"].as_array().into_iter().flatten() {
+            for r in rule["resources"].as_array().into_iter().flatten() {
+                for v in rule["verbs"].as_array().into_iter().flatten() {
+                    out.insert((
+                        g.as_str().unwrap_or_default().to_string(),
+                        r.as_str().unwrap_or_default().to_string(),
+                        v.as_str().unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The operator's tables of docs/rbac.md: the ClusterRole's rows, then the Role's.
+#[allow(clippy::type_complexity)]
+fn documented_operator_rbac() -> Result<(
+    std::collections::BTreeSet<(String, String, String)>,
+    std::collections::BTreeSet<(String, String, String)>,
+)> {
+    let text = std::fs::read_to_string(e2e::controlplane::workspace_root().join("docs/rbac.md"))?;
+    let section = text
+        .split("## The operator")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .context("docs/rbac.md has no operator section")?;
+    let (cluster, role) = section
+        .split_once("And a Role")
+        .context("docs/rbac.md: the Role table follows `And a Role`")?;
+    let parse = |table: &str| {
+        let mut out = std::collections::BTreeSet::new();
+        for line in table.lines().filter(|l| l.starts_with('|')) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() < 4 || cells[1] == "API group" || cells[1].starts_with("---") {
+                continue;
+            }
+            let group = if cells[1].starts_with("\"\"") {
+                ""
+            } else {
+                cells[1]
+            };
+            for r in cells[2].split(',').map(str::trim) {
+                for v in cells[3].split(',').map(str::trim) {
+                    out.insert((group.to_string(), r.to_string(), v.to_string()));
+                }
+            }
+        }
+        out
+    };
+    Ok((parse(cluster), parse(role)))
+}
+
+/// docs/rbac.md lists exactly the permissions the chart gives the operator: a verb added
+/// to or removed from either fails here.
+#[test]
+fn docs_rbac_tables_are_the_charts_operator_rbac() -> Result<()> {
+    let docs = render(&[])?;
+    let named = |kind: &str, name: &str| -> Result<Value> {
+        of_kind(&docs, kind)
+            .into_iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .cloned()
+            .with_context(|| format!("{kind} {name} not rendered"))
+    };
+    let cluster = triples(&named("ClusterRole", RELEASE)?);
+    let role = triples(&named("Role", &format!("{RELEASE}-leader-election"))?);
+    let (doc_cluster, doc_role) = documented_operator_rbac()?;
+    ensure!(
+        !doc_cluster.is_empty() && !doc_role.is_empty(),
+        "tables not found"
+    );
+    ensure!(
+        cluster == doc_cluster,
+        "ClusterRole {RELEASE}: only in the chart {:?}; only in docs/rbac.md {:?}",
+        cluster.difference(&doc_cluster).collect::<Vec<_>>(),
+        doc_cluster.difference(&cluster).collect::<Vec<_>>()
+    );
+    ensure!(
+        role == doc_role,
+        "Role {RELEASE}-leader-election: only in the chart {:?}; only in docs/rbac.md {:?}",
+        role.difference(&doc_role).collect::<Vec<_>>(),
+        doc_role.difference(&role).collect::<Vec<_>>()
+    );
+    Ok(())
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use e2e::{
-    k8s::{OPERATOR_USER, condition, siths_ca_bundle},
+    k8s::{condition, siths_ca_bundle},
     operator::OperatorProcess,
 };
 use k8s_openapi::api::core::v1::Secret;
@@ -95,7 +95,7 @@ async fn outage_during_issuance(component: &str) -> Result<()> {
     e2e::fixtures::local_ca_scenario(&client, &ns).await?;
     let ca = siths_ca_bundle(cp)?;
     let kubeconfig = cp.dir.join(format!("operator-{component}.kubeconfig"));
-    cp.write_kubeconfig(&kubeconfig, OPERATOR_USER, &["system:masters"])?;
+    e2e::rbac::write_operator_kubeconfig(cp, &kubeconfig)?;
     let mut op =
         OperatorProcess::start(cp, &kubeconfig, &["--siths-ca-file", &ca.to_string_lossy()])?;
     op.wait_for_log("watching", Duration::from_secs(30)).await?;

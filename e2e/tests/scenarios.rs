@@ -405,7 +405,7 @@ async fn plan_and_controller_give_every_scenario_the_same_reason() -> Result<()>
 
     // Then the real thing: apply and let the operator settle each certificate.
     let kubeconfig = cp.dir.join(format!("{ns}.kubeconfig"));
-    cp.write_kubeconfig(&kubeconfig, "siths-operator", &["system:masters"])?;
+    e2e::rbac::write_operator_kubeconfig(cp, &kubeconfig)?;
     let ca = siths_ca_bundle(cp)?;
     let operator = OperatorProcess::start(
         cp,

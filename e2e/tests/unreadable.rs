@@ -104,7 +104,7 @@ async fn an_unreadable_order_is_named_never_logged_and_stops_nothing_else() -> R
     .await?;
 
     let kubeconfig = cp.dir.join(format!("{ns}.kubeconfig"));
-    cp.write_kubeconfig(&kubeconfig, "siths-operator", &["system:masters"])?;
+    e2e::rbac::write_operator_kubeconfig(cp, &kubeconfig)?;
     let ca = siths_ca_bundle(cp)?;
     let operator = OperatorProcess::start(
         cp,

@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask test | demo | cluster up|down | crdgen [--check]`.
+//! Project tasks: `cargo xtask test | demo | cluster up|down | crdgen [--check] | image | deny [--advisories] | controlplane`.
 
 use std::{
     path::PathBuf,
@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use e2e::controlplane::{self, ControlPlane, Options};
 
+mod deny;
 mod migration;
 mod modcheck;
 
@@ -62,6 +63,16 @@ enum Task {
     Modules,
     /// Regenerate examples/migration/ (certificates from stand-in SITHS CAs).
     MigrationExample,
+    /// The operator's OCI image without Docker: a static release binary, one layer,
+    /// assembled with crane into target/image/oci (OCI layout) with a CycloneDX SBOM.
+    Image,
+    /// The supply-chain policy of deny.toml with cargo-deny: licences, bans and sources
+    /// (offline, part of `test`), or the RustSec advisories (needs the network).
+    Deny {
+        /// Check the advisories instead (fetches the RustSec database).
+        #[arg(long)]
+        advisories: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +104,8 @@ fn main() -> Result<()> {
         Task::Modules => modules(),
         Task::MigrationExample => migration::write(&root().join("examples/migration")),
         Task::Controlplane => ensure_tools(),
+        Task::Deny { advisories } => supply_chain(advisories),
+        Task::Image => image(),
     }
 }
 
@@ -120,14 +133,18 @@ fn run(step: &str, cmd: &mut Command) -> Result<()> {
 /// Builds (or finds in the cache) the Go-built test tools, all four at once: on a cold
 /// machine they are most of the first run, and Go's build cache is safe to share.
 fn ensure_tools() -> Result<()> {
-    eprintln!("==> Go-built test tools (control plane, helm, pebble, cert-manager)");
+    eprintln!(
+        "==> test tools (Go-built: control plane, helm, pebble, cert-manager, crane; cargo-deny)"
+    );
     let started = Instant::now();
     type Build = fn() -> Result<PathBuf>;
-    let builds: [(&str, Build); 4] = [
+    let builds: [(&str, Build); 6] = [
         ("control plane", controlplane::ensure_binaries),
         ("helm", e2e::helm::ensure_helm),
         ("pebble", e2e::pebble::ensure_pebble),
         ("cert-manager", e2e::certmanager::ensure_controller),
+        ("crane", e2e::crane::ensure_crane),
+        ("cargo-deny", deny::ensure_cargo_deny),
     ];
     let results: Vec<(&str, Result<PathBuf>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = builds
@@ -151,6 +168,31 @@ fn ensure_tools() -> Result<()> {
     }
     eprintln!("    tools: ok in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+fn image() -> Result<()> {
+    eprintln!("==> OCI image (static release binary, crane, no Docker)");
+    let out = root().join("target/image");
+    let built = e2e::image::build(&root(), &e2e::operator::target_dir(), &out)?;
+    println!("image layout: {}", built.layout.display());
+    println!("digest:       {}", built.digest);
+    println!("sbom:         {}", built.sbom.display());
+    println!(
+        "push:         crane push {} <registry>/{}:{}",
+        built.layout.display(),
+        e2e::image::REPOSITORY,
+        built.version
+    );
+    Ok(())
+}
+
+fn supply_chain(advisories: bool) -> Result<()> {
+    if advisories {
+        eprintln!("==> supply chain: RustSec advisories (network)");
+    } else {
+        eprintln!("==> supply chain: licences, bans, sources (deny.toml, offline)");
+    }
+    deny::check(&root(), advisories)
 }
 
 fn modules() -> Result<()> {
@@ -180,6 +222,7 @@ fn test(filter: &[String]) -> Result<()> {
     crdgen(true)?;
     modules()?;
     ensure_tools()?;
+    supply_chain(false)?;
     run(
         "unit tests",
         cargo().args(["test", "--workspace", "--exclude", "e2e", "--all-targets"]),
@@ -189,6 +232,9 @@ fn test(filter: &[String]) -> Result<()> {
         "build operator binaries",
         cargo().args(["build", "--quiet", "-p", "siths-operator", "--bins"]),
     )?;
+    // The image's static release binary (e2e/tests/registry.rs runs it from the image).
+    eprintln!("==> build the image's static release binary");
+    e2e::image::build_static_binary(&root(), &e2e::operator::target_dir())?;
     let mut e2e = cargo();
     e2e.args(["test", "-p", "e2e", "--tests", "--"])
         .args(filter);
@@ -468,10 +514,12 @@ async fn demo_steps(cp: &ControlPlane, keep: bool) -> Result<()> {
     // Gateway API's CRDs (standard channel, from its Go module), for examples/gateway; before
     // the operator starts, so that it watches Gateways from the start.
     e2e::gatewayapi::install_crds(&cp.client().await?).await?;
+    // As installed: the chart's ServiceAccount with the chart's RBAC, never an admin.
+    let kubeconfig = e2e::rbac::operator_kubeconfig(cp)?;
     let mut operator = if keep {
-        e2e::operator::OperatorProcess::start_detached(cp, &cp.kubeconfig, &args)?
+        e2e::operator::OperatorProcess::start_detached(cp, &kubeconfig, &args)?
     } else {
-        e2e::operator::OperatorProcess::start(cp, &cp.kubeconfig, &args)?
+        e2e::operator::OperatorProcess::start(cp, &kubeconfig, &args)?
     };
     operator
         .wait_for_log("watching", Duration::from_secs(60))
