@@ -23,8 +23,8 @@ use crate::{
         gateway::{BackendTLSPolicy, Gateway, HTTPRoute, ListenerSet, ReferenceGrant, TLSRoute},
     },
     pki::{self, CertInfo},
-    vocabulary::KEYSTORE_PASSWORD_LABEL,
     policy::gateway::{self as gw_policy, ListenerCertificate, Routes},
+    vocabulary::KEYSTORE_PASSWORD_LABEL,
 };
 
 /// The label the apiserver puts on every namespace, with its name.
