@@ -46,6 +46,7 @@ pub struct Metrics {
     leader: Gauge,
     ingress_tls: Family<Labels, Gauge>,
     acme_requests: Counter,
+    dns_checks: Family<Labels, Counter>,
     state: Arc<ClusterState>,
 }
 
@@ -97,6 +98,12 @@ impl Metrics {
             "HTTP requests sent to ACME CAs (pass to Acme::with_requests_counter)",
             acme_requests.clone(),
         );
+        let dns_checks = Family::<Labels, Counter>::default();
+        registry.register(
+            "siths_dns_checks",
+            "Live DNS TXT lookups of DomainValidation evidence, by result (DnsRecordFound, DnsRecordMissing, DnsRecordMismatch, DnsCheckFailed)",
+            dns_checks.clone(),
+        );
         let state = Arc::new(ClusterState::default());
         registry.register_collector(Box::new(state.clone()));
         Self {
@@ -107,6 +114,7 @@ impl Metrics {
             leader,
             ingress_tls,
             acme_requests,
+            dns_checks,
             state,
         }
     }
@@ -134,6 +142,13 @@ impl Metrics {
     /// [`Acme::with_requests_counter`](crate::acme::Acme::with_requests_counter).
     pub fn acme_requests(&self) -> Counter {
         self.acme_requests.clone()
+    }
+
+    /// Counts one live DNS TXT lookup with `result` (a `vocabulary::dns` reason).
+    pub fn dns_checked(&self, result: &str) {
+        self.dns_checks
+            .get_or_create(&vec![("result", result.to_string())])
+            .inc();
     }
 
     /// Whether this replica leads (and runs the controllers).

@@ -68,6 +68,25 @@ pub struct Args {
     /// Port of the ACME HTTP-01 challenge responder (all interfaces).
     #[arg(long, env = "SITHS_ACME_HTTP01_PORT", default_value_t = 8089)]
     pub acme_http01_port: u16,
+    /// Nameservers the live DNS TXT check of DomainValidations asks (`ip` or `ip:port`,
+    /// comma-separated); empty: the system resolver.
+    #[arg(long, env = "SITHS_DNS_NAMESERVERS", value_delimiter = ',', value_parser = crate::dns::parse_nameserver)]
+    pub dns_nameservers: Vec<std::net::SocketAddr>,
+    /// Seconds one DNS TXT lookup may take.
+    #[arg(long, env = "SITHS_DNS_CHECK_TIMEOUT_SECONDS", default_value_t = 5)]
+    pub dns_check_timeout_seconds: u64,
+    /// Seconds between live checks of a TXT record that was found (jittered ±10% per
+    /// object; a missing record is looked up again within the hour, a failed lookup within
+    /// five minutes).
+    #[arg(
+        long,
+        env = "SITHS_DNS_CHECK_INTERVAL_SECONDS",
+        default_value_t = 86400
+    )]
+    pub dns_check_interval_seconds: u64,
+    /// Seconds the last definite answer of a live check counts while lookups fail.
+    #[arg(long, env = "SITHS_DNS_CHECK_GRACE_SECONDS", default_value_t = 259200)]
+    pub dns_check_grace_seconds: u64,
 }
 
 impl Args {
@@ -178,6 +197,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ingress_mode: args.ingress_mode,
         default_public_issuer: args.default_public_issuer.clone(),
         acme_http01_port: args.acme_http01_port,
+        dns_lookup: crate::dns::LookupSettings {
+            nameservers: args.dns_nameservers.clone(),
+            timeout: Duration::from_secs(args.dns_check_timeout_seconds.max(1)),
+        },
+        dns_schedule: crate::policy::dns_check::Schedule {
+            interval: Duration::from_secs(args.dns_check_interval_seconds.max(1)),
+            grace: Duration::from_secs(args.dns_check_grace_seconds),
+        },
     };
     health.set_ready();
 

@@ -48,6 +48,10 @@ pub struct Settings {
     pub default_public_issuer: Option<String>,
     /// Port the operator serves ACME HTTP-01 challenges on (the solver Service targets it).
     pub acme_http01_port: u16,
+    /// Nameservers and timeout of the live DNS TXT check of DomainValidations.
+    pub dns_lookup: crate::dns::LookupSettings,
+    /// How often the live check looks again, and its grace period.
+    pub dns_schedule: crate::policy::dns_check::Schedule,
 }
 
 /// Shared state of the controllers.

@@ -53,7 +53,6 @@ use crate::{
         self,
         backoff::BackoffPolicy,
         conditions::{find_condition, true_reason},
-        domain_validation::today,
         gates::{self, GateInput, IssuerFacts, IssuerState},
         issuers::IssuerProblem,
         names::{key_secret_name, order_name},
@@ -233,7 +232,7 @@ async fn process(
         namespace_labels: &labels,
         validations: &validations,
         same_secret: &same_secret,
-        today: today(s.now),
+        now: s.now,
     });
     // Apply.
     let passed = match apply_gates(ctx, cert, s, outcome).await {

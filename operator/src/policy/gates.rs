@@ -15,7 +15,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use jiff::civil::Date;
+use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::{
@@ -116,8 +116,9 @@ pub struct GateInput<'a> {
     /// Every ServiceCertificate in the namespace naming the same Secret (itself included
     /// or not).
     pub same_secret: &'a [&'a ServiceCertificate],
-    /// Today's date for validation expiry (see [`super::domain_validation::today`]).
-    pub today: Date,
+    /// The time validations are judged at: expiry by Swedish calendar day (see
+    /// [`super::domain_validation::today`]), the live DNS check by its grace period.
+    pub now: Timestamp,
 }
 
 /// The `DomainValidated` condition a pass writes.
@@ -241,7 +242,7 @@ pub fn evaluate(input: &GateInput<'_>) -> GateOutcome {
             ),
         },
         Some(org) => {
-            let grants = grants_for(input.validations.iter().copied(), org, input.today);
+            let grants = grants_for(input.validations.iter().copied(), org, input.now);
             let uncovered = uncovered_names(&spec.dns_names, &grants);
             if !uncovered.is_empty() {
                 let message = domain_gap_message(Some(org), &uncovered);
@@ -403,8 +404,8 @@ mod tests {
         })
     }
 
-    fn today() -> Date {
-        jiff::civil::date(2026, 12, 1)
+    fn now() -> Timestamp {
+        "2026-12-01T12:00:00Z".parse().unwrap()
     }
 
     fn run<'a>(
@@ -420,7 +421,7 @@ mod tests {
             namespace_labels: labels,
             validations,
             same_secret,
-            today: today(),
+            now: now(),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod conditions;
 pub mod cost;
 pub mod coverage;
+pub mod dns_check;
 pub mod domain_validation;
 pub mod gates;
 pub mod identifiers;
