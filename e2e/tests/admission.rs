@@ -369,6 +369,13 @@ const CASES: &[Case] = &[
         update: None,
         message: "dnsTxtRecord.name must be a lowercase DNS name",
     },
+    Case {
+        what: "a DNS TXT record outside the validated domain",
+        kind: "DomainValidation",
+        body: r#"{"domain":"region.se","owner":{"name":"Region","organizationNumber":"232100-0016"},"validatedFor":"232100-0016","evidence":{"formReference":"DV-1","submittedBy":"Anna","approvedOn":"2026-01-10","dnsTxtRecord":{"name":"_siths-validation.notregion.se","value":"x"}},"validUntil":"2030-01-01"}"#,
+        update: None,
+        message: "spec.evidence.dnsTxtRecord.name: Invalid value: evidence.dnsTxtRecord.name must be the domain or a name below it",
+    },
     // Names: the real DNS-1123 rules.
     Case {
         what: "secretName with an empty part (www..tls)",
