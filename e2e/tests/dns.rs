@@ -296,3 +296,64 @@ async fn a_resolver_outage_within_grace_blocks_nothing_and_recovers() -> Result<
     .await?;
     Ok(())
 }
+
+/// The RFC 2136 updater of ACME DNS-01 against BIND: a TSIG-signed update adds the TXT
+/// record (BIND answers it), removals take it away again; a wrong secret and an unknown key
+/// name are refused with reasons that name the key and never show the secret.
+#[tokio::test]
+async fn rfc2136_updates_signed_with_tsig_are_applied_by_bind() -> Result<()> {
+    use base64::Engine;
+    use siths_operator::dns::rfc2136::{Updater, reason};
+    let bind = Bind::start("region.se").await?;
+    let secret = base64::engine::general_purpose::STANDARD.decode(&bind.key_secret)?;
+    let timeout = Duration::from_secs(5);
+    let updater = |key: &str, secret: Vec<u8>| {
+        Updater::new(bind.addr, "region.se", key, "hmac-sha256", secret, timeout)
+    };
+    let good = updater(e2e::bind::KEY_NAME, secret.clone())?;
+    let record = "_acme-challenge.www.region.se";
+
+    good.add_txt(record, "token-a", 5).await?;
+    good.add_txt(record, "token-b", 5).await?;
+    let mut found = bind.txt(record)?;
+    found.sort();
+    assert_eq!(found, ["token-a", "token-b"]);
+    // The live check's resolver, asking BIND directly, sees it too.
+    let lookup = siths_operator::dns::LookupSettings {
+        nameservers: vec![bind.addr],
+        timeout: Duration::from_secs(2),
+    };
+    assert_eq!(
+        siths_operator::dns::check_txt(&lookup, record, "token-a").await,
+        siths_operator::policy::dns_check::Lookup::Found
+    );
+
+    good.remove_txt(record, "token-a").await?;
+    assert_eq!(bind.txt(record)?, ["token-b"]);
+    good.remove_all_txt(record).await?;
+    assert!(bind.txt(record)?.is_empty());
+
+    // A wrong secret under the right name: BADSIG, nothing written.
+    let mut wrong = secret.clone();
+    wrong[0] ^= 0xff;
+    let err = updater(e2e::bind::KEY_NAME, wrong.clone())?
+        .add_txt(record, "forged", 5)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason, reason::BAD_SIG, "{err}");
+    assert!(err.message.contains(e2e::bind::KEY_NAME), "{err}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert!(!err.message.contains(&b64.encode(&wrong)), "{err}");
+    assert!(!err.message.contains(&bind.key_secret), "{err}");
+    assert!(bind.txt(record)?.is_empty());
+
+    // A key name BIND does not know: BADKEY.
+    let err = updater("someone-else", secret)?
+        .add_txt(record, "forged", 5)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason, reason::BAD_KEY, "{err}");
+    assert!(err.message.contains("someone-else"), "{err}");
+    assert!(bind.txt(record)?.is_empty());
+    Ok(())
+}

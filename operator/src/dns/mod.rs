@@ -1,6 +1,8 @@
 //! DNS lookups of the live TXT check: against the configured nameservers (or the system
 //! resolver), with a timeout, and with a resolver built for each lookup so that no answer
-//! is cached between checks.
+//! is cached between checks. [`rfc2136`]: dynamic updates with TSIG for ACME DNS-01.
+
+pub mod rfc2136;
 
 use std::{net::SocketAddr, time::Duration};
 
