@@ -78,11 +78,14 @@ pub enum Code {
     UnparseableCertificate,
     /// A re-encrypt Route to a back end serving SITHS does not trust the SITHS CA.
     SithsCaMissingOnReencryptRoute,
+    /// The live DNS TXT check of a DomainValidation did not find the record, found another
+    /// value, or got no answer.
+    DnsCheckFailed,
 }
 
 impl Code {
     /// Every code, in the order of the list.
-    pub const ALL: [Code; 11] = [
+    pub const ALL: [Code; 12] = [
         Code::SithsOnUserFacingIngress,
         Code::SharedSecretUserFacingAndBackend,
         Code::NotPubliclyTrustedOnIngress,
@@ -94,6 +97,7 @@ impl Code {
         Code::SithsNameUnverified,
         Code::UnparseableCertificate,
         Code::SithsCaMissingOnReencryptRoute,
+        Code::DnsCheckFailed,
     ];
 
     /// The code as written in reports, for example `SITHS_ON_USER_FACING_INGRESS`.
@@ -110,6 +114,7 @@ impl Code {
             Code::SithsNameUnverified => "SITHS_NAME_UNVERIFIED",
             Code::UnparseableCertificate => "UNPARSEABLE_CERTIFICATE",
             Code::SithsCaMissingOnReencryptRoute => "SITHS_CA_MISSING_ON_REENCRYPT_ROUTE",
+            Code::DnsCheckFailed => "DNS_CHECK_FAILED",
         }
     }
 
@@ -148,6 +153,9 @@ impl Code {
             }
             Code::SithsCaMissingOnReencryptRoute => {
                 "Put the SITHS CA certificates of the back end's environment in the Route's spec.tls.destinationCACertificate (or use passthrough for mutual TLS end to end) so that the router can verify the SITHS back end."
+            }
+            Code::DnsCheckFailed => {
+                "Publish the TXT record of evidence.dnsTxtRecord with the expected value (or correct the value), or make the nameservers the operator asks reachable; new orders for the names it covers wait until the check finds the record."
             }
         }
     }
