@@ -357,3 +357,118 @@ async fn rfc2136_updates_signed_with_tsig_are_applied_by_bind() -> Result<()> {
     assert!(bind.txt(record)?.is_empty());
     Ok(())
 }
+
+/// Must-show 3: a UserFacing certificate for a wildcard and an internal name, issued by
+/// Pebble through DNS-01 over RFC 2136 with TSIG against BIND (Pebble asks BIND); the TXT
+/// records are gone afterwards. A wrong TSIG secret gives `Ready=False`, reason
+/// `AcmeDnsUpdateFailed` with a message naming the key, and few attempts.
+#[tokio::test]
+async fn dns01_over_rfc2136_issues_a_wildcard_and_cleans_up() -> Result<()> {
+    use e2e::{controlplane::free_port, fixtures, pebble::Pebble};
+    use k8s_openapi::api::core::v1::Secret;
+    use siths_operator::api::PublicIssuer;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let cp = e2e::shared();
+    let client = cp.client().await?;
+    let bind = Bind::start("region.se").await?;
+    let http_port = free_port()?;
+    let pebble = Pebble::start_with_dns(http_port, Some(bind.addr)).await?;
+    let ns = e2e::test_namespace(&client, "dns01").await?;
+    fixtures::pebble_objects(&client, &ns, &pebble, Some(&pebble.eab_hmac)).await?;
+    fixtures::region_validation(&client, &ns, &format!("{ns}.region.se")).await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let mut wrong =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &bind.key_secret)?;
+    wrong[0] ^= 0xff;
+    let wrong = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &wrong);
+    for (name, secret) in [("tsig", bind.key_secret.clone()), ("tsig-wrong", wrong)] {
+        let s: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name }, "stringData": { "secret": secret },
+        }))?;
+        secrets.create(&Default::default(), &s).await?;
+    }
+    let issuers: Api<PublicIssuer> = Api::all(client.clone());
+    for (name, secret) in [(ns.clone(), "tsig"), (format!("{ns}-wrong"), "tsig-wrong")] {
+        let yaml = format!(
+            "{}    dns01:\n      rfc2136:\n        nameserver: \"{}\"\n        zone: region.se\n        tsigKeyName: {}\n        tsigSecretRef: {{ name: {secret}, namespace: {ns} }}\n",
+            fixtures::pebble_issuer_yaml(&name, &ns, &pebble)
+                .replace("  additionalTrustAnchors", "__ANCHORS__")
+                .split("__ANCHORS__")
+                .next()
+                .unwrap_or_default(),
+            bind.addr,
+            e2e::bind::KEY_NAME,
+        );
+        let rest = fixtures::pebble_issuer_yaml(&name, &ns, &pebble);
+        let anchors = &rest[rest.find("  additionalTrustAnchors").unwrap_or(rest.len())..];
+        apply(&issuers, &format!("{yaml}{anchors}")).await?;
+    }
+    let kubeconfig = cp.dir.join(format!("{ns}.kubeconfig"));
+    cp.write_kubeconfig(&kubeconfig, "siths-operator", &["system:masters"])?;
+    let ca = siths_ca_bundle(cp)?;
+    let args = [
+        "--siths-ca-file".to_string(),
+        ca.to_string_lossy().into_owned(),
+        "--acme-http01-port".into(),
+        http_port.to_string(),
+        "--lease-name".into(),
+        ns.clone(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _operator = OperatorProcess::start(cp, &kubeconfig, &args)?;
+    let certs: Api<ServiceCertificate> = Api::namespaced(client.clone(), &ns);
+    for (name, issuer) in [("web", ns.clone()), ("bad", format!("{ns}-wrong"))] {
+        apply(
+            &certs,
+            &format!(
+                r#"
+apiVersion: siths-operator.io/v1alpha1
+kind: ServiceCertificate
+metadata: {{ name: {name} }}
+spec:
+  purpose: UserFacing
+  dnsNames: ["*.{name}.{ns}.region.se", "internal.{name}.{ns}.region.se"]
+  secretName: {name}-tls
+  issuerRef: {{ kind: PublicIssuer, name: {issuer} }}
+"#
+            ),
+        )
+        .await?;
+    }
+    wait_condition(
+        &certs,
+        "web",
+        "Ready",
+        "True",
+        None,
+        Duration::from_secs(180),
+    )
+    .await?;
+    for record in [
+        format!("_acme-challenge.web.{ns}.region.se"),
+        format!("_acme-challenge.internal.web.{ns}.region.se"),
+    ] {
+        assert!(bind.txt(&record)?.is_empty(), "{record} left behind");
+    }
+    let bad = wait_condition(
+        &certs,
+        "bad",
+        "Ready",
+        "False",
+        Some("AcmeDnsUpdateFailed"),
+        Duration::from_secs(120),
+    )
+    .await?;
+    let (_, _, message) = e2e::k8s::condition(&bad, "Ready").unwrap_or_default();
+    assert!(message.contains(e2e::bind::KEY_NAME), "{message}");
+    assert!(!message.contains(&bind.key_secret), "{message}");
+    // Bounded retries: a few refused updates, not one per second.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let refused = bind.log().matches("request has invalid signature").count();
+    assert!(
+        (1..=6).contains(&refused),
+        "BIND refused {refused} updates:\n{}",
+        bind.log()
+    );
+    Ok(())
+}

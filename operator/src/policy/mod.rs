@@ -6,6 +6,7 @@
 //! tests beside it. Controllers gather the inputs and apply the outputs.
 
 pub mod backoff;
+pub mod challenges;
 pub mod conditions;
 pub mod cost;
 pub mod coverage;
