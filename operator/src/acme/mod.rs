@@ -368,7 +368,12 @@ impl Acme {
 
     /// The RFC 2136 updater of `r`, with its TSIG secret read from the Secret.
     async fn dns01_updater(&self, r: &Rfc2136Solver) -> Result<Updater, AcmeError> {
-        let s = &r.tsig_secret_ref;
+        let s = r.tsig_secret_ref.as_ref().ok_or_else(|| {
+            AcmeError::config(format!(
+                "acme.dns01.rfc2136.tsigSecretRef is missing: name the Secret holding the secret of TSIG key {}",
+                r.tsig_key_name
+            ))
+        })?;
         let where_ = format!("Secret {}/{} key {}", s.namespace, s.name, s.key);
         let secret = Api::<Secret>::namespaced(self.client.clone(), &s.namespace)
             .get_opt(&s.name)

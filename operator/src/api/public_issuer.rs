@@ -201,6 +201,7 @@ pub struct SolverSelector {
 
 /// RFC 2136 dynamic updates with a TSIG key.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[x_kube(validation = Rule::new("has(self.tsigSecretRef)").message("rfc2136.tsigSecretRef is required: the Secret (name, namespace, key) holding the secret of the TSIG key, base64 as tsig-keygen writes it").field_path(".tsigSecretRef"))]
 #[serde(rename_all = "camelCase")]
 pub struct Rfc2136Solver {
     /// Address of the primary nameserver: `ip`, `ip:port` or `[ipv6]:port` (port 53 when
@@ -222,8 +223,10 @@ pub struct Rfc2136Solver {
     #[validate(length(min = 1, max = 16))]
     pub tsig_algorithm: String,
     /// Secret with the TSIG secret, base64 as BIND writes it (`tsig-keygen`), under `key`
-    /// (default `secret`).
-    pub tsig_secret_ref: SecretKeyRef,
+    /// (default `secret`). Required (a CEL rule, so that its absence is reported with
+    /// this explanation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsig_secret_ref: Option<SecretKeyRef>,
 }
 
 fn default_tsig_algorithm() -> String {

@@ -66,11 +66,11 @@ mod tests {
                     zone: "region.se".into(),
                     tsig_key_name: "acme".into(),
                     tsig_algorithm: "hmac-sha256".into(),
-                    tsig_secret_ref: SecretKeyRef {
+                    tsig_secret_ref: Some(SecretKeyRef {
                         name: "tsig".into(),
                         namespace: "n".into(),
                         key: "secret".into(),
-                    },
+                    }),
                 },
                 selector,
             }),
