@@ -316,12 +316,19 @@ async fn run_controllers(
             settings.namespace.clone(),
             settings.acme_http01_port,
         )
-        .with_requests_counter(metrics.acme_requests());
+        .with_requests_counter(metrics.acme_requests())
+        .with_dns_update_failures(metrics.dns_update_failures());
         // Solver objects a crashed process left behind in the middle of an order.
         match acme.remove_stale_solvers(STALE_SOLVER_AGE).await {
             Ok(0) => {}
             Ok(n) => info!(removed = n, "removed stale ACME HTTP-01 solver objects"),
             Err(e) => warn!(error = %e, "could not look for stale ACME HTTP-01 solver objects"),
+        }
+        // DNS-01 records a crashed process left behind in the middle of an order.
+        match acme.remove_stale_dns01().await {
+            Ok(0) => {}
+            Ok(n) => info!(record_sets = n, "removed stale ACME DNS-01 records"),
+            Err(e) => warn!(error = %e, "could not look for stale ACME DNS-01 records"),
         }
         let (issuers, issuer_writers) = controllers::IssuerCaches::new();
         let ctx = Context::new(

@@ -88,7 +88,14 @@ pub struct Acme {
     stats: Arc<Stats>,
     accounts: tokio::sync::Mutex<HashMap<String, Cached>>,
     self_check: Option<SelfCheck>,
+    dns_update_failures: DnsUpdateFailures,
 }
+
+/// Counter of failed RFC 2136 updates by reason (`dns::rfc2136::reason`).
+pub type DnsUpdateFailures = prometheus_client::metrics::family::Family<
+    Vec<(&'static str, String)>,
+    prometheus_client::metrics::counter::Counter,
+>;
 
 impl std::fmt::Debug for Acme {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,6 +118,7 @@ impl Acme {
             stats: Arc::default(),
             accounts: tokio::sync::Mutex::default(),
             self_check: None,
+            dns_update_failures: DnsUpdateFailures::default(),
         }
     }
 
@@ -132,6 +140,70 @@ impl Acme {
             ..Stats::default()
         });
         self
+    }
+
+    /// Counts failed RFC 2136 updates of DNS-01 challenges into `family` (label `reason`).
+    pub fn with_dns_update_failures(mut self, family: DnsUpdateFailures) -> Self {
+        self.dns_update_failures = family;
+        self
+    }
+
+    /// Removes the DNS-01 challenge records a crashed process may have left: for every
+    /// PublicIssuer with `acme.dns01`, the `_acme-challenge` TXT record sets of the names
+    /// of its ServiceCertificates that DNS-01 proves and that lie in the zone. Those names
+    /// belong to the operator's certificates, so no other client's records are expected
+    /// there. Returns how many record sets were removed.
+    pub async fn remove_stale_dns01(&self) -> Result<usize, AcmeError> {
+        let lp = kube::api::ListParams::default();
+        let issuers = Api::<PublicIssuer>::all(self.client.clone())
+            .list(&lp)
+            .await
+            .map_err(|e| api_unavailable("listing PublicIssuers", &e))?;
+        let certs = Api::<crate::api::ServiceCertificate>::all(self.client.clone())
+            .list(&lp)
+            .await
+            .map_err(|e| api_unavailable("listing ServiceCertificates", &e))?;
+        let mut removed = 0;
+        for issuer in &issuers.items {
+            let Some(acme) = issuer.spec.acme.as_ref() else {
+                continue;
+            };
+            let Some(d) = acme.dns01.as_ref() else {
+                continue;
+            };
+            let updater = match self.dns01_updater(&d.rfc2136).await {
+                Ok(u) => u,
+                Err(e) => {
+                    warn!(issuer = %issuer.name_any(), error = %e.message, "cannot look for stale DNS-01 records");
+                    continue;
+                }
+            };
+            let zone = d.rfc2136.zone.trim_end_matches('.');
+            let records: std::collections::BTreeSet<String> = certs
+                .items
+                .iter()
+                .filter(|c| {
+                    c.spec.issuer_ref.kind == crate::api::IssuerKind::PublicIssuer
+                        && c.spec.issuer_ref.name == issuer.name_any()
+                })
+                .flat_map(|c| c.spec.dns_names.iter())
+                .filter(|n| challenge_for(acme, n) == Ok(ChallengeKind::Dns01))
+                .map(|n| dns01_record(n))
+                .filter(|r| r.ends_with(&format!(".{zone}")))
+                .collect();
+            for record in records {
+                match updater.remove_all_txt(&record).await {
+                    Ok(()) => removed += 1,
+                    Err(e) => {
+                        self.dns_update_failures
+                            .get_or_create(&vec![("reason", e.reason.to_string())])
+                            .inc();
+                        warn!(record = %record, error = %e.message, "removing a stale DNS-01 record failed");
+                    }
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Deletes HTTP-01 solver objects older than `max_age` in the operator namespace:
@@ -460,7 +532,10 @@ impl Acme {
                 challenge_for(spec, n).map_err(AcmeError::config)? == ChallengeKind::Dns01;
         }
         let mut dns01 = match (&spec.dns01, need_dns01) {
-            (Some(d), true) => Some(Dns01::new(self.dns01_updater(&d.rfc2136).await?)),
+            (Some(d), true) => Some(Dns01::new(
+                self.dns01_updater(&d.rfc2136).await?,
+                self.dns_update_failures.clone(),
+            )),
             _ => None,
         };
         let (account, mut cx) = self.account(issuer).await?;
@@ -678,22 +753,30 @@ const DNS01_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(60);
 struct Dns01 {
     updater: Updater,
     added: Vec<(String, String)>,
+    failures: DnsUpdateFailures,
 }
 
 impl Dns01 {
-    fn new(updater: Updater) -> Self {
+    fn new(updater: Updater, failures: DnsUpdateFailures) -> Self {
         Self {
             updater,
             added: Vec::new(),
+            failures,
         }
+    }
+
+    fn failed(&self, e: &crate::dns::rfc2136::UpdateError) {
+        self.failures
+            .get_or_create(&vec![("reason", e.reason.to_string())])
+            .inc();
     }
 
     /// Adds the TXT string and waits until the nameserver answers it.
     async fn present(&mut self, record: &str, value: &str) -> Result<(), AcmeError> {
-        self.updater
-            .add_txt(record, value, 60)
-            .await
-            .map_err(|e| AcmeError::new(ACME_DNS_UPDATE_FAILED, e.message))?;
+        self.updater.add_txt(record, value, 60).await.map_err(|e| {
+            self.failed(&e);
+            AcmeError::new(ACME_DNS_UPDATE_FAILED, e.message)
+        })?;
         self.added.push((record.to_string(), value.to_string()));
         let lookup = crate::dns::LookupSettings {
             nameservers: vec![self.updater.nameserver],
@@ -721,8 +804,9 @@ impl Dns01 {
 
     /// Removes every string added, whatever the outcome of the order.
     async fn cleanup(&mut self) {
-        for (record, value) in self.added.drain(..) {
+        for (record, value) in std::mem::take(&mut self.added) {
             if let Err(e) = self.updater.remove_txt(&record, &value).await {
+                self.failed(&e);
                 warn!(record = %record, reason = e.reason, error = %e.message, "removing a DNS-01 record failed");
             }
         }
