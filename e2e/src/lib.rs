@@ -1,6 +1,7 @@
 //! End-to-end harness: a real control plane shared by the tests of one test binary,
 //! namespaces that isolate tests, and the operator run as a separate process.
 
+pub mod bind;
 pub mod certmanager;
 pub mod controlplane;
 pub mod crane;

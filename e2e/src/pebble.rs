@@ -105,6 +105,12 @@ impl Pebble {
     /// Builds (if needed) and starts the mock DNS and Pebble; HTTP-01 validation requests
     /// go to 127.0.0.1:`http_port`. Returns once the directory answers.
     pub async fn start(http_port: u16) -> Result<Self> {
+        Self::start_with_dns(http_port, None).await
+    }
+
+    /// As [`Self::start`], but Pebble's lookups (DNS-01 TXT records, addresses for HTTP-01)
+    /// go to `dns` (BIND, see [`crate::bind`]) instead of the mock DNS when given.
+    pub async fn start_with_dns(http_port: u16, dns: Option<std::net::SocketAddr>) -> Result<Self> {
         let bins = ensure_pebble()?;
         let dir = tempfile::Builder::new().prefix("siths-pebble-").tempdir()?;
         let (server_ca_pem, cert_pem, key_pem) = serving_certificate()?;
@@ -167,7 +173,7 @@ impl Pebble {
             .arg("-config")
             .arg(&config_path)
             .arg("-dnsserver")
-            .arg(format!("127.0.0.1:{dns_port}"))
+            .arg(dns.map_or_else(|| format!("127.0.0.1:{dns_port}"), |a| a.to_string()))
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
             // Every order validates its challenges: no authorization reuse.

@@ -253,6 +253,27 @@ const CASES: &[Case] = &[
         update: None,
         message: "acme.email must be an email address",
     },
+    Case {
+        what: "DNS-01 nameserver given as a host name",
+        kind: "PublicIssuer",
+        body: r#"{"acme":{"privateKeySecretRef":{"name":"a","namespace":"b"},"dns01":{"rfc2136":{"nameserver":"ns1.region.se","zone":"region.se","tsigKeyName":"acme","tsigSecretRef":{"name":"tsig","namespace":"b"}}}},"domainValidation":"Disabled"}"#,
+        update: None,
+        message: "rfc2136.nameserver must be an IP address with an optional port",
+    },
+    Case {
+        what: "DNS-01 without the TSIG secret",
+        kind: "PublicIssuer",
+        body: r#"{"acme":{"privateKeySecretRef":{"name":"a","namespace":"b"},"dns01":{"rfc2136":{"nameserver":"10.0.0.53:53","zone":"region.se","tsigKeyName":"acme"}}},"domainValidation":"Disabled"}"#,
+        update: None,
+        message: "spec.acme.dns01.rfc2136.tsigSecretRef: Invalid value: rfc2136.tsigSecretRef is required",
+    },
+    Case {
+        what: "DNS-01 with an unsupported TSIG algorithm",
+        kind: "PublicIssuer",
+        body: r#"{"acme":{"privateKeySecretRef":{"name":"a","namespace":"b"},"dns01":{"rfc2136":{"nameserver":"10.0.0.53","zone":"region.se","tsigKeyName":"acme","tsigAlgorithm":"hmac-md5","tsigSecretRef":{"name":"tsig","namespace":"b"}}}},"domainValidation":"Disabled"}"#,
+        update: None,
+        message: "rfc2136.tsigAlgorithm must be hmac-sha256, hmac-sha384 or hmac-sha512",
+    },
     // Integers: every field has the bounds of its Rust type; the cost belongs to the operator.
     Case {
         what: "order revision beyond 32 bits",
@@ -368,6 +389,13 @@ const CASES: &[Case] = &[
         body: r#"{"domain":"region.se","owner":{"name":"Region","organizationNumber":"232100-0016"},"validatedFor":"232100-0016","evidence":{"formReference":"DV-1","submittedBy":"Anna","approvedOn":"2026-01-10","dnsTxtRecord":{"name":"siths validation at region.se","value":"x"}},"validUntil":"2030-01-01"}"#,
         update: None,
         message: "dnsTxtRecord.name must be a lowercase DNS name",
+    },
+    Case {
+        what: "a DNS TXT record outside the validated domain",
+        kind: "DomainValidation",
+        body: r#"{"domain":"region.se","owner":{"name":"Region","organizationNumber":"232100-0016"},"validatedFor":"232100-0016","evidence":{"formReference":"DV-1","submittedBy":"Anna","approvedOn":"2026-01-10","dnsTxtRecord":{"name":"_siths-validation.notregion.se","value":"x"}},"validUntil":"2030-01-01"}"#,
+        update: None,
+        message: "spec.evidence.dnsTxtRecord.name: Invalid value: evidence.dnsTxtRecord.name must be the domain or a name below it",
     },
     // Names: the real DNS-1123 rules.
     Case {

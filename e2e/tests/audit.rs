@@ -70,10 +70,11 @@ fn offline_audit_of_the_migration_example_matches_the_golden_json() -> Result<()
     let report: Value = serde_json::from_str(&json)?;
     // Every finding code of the issue shows up in the example.
     let found = codes(&report);
-    // The OpenShift Route code has its own example (tests/routes.rs).
+    // The OpenShift Route code has its own example (tests/routes.rs); the live DNS check's
+    // needs a validation status the example does not carry (audit/findings.rs tests it).
     for c in Code::ALL
         .into_iter()
-        .filter(|c| *c != Code::SithsCaMissingOnReencryptRoute)
+        .filter(|c| ![Code::SithsCaMissingOnReencryptRoute, Code::DnsCheckFailed].contains(c))
     {
         assert!(
             found.iter().any(|f| f == c.as_str()),

@@ -7,6 +7,7 @@ pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod controllers;
+pub mod dns;
 pub mod events;
 pub mod fuzzing;
 pub mod leader;

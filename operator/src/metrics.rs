@@ -47,6 +47,8 @@ pub struct Metrics {
     ingress_tls: Family<Labels, Gauge>,
     backend_tls_untrusted: Gauge,
     acme_requests: Counter,
+    dns_checks: Family<Labels, Counter>,
+    dns_update_failures: crate::acme::DnsUpdateFailures,
     state: Arc<ClusterState>,
 }
 
@@ -104,6 +106,18 @@ impl Metrics {
             "HTTP requests sent to ACME CAs (pass to Acme::with_requests_counter)",
             acme_requests.clone(),
         );
+        let dns_checks = Family::<Labels, Counter>::default();
+        registry.register(
+            "siths_dns_checks",
+            "Live DNS TXT lookups of DomainValidation evidence, by result (DnsRecordFound, DnsRecordMissing, DnsRecordMismatch, DnsCheckFailed)",
+            dns_checks.clone(),
+        );
+        let dns_update_failures = crate::acme::DnsUpdateFailures::default();
+        registry.register(
+            "siths_dns_update_failures",
+            "RFC 2136 updates of ACME DNS-01 records that failed, by reason (TsigBadKey, TsigBadSig, TsigBadTime, UpdateRefused, NotZone, Unreachable, UpdateFailed)",
+            dns_update_failures.clone(),
+        );
         let state = Arc::new(ClusterState::default());
         registry.register_collector(Box::new(state.clone()));
         Self {
@@ -115,6 +129,8 @@ impl Metrics {
             ingress_tls,
             backend_tls_untrusted,
             acme_requests,
+            dns_checks,
+            dns_update_failures,
             state,
         }
     }
@@ -142,6 +158,19 @@ impl Metrics {
     /// [`Acme::with_requests_counter`](crate::acme::Acme::with_requests_counter).
     pub fn acme_requests(&self) -> Counter {
         self.acme_requests.clone()
+    }
+
+    /// Counts one live DNS TXT lookup with `result` (a `vocabulary::dns` reason).
+    pub fn dns_checked(&self, result: &str) {
+        self.dns_checks
+            .get_or_create(&vec![("result", result.to_string())])
+            .inc();
+    }
+
+    /// The counter of failed RFC 2136 updates, for
+    /// [`Acme::with_dns_update_failures`](crate::acme::Acme::with_dns_update_failures).
+    pub fn dns_update_failures(&self) -> crate::acme::DnsUpdateFailures {
+        self.dns_update_failures.clone()
     }
 
     /// Whether this replica leads (and runs the controllers).

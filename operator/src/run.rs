@@ -72,6 +72,25 @@ pub struct Args {
     /// from the first check that finds it, without a restart.
     #[arg(long, env = "SITHS_GATEWAY_API_RECHECK_SECONDS", default_value_t = 60)]
     pub gateway_api_recheck_seconds: u64,
+    /// Nameservers the live DNS TXT check of DomainValidations asks (`ip` or `ip:port`,
+    /// comma-separated); empty: the system resolver.
+    #[arg(long, env = "SITHS_DNS_NAMESERVERS", value_delimiter = ',', value_parser = crate::dns::parse_nameserver)]
+    pub dns_nameservers: Vec<std::net::SocketAddr>,
+    /// Seconds one DNS TXT lookup may take.
+    #[arg(long, env = "SITHS_DNS_CHECK_TIMEOUT_SECONDS", default_value_t = 5)]
+    pub dns_check_timeout_seconds: u64,
+    /// Seconds between live checks of a TXT record that was found (jittered ±10% per
+    /// object; a missing record is looked up again within the hour, a failed lookup within
+    /// five minutes).
+    #[arg(
+        long,
+        env = "SITHS_DNS_CHECK_INTERVAL_SECONDS",
+        default_value_t = 86400
+    )]
+    pub dns_check_interval_seconds: u64,
+    /// Seconds the last definite answer of a live check counts while lookups fail.
+    #[arg(long, env = "SITHS_DNS_CHECK_GRACE_SECONDS", default_value_t = 259200)]
+    pub dns_check_grace_seconds: u64,
 }
 
 impl Args {
@@ -185,6 +204,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         gateway_api_recheck: std::time::Duration::from_secs(
             args.gateway_api_recheck_seconds.max(1),
         ),
+        dns_lookup: crate::dns::LookupSettings {
+            nameservers: args.dns_nameservers.clone(),
+            timeout: Duration::from_secs(args.dns_check_timeout_seconds.max(1)),
+        },
+        dns_schedule: crate::policy::dns_check::Schedule {
+            interval: Duration::from_secs(args.dns_check_interval_seconds.max(1)),
+            grace: Duration::from_secs(args.dns_check_grace_seconds),
+        },
     };
     health.set_ready();
 
@@ -296,12 +323,19 @@ async fn run_controllers(
             settings.namespace.clone(),
             settings.acme_http01_port,
         )
-        .with_requests_counter(metrics.acme_requests());
+        .with_requests_counter(metrics.acme_requests())
+        .with_dns_update_failures(metrics.dns_update_failures());
         // Solver objects a crashed process left behind in the middle of an order.
         match acme.remove_stale_solvers(STALE_SOLVER_AGE).await {
             Ok(0) => {}
             Ok(n) => info!(removed = n, "removed stale ACME HTTP-01 solver objects"),
             Err(e) => warn!(error = %e, "could not look for stale ACME HTTP-01 solver objects"),
+        }
+        // DNS-01 records a crashed process left behind in the middle of an order.
+        match acme.remove_stale_dns01().await {
+            Ok(0) => {}
+            Ok(n) => info!(record_sets = n, "removed stale ACME DNS-01 records"),
+            Err(e) => warn!(error = %e, "could not look for stale ACME DNS-01 records"),
         }
         let (issuers, issuer_writers) = controllers::IssuerCaches::new();
         let ctx = Context::new(

@@ -65,6 +65,26 @@ pub mod condition {
     pub const ISSUING: &str = "Issuing";
     /// The Java key stores a ServiceCertificate asks for are in its Secret, or why not.
     pub const KEYSTORES: &str = "Keystores";
+    /// A DomainValidation's `evidence.dnsTxtRecord` was looked up live, and what came back.
+    pub const DNS_CHECKED: &str = "DnsChecked";
+}
+
+/// Reasons of a DomainValidation's live DNS TXT check (conditions `Validated` and
+/// `DnsChecked`), the values of `status.dns.result` and the result label of the
+/// `siths_dns_checks_total` metric.
+pub mod dns {
+    /// The record holds the expected value.
+    pub const FOUND: &str = "DnsRecordFound";
+    /// The record does not exist (NXDOMAIN or no TXT data).
+    pub const MISSING: &str = "DnsRecordMissing";
+    /// The record exists with other values only.
+    pub const MISMATCH: &str = "DnsRecordMismatch";
+    /// The lookup got no answer: timeout, unreachable nameserver, SERVFAIL or REFUSED.
+    pub const FAILED: &str = "DnsCheckFailed";
+    /// The record has not been looked up yet for the current spec.
+    pub const PENDING: &str = "DnsCheckPending";
+    /// Event action of the live check.
+    pub const ACTION: &str = "DnsCheck";
 }
 
 /// Condition reasons of a ServiceCertificate: the gates' refusals, the issuance outcomes

@@ -18,6 +18,9 @@ pub const ACME_SERVER_UNAVAILABLE: &str = "AcmeServerUnavailable";
 /// Condition reason: the issuer's configuration cannot work (missing Secret, bad key,
 /// unsupported name).
 pub const ACME_CONFIG_INVALID: &str = "AcmeConfigInvalid";
+/// Condition reason: the RFC 2136 update of a DNS-01 challenge record was refused or got
+/// no answer (the message names the TSIG key and the server's TSIG error).
+pub const ACME_DNS_UPDATE_FAILED: &str = "AcmeDnsUpdateFailed";
 /// Condition reason: the CA refused the order or the CSR.
 pub const ACME_ORDER_FAILED: &str = "AcmeOrderFailed";
 

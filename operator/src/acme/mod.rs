@@ -27,8 +27,8 @@ use tracing::{info, warn};
 
 pub use ari::checked_window;
 pub use error::{
-    ACME_CHALLENGE_FAILED, ACME_CONFIG_INVALID, ACME_ORDER_FAILED, ACME_RATE_LIMITED,
-    ACME_SERVER_UNAVAILABLE, ACME_UNAUTHORIZED, AcmeError,
+    ACME_CHALLENGE_FAILED, ACME_CONFIG_INVALID, ACME_DNS_UPDATE_FAILED, ACME_ORDER_FAILED,
+    ACME_RATE_LIMITED, ACME_SERVER_UNAVAILABLE, ACME_UNAUTHORIZED, AcmeError,
 };
 pub use http01::{
     CHALLENGE_PATH, OPERATOR_POD_SELECTOR, OWNER_NAMESPACE_LABEL, ROLE_ACME_HTTP01, SelfCheck, Via,
@@ -41,8 +41,10 @@ use self::{
     http01::{Challenge, Solver},
 };
 use crate::{
-    api::{AcmeIssuer, PublicIssuer},
+    api::{AcmeIssuer, PublicIssuer, Rfc2136Solver},
+    dns::rfc2136::Updater,
     pki::{self, pem},
+    policy::challenges::{ChallengeKind, challenge_for, dns01_record},
     vocabulary::{MANAGED_BY, ROLE_LABEL},
 };
 
@@ -86,7 +88,14 @@ pub struct Acme {
     stats: Arc<Stats>,
     accounts: tokio::sync::Mutex<HashMap<String, Cached>>,
     self_check: Option<SelfCheck>,
+    dns_update_failures: DnsUpdateFailures,
 }
+
+/// Counter of failed RFC 2136 updates by reason (`dns::rfc2136::reason`).
+pub type DnsUpdateFailures = prometheus_client::metrics::family::Family<
+    Vec<(&'static str, String)>,
+    prometheus_client::metrics::counter::Counter,
+>;
 
 impl std::fmt::Debug for Acme {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,6 +118,7 @@ impl Acme {
             stats: Arc::default(),
             accounts: tokio::sync::Mutex::default(),
             self_check: None,
+            dns_update_failures: DnsUpdateFailures::default(),
         }
     }
 
@@ -130,6 +140,70 @@ impl Acme {
             ..Stats::default()
         });
         self
+    }
+
+    /// Counts failed RFC 2136 updates of DNS-01 challenges into `family` (label `reason`).
+    pub fn with_dns_update_failures(mut self, family: DnsUpdateFailures) -> Self {
+        self.dns_update_failures = family;
+        self
+    }
+
+    /// Removes the DNS-01 challenge records a crashed process may have left: for every
+    /// PublicIssuer with `acme.dns01`, the `_acme-challenge` TXT record sets of the names
+    /// of its ServiceCertificates that DNS-01 proves and that lie in the zone. Those names
+    /// belong to the operator's certificates, so no other client's records are expected
+    /// there. Returns how many record sets were removed.
+    pub async fn remove_stale_dns01(&self) -> Result<usize, AcmeError> {
+        let lp = kube::api::ListParams::default();
+        let issuers = Api::<PublicIssuer>::all(self.client.clone())
+            .list(&lp)
+            .await
+            .map_err(|e| api_unavailable("listing PublicIssuers", &e))?;
+        let certs = Api::<crate::api::ServiceCertificate>::all(self.client.clone())
+            .list(&lp)
+            .await
+            .map_err(|e| api_unavailable("listing ServiceCertificates", &e))?;
+        let mut removed = 0;
+        for issuer in &issuers.items {
+            let Some(acme) = issuer.spec.acme.as_ref() else {
+                continue;
+            };
+            let Some(d) = acme.dns01.as_ref() else {
+                continue;
+            };
+            let updater = match self.dns01_updater(&d.rfc2136).await {
+                Ok(u) => u,
+                Err(e) => {
+                    warn!(issuer = %issuer.name_any(), error = %e.message, "cannot look for stale DNS-01 records");
+                    continue;
+                }
+            };
+            let zone = d.rfc2136.zone.trim_end_matches('.');
+            let records: std::collections::BTreeSet<String> = certs
+                .items
+                .iter()
+                .filter(|c| {
+                    c.spec.issuer_ref.kind == crate::api::IssuerKind::PublicIssuer
+                        && c.spec.issuer_ref.name == issuer.name_any()
+                })
+                .flat_map(|c| c.spec.dns_names.iter())
+                .filter(|n| challenge_for(acme, n) == Ok(ChallengeKind::Dns01))
+                .map(|n| dns01_record(n))
+                .filter(|r| r.ends_with(&format!(".{zone}")))
+                .collect();
+            for record in records {
+                match updater.remove_all_txt(&record).await {
+                    Ok(()) => removed += 1,
+                    Err(e) => {
+                        self.dns_update_failures
+                            .get_or_create(&vec![("reason", e.reason.to_string())])
+                            .inc();
+                        warn!(record = %record, error = %e.message, "removing a stale DNS-01 record failed");
+                    }
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Deletes HTTP-01 solver objects older than `max_age` in the operator namespace:
@@ -364,6 +438,56 @@ impl Acme {
             .map_err(|e| map_error(&e, Stage::Account, cx))
     }
 
+    /// The RFC 2136 updater of `r`, with its TSIG secret read from the Secret.
+    async fn dns01_updater(&self, r: &Rfc2136Solver) -> Result<Updater, AcmeError> {
+        let s = r.tsig_secret_ref.as_ref().ok_or_else(|| {
+            AcmeError::config(format!(
+                "acme.dns01.rfc2136.tsigSecretRef is missing: name the Secret holding the secret of TSIG key {}",
+                r.tsig_key_name
+            ))
+        })?;
+        let where_ = format!("Secret {}/{} key {}", s.namespace, s.name, s.key);
+        let secret = Api::<Secret>::namespaced(self.client.clone(), &s.namespace)
+            .get_opt(&s.name)
+            .await
+            .map_err(|e| api_unavailable("reading the TSIG Secret", &e))?
+            .ok_or_else(|| {
+                AcmeError::config(format!(
+                    "acme.dns01.rfc2136.tsigSecretRef names Secret {}/{}, which does not exist; create it with the secret of TSIG key {} under {}",
+                    s.namespace, s.name, r.tsig_key_name, s.key
+                ))
+            })?;
+        let raw = secret
+            .data
+            .and_then(|d| d.get(&s.key).cloned())
+            .ok_or_else(|| {
+                AcmeError::config(format!(
+                    "{where_} is missing: put the secret of TSIG key {} there (base64, as tsig-keygen writes it)",
+                    r.tsig_key_name
+                ))
+            })?;
+        // Never echo the bytes: only say that they do not decode.
+        let text = String::from_utf8(raw.0).unwrap_or_default();
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| {
+                AcmeError::config(format!(
+                    "{where_} is not base64: put the secret of TSIG key {} there as tsig-keygen writes it",
+                    r.tsig_key_name
+                ))
+            })?;
+        let nameserver = crate::dns::parse_nameserver(&r.nameserver).map_err(AcmeError::config)?;
+        Updater::new(
+            nameserver,
+            &r.zone,
+            &r.tsig_key_name,
+            &r.tsig_algorithm,
+            key,
+            DNS01_UPDATE_TIMEOUT,
+        )
+        .map_err(|e| AcmeError::config(e.message))
+    }
+
     async fn read_hmac_key(&self, r: &crate::api::SecretKeyRef) -> Result<Vec<u8>, AcmeError> {
         let where_ = format!("Secret {}/{} key {}", r.namespace, r.name, r.key);
         let secret = Api::<Secret>::namespaced(self.client.clone(), &r.namespace)
@@ -403,11 +527,18 @@ impl Acme {
         if names.is_empty() {
             return Err(AcmeError::config("no names to order a certificate for"));
         }
-        if let Some(w) = names.iter().find(|n| n.contains('*')) {
-            return Err(AcmeError::config(format!(
-                "{w} is a wildcard name, which HTTP-01 cannot validate; list the names explicitly or use another issuer"
-            )));
+        let mut need_dns01 = false;
+        for n in names {
+            need_dns01 |=
+                challenge_for(spec, n).map_err(AcmeError::config)? == ChallengeKind::Dns01;
         }
+        let mut dns01 = match (&spec.dns01, need_dns01) {
+            (Some(d), true) => Some(Dns01::new(
+                self.dns01_updater(&d.rfc2136).await?,
+                self.dns_update_failures.clone(),
+            )),
+            _ => None,
+        };
         let (account, mut cx) = self.account(issuer).await?;
         let ids: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
         let mut order = match account.new_order(&NewOrder::new(&ids)).await {
@@ -431,9 +562,21 @@ impl Acme {
             },
         };
         let outcome = self
-            .complete(&mut order, &mut solver, owner_namespace, via, csr_der, &cx)
+            .complete(
+                &mut order,
+                &mut solver,
+                dns01.as_mut(),
+                spec,
+                owner_namespace,
+                via,
+                csr_der,
+                &cx,
+            )
             .await;
         solver.cleanup().await;
+        if let Some(d) = dns01.as_mut() {
+            d.cleanup().await;
+        }
         let chain_pem = outcome.map_err(|mut e| {
             if e.retry_after.is_none() {
                 e.retry_after = self.stats.recent_retry_after();
@@ -465,10 +608,13 @@ impl Acme {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn complete(
         &self,
         order: &mut instant_acme::Order,
         solver: &mut Solver,
+        mut dns01: Option<&mut Dns01>,
+        spec: &AcmeIssuer,
         owner_namespace: &str,
         via: Via<'_>,
         csr_der: &[u8],
@@ -487,6 +633,26 @@ impl Acme {
                         format!("the CA's authorization for {name} is {other:?}"),
                     ));
                 }
+            }
+            if let (Ok(ChallengeKind::Dns01), Some(d)) =
+                (challenge_for(spec, &name), dns01.as_deref_mut())
+            {
+                let mut challenge = authz.challenge(ChallengeType::Dns01).ok_or_else(|| {
+                    AcmeError::new(
+                        ACME_CHALLENGE_FAILED,
+                        format!(
+                            "the CA at {} offers no DNS-01 challenge for {name}",
+                            cx.directory
+                        ),
+                    )
+                })?;
+                let value = challenge.key_authorization().dns_value();
+                d.present(&dns01_record(&name), &value).await?;
+                challenge
+                    .set_ready()
+                    .await
+                    .map_err(|e| map_error(&e, Stage::Challenge, cx))?;
+                continue;
             }
             let mut challenge = authz.challenge(ChallengeType::Http01).ok_or_else(|| {
                 AcmeError::new(
@@ -583,6 +749,75 @@ impl Acme {
             }
             Err(instant_acme::Error::Unsupported(_)) => Ok(None),
             Err(e) => Err(map_error(&e, Stage::RenewalInfo, cx)),
+        }
+    }
+}
+
+/// Time one RFC 2136 update may take.
+const DNS01_UPDATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time the primary nameserver has to answer a challenge record after its update.
+const DNS01_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The DNS-01 records of one order: written with RFC 2136, removed afterwards.
+struct Dns01 {
+    updater: Updater,
+    added: Vec<(String, String)>,
+    failures: DnsUpdateFailures,
+}
+
+impl Dns01 {
+    fn new(updater: Updater, failures: DnsUpdateFailures) -> Self {
+        Self {
+            updater,
+            added: Vec::new(),
+            failures,
+        }
+    }
+
+    fn failed(&self, e: &crate::dns::rfc2136::UpdateError) {
+        self.failures
+            .get_or_create(&vec![("reason", e.reason.to_string())])
+            .inc();
+    }
+
+    /// Adds the TXT string and waits until the nameserver answers it.
+    async fn present(&mut self, record: &str, value: &str) -> Result<(), AcmeError> {
+        self.updater.add_txt(record, value, 60).await.map_err(|e| {
+            self.failed(&e);
+            AcmeError::new(ACME_DNS_UPDATE_FAILED, e.message)
+        })?;
+        self.added.push((record.to_string(), value.to_string()));
+        let lookup = crate::dns::LookupSettings {
+            nameservers: vec![self.updater.nameserver],
+            timeout: Duration::from_secs(2),
+        };
+        let deadline = tokio::time::Instant::now() + DNS01_PROPAGATION_TIMEOUT;
+        loop {
+            if crate::dns::check_txt(&lookup, record, value).await
+                == crate::policy::dns_check::Lookup::Found
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(AcmeError::new(
+                    ACME_CHALLENGE_FAILED,
+                    format!(
+                        "the nameserver {} does not answer the TXT record {record} within {:?} of its update",
+                        self.updater.nameserver, DNS01_PROPAGATION_TIMEOUT
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Removes every string added, whatever the outcome of the order.
+    async fn cleanup(&mut self) {
+        for (record, value) in std::mem::take(&mut self.added) {
+            if let Err(e) = self.updater.remove_txt(&record, &value).await {
+                self.failed(&e);
+                warn!(record = %record, reason = e.reason, error = %e.message, "removing a DNS-01 record failed");
+            }
         }
     }
 }

@@ -6,9 +6,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    Condition, ConfigMapKeyRef, DNS1123_LABEL_RULE, DNS1123_SUBDOMAIN_RULE, NAMESPACE_MESSAGE,
-    NamespacedSecretRef, OBJECT_NAME_MESSAGE, ORG_NUMBER_LUHN_MESSAGE, ORG_NUMBER_LUHN_RULE,
-    ORG_NUMBER_MESSAGE, ORG_NUMBER_RULE,
+    Condition, ConfigMapKeyRef, DNS_NAME_MESSAGE, DNS_NAME_RULE, DNS1123_LABEL_RULE,
+    DNS1123_SUBDOMAIN_RULE, NAMESPACE_MESSAGE, NamespacedSecretRef, OBJECT_NAME_MESSAGE,
+    ORG_NUMBER_LUHN_MESSAGE, ORG_NUMBER_LUHN_RULE, ORG_NUMBER_MESSAGE, ORG_NUMBER_RULE,
 };
 
 /// Telia's ACME directory, the default of `acme.server`.
@@ -117,6 +117,10 @@ pub struct AcmeIssuer {
     /// for each pending challenge, created and removed by the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http01: Option<Http01Solver>,
+    /// DNS-01 through RFC 2136 dynamic updates signed with TSIG: for wildcard names (which
+    /// need DNS-01), and for the names of `selector` (absent: every name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns01: Option<Dns01Solver>,
     /// PEM CA certificates trusted for the ACME server's own HTTPS endpoint, for test
     /// servers such as Pebble. Absent: the Mozilla root store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +169,68 @@ pub struct Http01Solver {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 1, max = 253))]
     pub ingress_class_name: Option<String>,
+}
+
+/// CEL: a nameserver address, `ip` or `ip:port` (IPv4), or `[ipv6]:port`.
+pub const NAMESERVER_RULE: &str = r"self.matches('^([0-9]{1,3}\\.){3}[0-9]{1,3}(:[0-9]{1,5})?$') || self.matches('^\\[[0-9a-fA-F:]+\\]:[0-9]{1,5}$')";
+
+/// DNS-01 challenge solving.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Dns01Solver {
+    /// The primary nameserver of the zone, updated with RFC 2136.
+    pub rfc2136: Rfc2136Solver,
+    /// The names solved with DNS-01 (wildcards always are). Absent: every name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<SolverSelector>,
+}
+
+/// Which names a solver takes, as cert-manager's solver selectors.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SolverSelector {
+    /// Exact names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[validate(length(max = 100))]
+    pub dns_names: Vec<String>,
+    /// Zones: the zone itself and every name below it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[validate(length(max = 100))]
+    pub dns_zones: Vec<String>,
+}
+
+/// RFC 2136 dynamic updates with a TSIG key.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[x_kube(validation = Rule::new("has(self.tsigSecretRef)").message("rfc2136.tsigSecretRef is required: the Secret (name, namespace, key) holding the secret of the TSIG key, base64 as tsig-keygen writes it").field_path(".tsigSecretRef"))]
+#[serde(rename_all = "camelCase")]
+pub struct Rfc2136Solver {
+    /// Address of the primary nameserver: `ip`, `ip:port` or `[ipv6]:port` (port 53 when
+    /// absent). The operator also waits for this server to answer the record before it
+    /// tells the CA.
+    #[validate(length(min = 7, max = 47))]
+    #[x_kube(validation = Rule::new(NAMESERVER_RULE).message("rfc2136.nameserver must be an IP address with an optional port, for example 10.0.0.53 or 10.0.0.53:5353 ([::1]:53 for IPv6); a host name is not accepted"))]
+    pub nameserver: String,
+    /// The zone updated, for example `region.se`.
+    #[validate(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(DNS_NAME_RULE).message(DNS_NAME_MESSAGE))]
+    pub zone: String,
+    /// Name of the TSIG key, as the nameserver knows it.
+    #[validate(length(min = 1, max = 253))]
+    pub tsig_key_name: String,
+    /// TSIG algorithm: `hmac-sha256` (default), `hmac-sha384` or `hmac-sha512`.
+    #[serde(default = "default_tsig_algorithm")]
+    #[x_kube(validation = Rule::new("self in ['hmac-sha256', 'hmac-sha384', 'hmac-sha512']").message("rfc2136.tsigAlgorithm must be hmac-sha256, hmac-sha384 or hmac-sha512"))]
+    #[validate(length(min = 1, max = 16))]
+    pub tsig_algorithm: String,
+    /// Secret with the TSIG secret, base64 as BIND writes it (`tsig-keygen`), under `key`
+    /// (default `secret`). Required (a CEL rule, so that its absence is reported with
+    /// this explanation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsig_secret_ref: Option<SecretKeyRef>,
+}
+
+fn default_tsig_algorithm() -> String {
+    "hmac-sha256".to_string()
 }
 
 /// Delegation to cert-manager.

@@ -673,6 +673,36 @@ pub fn audit(inv: &Inventory, anchors: &AnchorSet, now: Timestamp) -> Report {
         }
     }
 
+    // DomainValidations whose live DNS check failed (the verdict the gate uses).
+    for dv in &inv.domain_validations {
+        let v = crate::policy::domain_validation::verdict(dv, now);
+        let dns_reason = [
+            crate::vocabulary::dns::MISSING,
+            crate::vocabulary::dns::MISMATCH,
+            crate::vocabulary::dns::FAILED,
+            crate::vocabulary::dns::PENDING,
+        ]
+        .contains(&v.reason);
+        if !dns_reason {
+            continue;
+        }
+        findings.push(Finding::new(
+            Code::DnsCheckFailed,
+            // Held within the grace period: the validation still counts.
+            if v.validated {
+                Severity::Warning
+            } else {
+                Severity::Error
+            },
+            ObjectRef {
+                kind: "DomainValidation".into(),
+                namespace: None,
+                name: dv.metadata.name.clone().unwrap_or_default(),
+            },
+            format!("{}: {}", v.reason, v.message),
+        ));
+    }
+
     findings.sort_by(|a, b| {
         (a.severity, a.code, &a.object, &a.message)
             .cmp(&(b.severity, b.code, &b.object, &b.message))
@@ -1407,6 +1437,34 @@ mod tests {
         w.add(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "siths", "namespace": "b"},
             "data": {"ca.crt": prod_bundle}}));
         assert!(codes_for(&w.report(), "Namespace/b").is_empty());
+    }
+
+    #[test]
+    fn domain_validations_whose_live_dns_check_failed() {
+        let mut w = World::new();
+        let dv = |name: &str, result: &str| {
+            json!({"apiVersion": "siths-operator.io/v1alpha1", "kind": "DomainValidation",
+            "metadata": {"name": name},
+            "spec": {"domain": format!("{name}.se"), "includeSubdomains": true,
+                "owner": {"name": "O", "organizationNumber": "232100-0016"}, "validatedFor": "232100-0016",
+                "evidence": {"formReference": "F", "submittedBy": "A", "approvedOn": "2026-01-01",
+                    "dnsTxtRecord": {"name": format!("_v.{name}.se"), "value": "t"}},
+                "validUntil": "2030-01-01"},
+            "status": {"dns": {"name": format!("_v.{name}.se"), "value": "t", "result": result,
+                "resultTime": "2026-01-01T00:00:00Z", "lastCheckTime": "2026-01-01T00:00:00Z",
+                "graceUntil": "2026-01-04T00:00:00Z", "nextCheckTime": "2026-01-02T00:00:00Z"}}})
+        };
+        w.add(dv("gone", "DnsRecordMissing"));
+        w.add(dv("here", "DnsRecordFound"));
+        let r = w.report();
+        assert_eq!(codes_for(&r, "DomainValidation/gone"), ["DNS_CHECK_FAILED"]);
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.code == Code::DnsCheckFailed)
+            .unwrap();
+        assert!(f.message.starts_with("DnsRecordMissing: "), "{}", f.message);
+        assert!(codes_for(&r, "DomainValidation/here").is_empty());
     }
 
     #[test]

@@ -90,11 +90,14 @@ pub enum Code {
     BackendTlsWithoutSithsTrust,
     /// A Gateway verifies client certificates against SITHS: mutual TLS ends at the Gateway.
     SithsClientAuthTerminatedAtGateway,
+    /// The live DNS TXT check of a DomainValidation did not find the record, found another
+    /// value, or got no answer.
+    DnsCheckFailed,
 }
 
 impl Code {
     /// Every code, in the order of the list.
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 17] = [
         Code::SithsOnUserFacingIngress,
         Code::SharedSecretUserFacingAndBackend,
         Code::NotPubliclyTrustedOnIngress,
@@ -111,6 +114,7 @@ impl Code {
         Code::GatewayRefNotGranted,
         Code::BackendTlsWithoutSithsTrust,
         Code::SithsClientAuthTerminatedAtGateway,
+        Code::DnsCheckFailed,
     ];
 
     /// The code as written in reports, for example `SITHS_ON_USER_FACING_INGRESS`.
@@ -132,6 +136,7 @@ impl Code {
             Code::GatewayRefNotGranted => "GATEWAY_REF_NOT_GRANTED",
             Code::BackendTlsWithoutSithsTrust => "BACKEND_TLS_WITHOUT_SITHS_TRUST",
             Code::SithsClientAuthTerminatedAtGateway => "SITHS_CLIENT_AUTH_TERMINATED_AT_GATEWAY",
+            Code::DnsCheckFailed => "DNS_CHECK_FAILED",
         }
     }
 
@@ -185,6 +190,9 @@ impl Code {
             }
             Code::SithsClientAuthTerminatedAtGateway => {
                 "The back end never sees the caller's SITHS client certificate (and its HSA-id): route the national platforms' mutual TLS with a TLSRoute in passthrough mode to the back end, or have the Gateway forward the verified client certificate in a header the back end reads."
+            }
+            Code::DnsCheckFailed => {
+                "Publish the TXT record of evidence.dnsTxtRecord with the expected value (or correct the value), or make the nameservers the operator asks reachable; new orders for the names it covers wait until the check finds the record."
             }
         }
     }

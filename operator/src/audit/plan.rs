@@ -18,7 +18,7 @@ use crate::{
         self,
         conditions::find_condition,
         coverage::{DomainGrant, uncovered_names},
-        domain_validation::{grants_for, today},
+        domain_validation::grants_for,
         gates::{self, GateInput, IssuerFacts, IssuerState, domain_gap_message},
         issuers::{IssuerProblem, Source, siths_spec_problem},
         routing::Route,
@@ -100,7 +100,6 @@ impl DomainGap {
 /// The domain-validation gate of the controller for `cert` at `now`: grants for the
 /// issuer's organisation (for any organisation when the issuer is unknown), then coverage.
 pub fn domain_gap(inv: &Inventory, cert: &ServiceCertificate, now: Timestamp) -> Option<DomainGap> {
-    let day = today(now);
     let validations: Vec<&DomainValidation> = inv.domain_validations.iter().collect();
     let public = public_issuer_of(inv, cert);
     if public.is_some_and(|p| !p.spec.domain_validation_required()) {
@@ -111,7 +110,7 @@ pub fn domain_gap(inv: &Inventory, cert: &ServiceCertificate, now: Timestamp) ->
         .or_else(|| public.and_then(|p| p.spec.organization_number.as_ref()));
     let (grants, organization_number): (Vec<DomainGrant>, _) = match org {
         Some(org) => (
-            grants_for(validations.iter().copied(), org, day),
+            grants_for(validations.iter().copied(), org, now),
             Some(org.clone()),
         ),
         None => {
@@ -124,7 +123,7 @@ pub fn domain_gap(inv: &Inventory, cert: &ServiceCertificate, now: Timestamp) ->
             orgs.dedup();
             let grants = orgs
                 .into_iter()
-                .flat_map(|org| grants_for(validations.iter().copied(), org, day))
+                .flat_map(|org| grants_for(validations.iter().copied(), org, now))
                 .collect();
             (grants, None)
         }
@@ -261,7 +260,7 @@ fn plan_one(
         namespace_labels: &labels,
         validations: &validations,
         same_secret: &same_secret,
-        today: today(now),
+        now,
     });
     let mut entry = PlanEntry {
         object: ObjectRef::namespaced(

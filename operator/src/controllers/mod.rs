@@ -52,6 +52,10 @@ pub struct Settings {
     pub acme_http01_port: u16,
     /// How often the operator looks for Gateway API while it is not served.
     pub gateway_api_recheck: std::time::Duration,
+    /// Nameservers and timeout of the live DNS TXT check of DomainValidations.
+    pub dns_lookup: crate::dns::LookupSettings,
+    /// How often the live check looks again, and its grace period.
+    pub dns_schedule: crate::policy::dns_check::Schedule,
 }
 
 /// Shared state of the controllers.

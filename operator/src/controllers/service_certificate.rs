@@ -53,7 +53,6 @@ use crate::{
         self,
         backoff::BackoffPolicy,
         conditions::{find_condition, true_reason},
-        domain_validation::today,
         gates::{self, GateInput, IssuerFacts, IssuerState},
         issuers::IssuerProblem,
         names::{key_secret_name, order_name},
@@ -234,7 +233,7 @@ async fn process(
         namespace_labels: &labels,
         validations: &validations,
         same_secret: &same_secret,
-        today: today(s.now),
+        now: s.now,
     });
     // Apply.
     let passed = match apply_gates(ctx, cert, s, outcome).await {
@@ -862,6 +861,27 @@ fn uses_password_secret(cert: &ServiceCertificate, name: &str) -> bool {
     })
 }
 
+/// The `Validated` condition status last seen per DomainValidation.
+#[derive(Default)]
+struct ValidatedStates(std::sync::Mutex<std::collections::HashMap<String, Option<String>>>);
+
+impl ValidatedStates {
+    /// Whether `dv`'s `Validated` status differs from the one last seen (and remembers it):
+    /// a live DNS check changes it without a new generation.
+    fn changed(&self, dv: &DomainValidation) -> bool {
+        let now = dv
+            .status
+            .as_ref()
+            .and_then(|s| find_condition(&s.conditions, crate::vocabulary::condition::VALIDATED))
+            .map(|c| c.status.clone());
+        let mut seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.insert(dv.name_any(), now.clone()) != Some(now)
+    }
+}
+
 /// The certificates naming issuer `name` of `kind`.
 fn certificates_of(
     store: &Store<ServiceCertificate>,
@@ -917,6 +937,7 @@ pub async fn run(
     let by_password = store.clone();
     let issuer_generations = Generations::default();
     let validation_generations = Generations::default();
+    let validated_states = ValidatedStates::default();
     controller
         // Issuing one certificate touches its order, Secret and status in quick
         // succession; collapse those triggers. The debounce also delays the first look at
@@ -1011,7 +1032,19 @@ pub async fn run(
             Api::<DomainValidation>::all(client),
             watcher::Config::default().any_semantic(),
             move |dv| {
-                if !validation_generations.changed(&dv.name_any(), dv.metadata.generation) {
+                let state_changed = validated_states.changed(&dv);
+                let generation_changed =
+                    validation_generations.changed(&dv.name_any(), dv.metadata.generation);
+                if state_changed {
+                    // Validated changed (a live DNS check, an expiry): every certificate
+                    // looks again, the issued ones to report a lapse, the blocked ones to go on.
+                    return by_validation
+                        .state()
+                        .iter()
+                        .map(|c| ObjectRef::from_obj(c.as_ref()))
+                        .collect::<Vec<_>>();
+                }
+                if !generation_changed {
                     return Vec::new();
                 }
                 // A validation can unblock any certificate waiting at the gate.

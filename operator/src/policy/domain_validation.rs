@@ -6,8 +6,16 @@
 
 use jiff::civil::Date;
 
-use super::{coverage::DomainGrant, identifiers::validate_organization_number};
-use crate::api::DomainValidation;
+pub use super::dns_check::DnsCheck;
+use super::{
+    coverage::DomainGrant,
+    dns_check::{self, failed_message},
+    identifiers::validate_organization_number,
+};
+use crate::{
+    api::{DomainValidation, status},
+    vocabulary::dns,
+};
 
 /// Reason: the validation holds.
 pub const REASON_VALID: &str = "Valid";
@@ -22,23 +30,9 @@ pub const REASON_POWER_OF_ATTORNEY_WRONG_GRANTOR: &str = "PowerOfAttorneyWrongGr
 /// Reason: an organisation number fails the format or Luhn check.
 pub const REASON_INVALID_ORGANIZATION_NUMBER: &str = "InvalidOrganizationNumber";
 /// Reason: the live DNS TXT record does not hold the expected value.
-pub const REASON_DNS_RECORD_MISMATCH: &str = "DnsRecordMismatch";
+pub const REASON_DNS_RECORD_MISMATCH: &str = dns::MISMATCH;
 /// Reason for the controller to use when a date field does not parse (see [`parse_date`]).
 pub const REASON_INVALID_DATE: &str = "InvalidDate";
-
-/// Outcome of the live DNS TXT check, done by the controller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DnsCheck {
-    /// One of the TXT strings equals the expected value.
-    Matched,
-    /// The record exists with other values, or does not exist (`found` empty).
-    Mismatch {
-        /// The TXT strings found.
-        found: Vec<String>,
-    },
-    /// No record configured, or not checked (yet).
-    NotChecked,
-}
 
 /// A power of attorney (fullmakt) from the domain owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,15 +54,20 @@ pub struct ValidationInput<'a> {
     pub valid_until: Date,
     /// Power of attorney, needed when `owner != validated_for`.
     pub power_of_attorney: Option<PowerOfAttorney<'a>>,
-    /// Outcome of the live DNS TXT check.
+    /// State of the live DNS TXT check ([`DnsCheck::NotConfigured`] when not required).
     pub dns: DnsCheck,
+    /// Name of the TXT record, for messages.
+    pub dns_record: &'a str,
 }
 
 /// The `Validated` condition to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
-    /// Condition status: whether the validation counts.
+    /// Whether the validation counts: grants names to the gate.
     pub validated: bool,
+    /// Condition status: `True`, `False`, or `Unknown` while the live check has no answer
+    /// (a held answer may still count, see [`DnsCheck::Failed`]).
+    pub status: &'static str,
     /// Condition reason, one of the `REASON_*` constants.
     pub reason: &'static str,
     /// What holds, or what to fix.
@@ -79,6 +78,16 @@ impl Verdict {
     fn refused(reason: &'static str, message: String) -> Self {
         Verdict {
             validated: false,
+            status: status::FALSE,
+            reason,
+            message,
+        }
+    }
+
+    fn unknown(validated: bool, reason: &'static str, message: String) -> Self {
+        Verdict {
+            validated,
+            status: status::UNKNOWN,
             reason,
             message,
         }
@@ -144,16 +153,43 @@ pub fn evaluate(input: &ValidationInput<'_>, today: Date) -> Verdict {
         }
     }
 
-    if let DnsCheck::Mismatch { found } = &input.dns {
-        let message = if found.is_empty() {
-            "the DNS TXT record of the evidence was not found; publish it with the expected value"
-                .to_string()
-        } else {
-            format!(
-                "the DNS TXT record of the evidence holds {found:?}, not the expected value; correct the record or evidence.dnsTxtRecord.value"
-            )
-        };
-        return Verdict::refused(REASON_DNS_RECORD_MISMATCH, message);
+    let name = input.dns_record;
+    let mut held = None;
+    match &input.dns {
+        DnsCheck::NotConfigured | DnsCheck::Matched => {}
+        DnsCheck::Pending => {
+            return Verdict::unknown(
+                false,
+                dns::PENDING,
+                format!("the DNS TXT record {name} of the evidence has not been looked up yet"),
+            );
+        }
+        DnsCheck::Missing => {
+            return Verdict::refused(
+                dns::MISSING,
+                format!(
+                    "the DNS TXT record {name} of the evidence was not found; publish it with the expected value"
+                ),
+            );
+        }
+        DnsCheck::Mismatch { found } => {
+            return Verdict::refused(
+                dns::MISMATCH,
+                format!(
+                    "the DNS TXT record {name} of the evidence holds {found:?}, not the expected value; correct the record or evidence.dnsTxtRecord.value"
+                ),
+            );
+        }
+        DnsCheck::Failed {
+            failure,
+            held_until: None,
+        } => {
+            return Verdict::unknown(false, dns::FAILED, failed_message(name, failure, None));
+        }
+        DnsCheck::Failed {
+            failure,
+            held_until: Some(until),
+        } => held = Some(failed_message(name, failure, Some(*until))),
     }
 
     let until = effective_valid_until(input);
@@ -164,8 +200,12 @@ pub fn evaluate(input: &ValidationInput<'_>, today: Date) -> Verdict {
             input.validated_for, input.owner
         ));
     }
+    if let Some(held) = held {
+        return Verdict::unknown(true, dns::FAILED, format!("{message}; {held}"));
+    }
     Verdict {
         validated: true,
+        status: status::TRUE,
         reason: REASON_VALID,
         message,
     }
@@ -217,16 +257,14 @@ pub fn today(ts: jiff::Timestamp) -> jiff::civil::Date {
         .unwrap_or_else(|_| ts.to_zoned(jiff::tz::TimeZone::UTC).date())
 }
 
-/// The verdict for `dv` on `today`. The DNS TXT record is not looked up (see the notes in
-/// the README); a configured record counts as not checked. Shared by the controller,
-/// `sithsctl plan` and `sithsctl audit`.
-pub fn verdict(dv: &DomainValidation, today: jiff::civil::Date) -> Verdict {
+/// The verdict for `dv` at `now` (dates are Swedish calendar days, see [`today`]). The
+/// live DNS TXT check counts through the result the controller wrote to `status.dns`
+/// ([`dns_check::state`]) when `evidence.dnsTxtRecord.required`. Shared by the controller,
+/// the gate chain, `sithsctl plan` and `sithsctl audit`.
+pub fn verdict(dv: &DomainValidation, now: jiff::Timestamp) -> Verdict {
+    let today = today(now);
     let spec = &dv.spec;
-    let invalid_date = |message: String| Verdict {
-        validated: false,
-        reason: REASON_INVALID_DATE,
-        message,
-    };
+    let invalid_date = |message: String| Verdict::refused(REASON_INVALID_DATE, message);
     let valid_until = match parse_date("validUntil", &spec.valid_until) {
         Ok(d) => d,
         Err(m) => return invalid_date(m),
@@ -247,22 +285,30 @@ pub fn verdict(dv: &DomainValidation, today: jiff::civil::Date) -> Verdict {
             validated_for: &spec.validated_for,
             valid_until,
             power_of_attorney: poa,
-            dns: DnsCheck::NotChecked,
+            dns: match &spec.evidence.dns_txt_record {
+                Some(r) if r.required => dns_check::state(dv, now),
+                _ => DnsCheck::NotConfigured,
+            },
+            dns_record: spec
+                .evidence
+                .dns_txt_record
+                .as_ref()
+                .map_or("", |r| r.name.as_str()),
         },
         today,
     )
 }
 
-/// The grants the validations give `issuer_org_number` on `today`.
+/// The grants the validations give `issuer_org_number` at `now`.
 pub fn grants_for<'a>(
     validations: impl IntoIterator<Item = &'a DomainValidation>,
     issuer_org_number: &str,
-    today: jiff::civil::Date,
+    now: jiff::Timestamp,
 ) -> Vec<DomainGrant> {
     validations
         .into_iter()
         .filter(|dv| dv.spec.validated_for == issuer_org_number)
-        .filter(|dv| verdict(dv, today).validated)
+        .filter(|dv| verdict(dv, now).validated)
         .map(|dv| DomainGrant {
             domain: dv.spec.domain.clone(),
             include_subdomains: dv.spec.include_subdomains,
@@ -285,7 +331,8 @@ mod tests {
             validated_for: REGION,
             valid_until,
             power_of_attorney: None,
-            dns: DnsCheck::NotChecked,
+            dns: DnsCheck::NotConfigured,
+            dns_record: "_siths.region.se",
         }
     }
 
@@ -295,7 +342,8 @@ mod tests {
             validated_for: REGION,
             valid_until: date(2026, 12, 31),
             power_of_attorney: poa,
-            dns: DnsCheck::NotChecked,
+            dns: DnsCheck::NotConfigured,
+            dns_record: "_siths.region.se",
         }
     }
 
@@ -307,6 +355,7 @@ mod tests {
             last_day,
             Verdict {
                 validated: true,
+                status: "True",
                 reason: "Valid",
                 message: "valid until 2026-06-30 (inclusive)".into()
             }
@@ -438,13 +487,59 @@ mod tests {
         assert_eq!(v.reason, "DnsRecordMismatch");
         assert!(v.message.contains("old-token"), "{}", v.message);
 
-        input.dns = DnsCheck::Mismatch { found: vec![] };
+        input.dns = DnsCheck::Missing;
         let v = evaluate(&input, date(2026, 1, 1));
-        assert_eq!(v.reason, "DnsRecordMismatch");
+        assert_eq!((v.status, v.reason), ("False", "DnsRecordMissing"));
         assert!(v.message.contains("not found"), "{}", v.message);
 
         input.dns = DnsCheck::Matched;
-        assert!(evaluate(&input, date(2026, 1, 1)).validated);
+        let v = evaluate(&input, date(2026, 1, 1));
+        assert!(v.validated);
+        assert_eq!(v.status, "True");
+    }
+
+    #[test]
+    fn dns_pending_and_failed_are_unknown() {
+        let mut input = own(date(2026, 12, 31));
+        input.dns = DnsCheck::Pending;
+        let v = evaluate(&input, date(2026, 1, 1));
+        assert_eq!(
+            (v.validated, v.status, v.reason),
+            (false, "Unknown", "DnsCheckPending")
+        );
+
+        input.dns = DnsCheck::Failed {
+            failure: "timed out".into(),
+            held_until: Some("2026-01-04T00:00:00Z".parse().unwrap()),
+        };
+        let v = evaluate(&input, date(2026, 1, 1));
+        // Held within the grace period: still counts, but says the check failed.
+        assert_eq!(
+            (v.validated, v.status, v.reason),
+            (true, "Unknown", "DnsCheckFailed")
+        );
+        assert!(v.message.contains("2026-01-04T00:00:00Z"), "{}", v.message);
+
+        input.dns = DnsCheck::Failed {
+            failure: "timed out".into(),
+            held_until: None,
+        };
+        let v = evaluate(&input, date(2026, 1, 1));
+        assert_eq!(
+            (v.validated, v.status, v.reason),
+            (false, "Unknown", "DnsCheckFailed")
+        );
+    }
+
+    #[test]
+    fn expiry_outranks_a_held_dns_answer() {
+        let mut input = own(date(2025, 12, 31));
+        input.dns = DnsCheck::Failed {
+            failure: "timed out".into(),
+            held_until: Some("2026-01-04T00:00:00Z".parse().unwrap()),
+        };
+        let v = evaluate(&input, date(2026, 1, 1));
+        assert_eq!((v.validated, v.reason), (false, "Expired"));
     }
 
     #[test]

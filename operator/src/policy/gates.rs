@@ -15,7 +15,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use jiff::civil::Date;
+use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::{
@@ -116,8 +116,9 @@ pub struct GateInput<'a> {
     /// Every ServiceCertificate in the namespace naming the same Secret (itself included
     /// or not).
     pub same_secret: &'a [&'a ServiceCertificate],
-    /// Today's date for validation expiry (see [`super::domain_validation::today`]).
-    pub today: Date,
+    /// The time validations are judged at: expiry by Swedish calendar day (see
+    /// [`super::domain_validation::today`]), the live DNS check by its grace period.
+    pub now: Timestamp,
 }
 
 /// The `DomainValidated` condition a pass writes.
@@ -241,10 +242,16 @@ pub fn evaluate(input: &GateInput<'_>) -> GateOutcome {
             ),
         },
         Some(org) => {
-            let grants = grants_for(input.validations.iter().copied(), org, input.today);
+            let grants = grants_for(input.validations.iter().copied(), org, input.now);
             let uncovered = uncovered_names(&spec.dns_names, &grants);
             if !uncovered.is_empty() {
-                let message = domain_gap_message(Some(org), &uncovered);
+                let mut message = domain_gap_message(Some(org), &uncovered);
+                message.push_str(&not_validated_note(
+                    input.validations,
+                    org,
+                    &uncovered,
+                    input.now,
+                ));
                 outcome.domain = Some(DomainCondition {
                     covered: false,
                     reason: reason::NOT_COVERED,
@@ -325,6 +332,38 @@ pub fn domain_gap_message(org: Option<&str>, uncovered: &[String]) -> String {
     }
 }
 
+/// What stops the validations of `org` that would cover some of `uncovered` (for example
+/// a live DNS check that did not find the record), so that the controller's condition and
+/// `sithsctl plan` say why, from the validation's status; empty when none would.
+pub fn not_validated_note(
+    validations: &[&DomainValidation],
+    org: &str,
+    uncovered: &[String],
+    now: Timestamp,
+) -> String {
+    let mut notes = Vec::new();
+    for dv in validations.iter().filter(|dv| dv.spec.validated_for == org) {
+        let grant = super::coverage::DomainGrant {
+            domain: dv.spec.domain.clone(),
+            include_subdomains: dv.spec.include_subdomains,
+        };
+        if uncovered_names(uncovered, std::slice::from_ref(&grant)).len() == uncovered.len() {
+            continue;
+        }
+        let v = super::domain_validation::verdict(dv, now);
+        if !v.validated {
+            notes.push(format!(
+                " DomainValidation {} is {} ({}): {}.",
+                dv.metadata.name.as_deref().unwrap_or_default(),
+                v.status,
+                v.reason,
+                v.message
+            ));
+        }
+    }
+    notes.concat()
+}
+
 /// The message of [`reason::SHARED_WITH_BACKEND`]: `user` is who else uses the Secret.
 pub fn shared_with_backend_message(secret: &str, user: &str) -> String {
     format!(
@@ -403,8 +442,8 @@ mod tests {
         })
     }
 
-    fn today() -> Date {
-        jiff::civil::date(2026, 12, 1)
+    fn now() -> Timestamp {
+        "2026-12-01T12:00:00Z".parse().unwrap()
     }
 
     fn run<'a>(
@@ -420,7 +459,7 @@ mod tests {
             namespace_labels: labels,
             validations,
             same_secret,
-            today: today(),
+            now: now(),
         })
     }
 
@@ -503,6 +542,50 @@ mod tests {
         let other = dv("other.se", "2099-12-31");
         assert_eq!(
             reason_of(&run(&c, ready(Source::LocalCa), &[&other], &[], &labels)),
+            "DomainNotValidated"
+        );
+        // A validation whose live DNS check found no record: blocked, and the message says
+        // so from the validation's status (the controller and plan print the same).
+        let mut dns = dv("region.se", "2099-12-31");
+        dns.spec.evidence.dns_txt_record = Some(crate::api::DnsTxtRecord {
+            name: "_v.region.se".into(),
+            value: "t".into(),
+            required: true,
+        });
+        dns.status = Some(crate::api::DomainValidationStatus {
+            dns: Some(crate::policy::dns_check::record(
+                None,
+                dns.spec.evidence.dns_txt_record.as_ref().unwrap(),
+                &crate::policy::dns_check::Lookup::Missing,
+                now(),
+                Default::default(),
+                "uid",
+            )),
+            ..Default::default()
+        });
+        let o = run(&c, ready(Source::LocalCa), &[&dns], &[], &labels);
+        assert_eq!(reason_of(&o), "DomainNotValidated");
+        let b = o.verdict.unwrap_err();
+        assert!(
+            b.message
+                .contains("DomainValidation v is False (DnsRecordMissing)"),
+            "{}",
+            b.message
+        );
+        // Found: it covers the name.
+        dns.status = Some(crate::api::DomainValidationStatus {
+            dns: Some(crate::policy::dns_check::record(
+                None,
+                dns.spec.evidence.dns_txt_record.as_ref().unwrap(),
+                &crate::policy::dns_check::Lookup::Found,
+                now(),
+                Default::default(),
+                "uid",
+            )),
+            ..Default::default()
+        });
+        assert_ne!(
+            reason_of(&run(&c, ready(Source::LocalCa), &[&dns], &[], &labels)),
             "DomainNotValidated"
         );
         // The gate turned off.

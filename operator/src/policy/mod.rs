@@ -6,9 +6,11 @@
 //! tests beside it. Controllers gather the inputs and apply the outputs.
 
 pub mod backoff;
+pub mod challenges;
 pub mod conditions;
 pub mod cost;
 pub mod coverage;
+pub mod dns_check;
 pub mod domain_validation;
 pub mod gates;
 pub mod gateway;
