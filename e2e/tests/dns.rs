@@ -39,7 +39,7 @@ impl Env {
         let ns = e2e::test_namespace(&client, prefix).await?;
         local_ca_issuer(&client, &ns, &ns, "").await?;
         let kubeconfig = cp.dir.join(format!("{ns}.kubeconfig"));
-        cp.write_kubeconfig(&kubeconfig, "siths-operator", &["system:masters"])?;
+        e2e::rbac::write_operator_kubeconfig(cp, &kubeconfig)?;
         let ca = siths_ca_bundle(cp)?;
         let args = [
             "--siths-ca-file".to_string(),
@@ -404,7 +404,7 @@ async fn dns01_over_rfc2136_issues_a_wildcard_and_cleans_up() -> Result<()> {
         apply(&issuers, &format!("{yaml}{anchors}")).await?;
     }
     let kubeconfig = cp.dir.join(format!("{ns}.kubeconfig"));
-    cp.write_kubeconfig(&kubeconfig, "siths-operator", &["system:masters"])?;
+    e2e::rbac::write_operator_kubeconfig(cp, &kubeconfig)?;
     let ca = siths_ca_bundle(cp)?;
     let args = [
         "--siths-ca-file".to_string(),
