@@ -113,13 +113,16 @@ impl AnchorSet {
             .collect()
     }
 
-    /// Whether `der` is one of the SITHS CA certificates (root or intermediate, either
-    /// environment).
-    pub fn is_siths_anchor(&self, der: &[u8]) -> bool {
-        let fingerprint = pki::sha256_fingerprint(der);
+    /// The SITHS environments whose CA certificates (root or intermediate) the PEM bundle
+    /// `pem` holds: a trust store validating against SITHS. Unreadable PEM holds none.
+    pub fn siths_environments_in(&self, pem: &str) -> Vec<Environment> {
+        let held: BTreeSet<String> = pki::parse_pem_chain(pem)
+            .map(|c| c.iter().map(|der| pki::sha256_fingerprint(der)).collect())
+            .unwrap_or_default();
         [Environment::Production, Environment::Test]
             .into_iter()
-            .any(|env| self.siths_fingerprints(env).contains(&fingerprint))
+            .filter(|env| !held.is_disjoint(&self.siths_fingerprints(*env)))
+            .collect()
     }
 
     /// Classifies `chain` (leaf first). The chain is verified at `now` clamped into the
@@ -236,6 +239,12 @@ mod tests {
             ]
             .into()
         );
+        assert_eq!(
+            set.siths_environments_in(&siths_pem("testsithseidfunctioncav1.pem")),
+            [Environment::Test]
+        );
+        assert_eq!(set.siths_environments_in(&bundle).len(), 2);
+        assert!(set.siths_environments_in("not PEM").is_empty());
         let forged = LocalCa::generate(&LocalCaOptions {
             common_name: "SITHS e-id Root CA v2".into(),
             organization: "Inera AB".into(),

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     api::{self, Purpose, ServiceCertificate},
-    pki::{self, Environment},
+    pki::Environment,
     policy::{
         cost,
         gateway::{self as gw_policy, CaContents, RefAccess, Unmanaged},
@@ -320,13 +320,8 @@ fn gateway_findings(
             else {
                 continue;
             };
-            let held: BTreeSet<String> = pki::parse_pem_chain(text)
-                .map(|c| c.iter().map(|der| pki::sha256_fingerprint(der)).collect())
-                .unwrap_or_default();
-            for env in [Environment::Production, Environment::Test] {
-                if !held.is_disjoint(&anchors.siths_fingerprints(env)) {
-                    siths.push(format!("ConfigMap {cm_ns}/{} (SITHS {env})", r.name));
-                }
+            for env in anchors.siths_environments_in(text) {
+                siths.push(format!("ConfigMap {cm_ns}/{} (SITHS {env})", r.name));
             }
         }
         if siths.is_empty() {

@@ -59,7 +59,7 @@ use super::{
 };
 use crate::{
     api::{
-        Purpose, ServiceCertificate,
+        Purpose,
         gateway::{
             BackendTLSPolicy, GROUP, Gateway, HTTPRoute, ListenerSet, ReferenceGrant, TLSRoute,
         },
@@ -535,12 +535,16 @@ async fn client_certificate(
     if class.siths_environment().is_none() {
         return Ok(());
     }
-    let managed = Api::<ServiceCertificate>::namespaced(c.ctx.client.clone(), &ns)
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .any(|sc| sc.spec.secret_name == name && sc.spec.purpose == Purpose::ServerToServer);
+    // The ServiceCertificate controller's cache, not a list per pass.
+    let managed = !c
+        .ctx
+        .certificates()
+        .state_filter(|sc| {
+            sc.metadata.namespace.as_deref() == Some(ns.as_str())
+                && sc.spec.secret_name == name
+                && sc.spec.purpose == Purpose::ServerToServer
+        })
+        .is_empty();
     if !managed {
         let expiry = cert.leaf.not_after.strftime("%Y-%m-%d");
         notes.push(Note {
@@ -584,10 +588,7 @@ async fn frontend_validation(
             .and_then(|d| d.get("ca.crt"))
             .cloned()
             .unwrap_or_default();
-        let Ok(certs) = crate::pki::parse_pem_chain(&text) else {
-            continue;
-        };
-        if certs.iter().any(|der| anchors.is_siths_anchor(der)) {
+        if !anchors.siths_environments_in(&text).is_empty() {
             notes.push(Note {
                 key: format!("frontend/{ns}/{}", r.name),
                 reason: "SithsClientAuthTerminatedAtGateway",
