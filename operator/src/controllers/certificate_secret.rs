@@ -109,6 +109,42 @@ pub(super) static KEY_GENERATION: std::sync::LazyLock<tokio::sync::Semaphore> =
         tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
     });
 
+/// A new private key for the next revision: the current Secret's key when the certificate
+/// keeps its key (`rotationPolicy: Never`, `current` is the Secret as read), otherwise a
+/// freshly generated one.
+pub(super) async fn new_key(
+    cert: &ServiceCertificate,
+    current: Option<&Secret>,
+) -> Result<PrivateKey, Error> {
+    if keeps_its_key(cert)
+        && let Some(pem) = current.and_then(|c| secret_text(c, "tls.key"))
+        && let Ok(k) = PrivateKey::from_pem(&pem)
+        && k.spec() == key_spec(cert)
+    {
+        return Ok(k);
+    }
+    // RSA generation takes tens of milliseconds: keep it off the async workers, and run at
+    // most one per core (see KEY_GENERATION).
+    let spec = key_spec(cert);
+    let _turn = KEY_GENERATION
+        .acquire()
+        .await
+        .map_err(|_| Error::Incomplete("key generation turn"))?;
+    tokio::task::spawn_blocking(move || spec.generate())
+        .await
+        .map_err(|_| Error::Incomplete("key generation task"))?
+        .map_err(Into::into)
+}
+
+/// Whether the certificate keeps its key across revisions (`rotationPolicy: Never`).
+fn keeps_its_key(cert: &ServiceCertificate) -> bool {
+    cert.spec
+        .private_key
+        .as_ref()
+        .and_then(|p| p.rotation_policy)
+        == Some(RotationPolicy::Never)
+}
+
 /// The staged private key of `revision`, created before any CSR exists. Create-only: a
 /// second replica or a restart finds and uses the key already stored.
 pub(super) async fn staged_key(
@@ -122,37 +158,12 @@ pub(super) async fn staged_key(
     {
         return Ok(PrivateKey::from_pem(&pem)?);
     }
-    // Keep the key across revisions when asked to.
-    let reuse = cert
-        .spec
-        .private_key
-        .as_ref()
-        .and_then(|p| p.rotation_policy)
-        == Some(RotationPolicy::Never);
-    let mut key = None;
-    if reuse
-        && let Some(current) = secrets.get_opt(&cert.spec.secret_name).await?
-        && let Some(pem) = secret_text(&current, "tls.key")
-        && let Ok(k) = PrivateKey::from_pem(&pem)
-        && k.spec() == key_spec(cert)
-    {
-        key = Some(k);
-    }
-    let key = match key {
-        Some(k) => k,
-        None => {
-            // RSA generation takes tens of milliseconds: keep it off the async workers, and
-            // run at most one per core (see KEY_GENERATION).
-            let spec = key_spec(cert);
-            let _turn = KEY_GENERATION
-                .acquire()
-                .await
-                .map_err(|_| Error::Incomplete("key generation turn"))?;
-            tokio::task::spawn_blocking(move || spec.generate())
-                .await
-                .map_err(|_| Error::Incomplete("key generation task"))??
-        }
+    let current = if keeps_its_key(cert) {
+        secrets.get_opt(&cert.spec.secret_name).await?
+    } else {
+        None
     };
+    let key = new_key(cert, current.as_ref()).await?;
     let mut meta_labels = labels(&cert.name_any(), ROLE_STAGED_KEY);
     meta_labels.insert(REVISION_KEY.into(), revision.to_string());
     let secret = Secret {
@@ -497,7 +508,7 @@ pub(super) async fn write_secret(
     accepted: &pki::Accepted,
     key: &PrivateKey,
     revision: u32,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let data: BTreeMap<String, ByteString> = [
         (
             "tls.crt".to_string(),
@@ -549,14 +560,14 @@ pub(super) async fn write_secret(
         )
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(written) => Ok(written.resource_version()),
         // A Secret of another type cannot change type in place: replace it.
         Err(kube::Error::Api(e)) if e.code == 422 => {
             secrets
                 .delete(&cert.spec.secret_name, &DeleteParams::default())
                 .await?;
-            secrets.create(&create_params(), &secret).await?;
-            Ok(())
+            let written = secrets.create(&create_params(), &secret).await?;
+            Ok(written.resource_version())
         }
         Err(e) => Err(e.into()),
     }

@@ -4,6 +4,7 @@
 pub mod cert_manager;
 mod cert_status;
 mod certificate_secret;
+mod checked_secrets;
 pub mod domain_validation;
 pub mod front_door;
 pub mod gateway;
@@ -74,6 +75,10 @@ pub struct Context {
     issuers: IssuerCache,
     /// Newest ServiceCertificate versions seen (see [`SeenVersions`]).
     pub(crate) certificate_versions: SeenVersions,
+    /// Certificate Secrets' versions from their watch (see [`checked_secrets`]).
+    secret_versions: checked_secrets::SecretVersions,
+    /// What the last pass of each certificate concluded from its Secret.
+    checked_secrets: checked_secrets::CheckedSecrets,
     siths_anchors: std::sync::OnceLock<Vec<crate::pki::SithsAnchors>>,
     /// ACME accounts and orders of PublicIssuers with `acme`.
     pub acme: Arc<crate::acme::Acme>,
@@ -190,6 +195,8 @@ impl Context {
             issuer_objects,
             issuers: Default::default(),
             certificate_versions: Default::default(),
+            secret_versions: Default::default(),
+            checked_secrets: Default::default(),
             siths_anchors: Default::default(),
             acme,
         })

@@ -5,15 +5,22 @@
 //! 1. gates: route, issuer, namespace, HSA-id, domain validation, Secret conflict;
 //! 2. the Secret's certificate is checked against the spec; if it is current and not due
 //!    for renewal, nothing is written;
-//! 3. otherwise revision `r + 1` is issued: the key is stored in a staged Secret before the
-//!    CSR exists, then the `CertificateOrder` named after certificate and revision is
-//!    created create-only, so no restart, retry or second replica can order twice;
+//!    (a pass over a Secret unchanged since the last pass read or wrote it reuses that
+//!    pass's conclusion without reading it: `checked_secrets`);
+//! 3. otherwise revision `r + 1` is issued. An order that waits (for a person, an approval,
+//!    a portal) has its key stored in a staged Secret before the CSR exists, then the
+//!    `CertificateOrder` named after certificate and revision is created create-only, so
+//!    no restart, retry or second replica can order twice. An issuer that signs at once
+//!    (the local CA without approval) needs no staged key: the pass signs, writes key and
+//!    certificate to the Secret in one write and then records the order; after a crash in
+//!    between, the Secret holds the revision and the next pass records its order
+//!    (`record_missing_order`), so every revision still has exactly one order;
 //! 4. the order moves through approval and the backend; a returned certificate is checked
 //!    (chain, key, names, HSA-id, validity) before it replaces key and certificate together.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{
@@ -37,6 +44,7 @@ use super::{
         adopt, cleanup_staged_keys, create_params, delete_ignoring_absent, labels, owner_reference,
         secret_text, staged_key, write_secret,
     },
+    checked_secrets::Checked,
     measured, now,
     siths_issuer::{ResolvedBackend, ResolvedIssuer},
 };
@@ -296,10 +304,35 @@ async fn siths_route(
     ctx: &Context,
     s: &mut Status,
     issuer_obj: &SithsIssuer,
-    issuer: &ResolvedIssuer,
+    issuer: &Arc<ResolvedIssuer>,
 ) -> Result<Action, Error> {
     let spec = &cert.spec;
-    // 7. What the Secret holds now.
+    let name = cert.name_any();
+    // 7. What the Secret holds now. Unchanged since the last pass read or wrote it (the
+    // same certificate generation, issuer and Secret version): that pass's conclusion
+    // holds, and the Secret is not read again.
+    let watched = ctx.secret_versions.version(ns, &spec.secret_name);
+    if spec.keystores.is_none()
+        && s.st.current_order.is_none()
+        && true_reason(&s.st.conditions, READY).is_some()
+        && let Some(known) = ctx.checked_secrets.unchanged(
+            ns,
+            &name,
+            cert.metadata.generation,
+            issuer,
+            watched.as_deref(),
+        )
+        && s.st.revision == Some(known.revision)
+        && !renewal_due(s.now, known.renew_at)
+        && !renewal_requested(renewal_request(cert), known.issued_at)
+    {
+        s.set(ISSUING, false, reason::UP_TO_DATE, "no issuance needed");
+        s.forget_failures_when_quiet();
+        return Ok(Action::requeue(
+            time_until_renewal(s.now, known.renew_at).min(MAX_REQUEUE),
+        ));
+    }
+    ctx.checked_secrets.forget(ns, &name);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let secret = secrets.get_opt(&spec.secret_name).await?;
     let current = current_certificate(cert, secret.as_ref(), issuer, s.now);
@@ -361,10 +394,7 @@ async fn siths_route(
             .and_then(|sec| sec.annotations().get(ISSUED_AT_KEY))
             .and_then(|t| t.parse::<Timestamp>().ok())
             .unwrap_or(leaf.not_before);
-        let requested = cert
-            .annotations()
-            .get(RENEW_REQUESTED_KEY)
-            .and_then(|t| t.parse::<Timestamp>().ok());
+        let requested = renewal_request(cert);
         let asked = renewal_requested(requested, issued_at);
         if !renewal_due(s.now, renew_at) && !asked {
             s.set(ISSUING, false, reason::UP_TO_DATE, "no issuance needed");
@@ -372,20 +402,39 @@ async fn siths_route(
             s.st.current_order = None;
             if finishing {
                 cleanup_staged_keys(&secrets, &cert.name_any(), revision.unwrap_or(1)).await?;
+                if let Some(sec) = &secret {
+                    record_missing_order(cert, ns, ctx, issuer, issuer_obj, sec, accepted).await?;
+                }
             }
             s.forget_failures_when_quiet();
+            if let Some(version) = secret.as_ref().and_then(|sec| sec.resource_version()) {
+                remember_checked(
+                    ctx,
+                    cert,
+                    Checked {
+                        secret_version: version,
+                        generation: cert.metadata.generation,
+                        issuer: Arc::downgrade(issuer),
+                        revision: revision.unwrap_or(1),
+                        renew_at,
+                        issued_at,
+                    },
+                );
+            }
             return Ok(Action::requeue(
                 time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
             ));
         }
         let was = find_condition(&s.st.conditions, ISSUING).map(|c| c.reason.clone());
-        if asked && was.as_deref() != Some(reason::RENEWING) {
+        // An issuer that signs at once announces the new revision once, when it is issued.
+        let announce = !signs_now(issuer) && was.as_deref() != Some(reason::RENEWING);
+        if asked && announce {
             ctx.event(cert, Notice::normal(reason::RENEWAL_REQUESTED, action::RENEW, format!(
                     "a new revision was requested at {}; the current certificate stays in place until the new one is accepted",
                     requested.map(rfc3339).unwrap_or_default()
                 )))
             .await;
-        } else if was.as_deref() != Some(reason::RENEWING) {
+        } else if announce {
             ctx.event(cert, Notice::normal(reason::RENEWAL_DUE, action::RENEW, format!(
                     "renewal of revision {} is due (renewal time {renew_at}); the current certificate stays in place until the new one is accepted",
                     revision.unwrap_or(1)
@@ -424,7 +473,181 @@ async fn siths_route(
 
     // 8. Issue revision r + 1.
     let revision = secret_revision.or(s.st.revision).unwrap_or(0) + 1;
-    issue(cert, ns, ctx, s, issuer, revision, &uid, issuer_obj).await
+    issue(
+        cert,
+        ns,
+        ctx,
+        s,
+        issuer,
+        revision,
+        &uid,
+        issuer_obj,
+        secret.as_ref(),
+    )
+    .await
+}
+
+/// Whether `issuer` signs an order in the pass that places it ([`policy::order::signs_at_once`]).
+fn signs_now(issuer: &ResolvedIssuer) -> bool {
+    policy::order::signs_at_once(
+        matches!(issuer.backend, ResolvedBackend::LocalCa { .. }),
+        issuer.approval_required,
+    )
+}
+
+/// The time of the certificate's last renewal request (its annotation), if any.
+fn renewal_request(cert: &ServiceCertificate) -> Option<Timestamp> {
+    cert.annotations()
+        .get(RENEW_REQUESTED_KEY)
+        .and_then(|t| t.parse::<Timestamp>().ok())
+}
+
+/// Remembers what this pass concluded from the certificate's Secret (see
+/// [`super::checked_secrets`]).
+fn remember_checked(ctx: &Context, cert: &ServiceCertificate, checked: Checked) {
+    let store = ctx.certificates();
+    ctx.checked_secrets.remember(
+        &cert.namespace().unwrap_or_default(),
+        &cert.name_any(),
+        checked,
+        store.len(),
+        |k| {
+            k.split_once('/')
+                .is_some_and(|(ns, name)| store.get(&ObjectRef::new(name).within(ns)).is_some())
+        },
+    );
+}
+
+/// The order a revision is placed as: named after certificate and revision, owned by the
+/// certificate, with the CSR `csr` and its estimated cost.
+fn order_object(
+    cert: &ServiceCertificate,
+    ns: &str,
+    issuer_obj: &SithsIssuer,
+    revision: u32,
+    csr: String,
+    cost: u32,
+) -> Result<CertificateOrder, Error> {
+    let name = cert.name_any();
+    let subject = parse_csr(&csr)?.subject;
+    let mut meta_labels = labels(&name, "order");
+    meta_labels.remove(ROLE_LABEL);
+    meta_labels.insert(ISSUER_LABEL.into(), issuer_obj.name_any());
+    meta_labels.insert(REVISION_KEY.into(), revision.to_string());
+    Ok(CertificateOrder {
+        metadata: ObjectMeta {
+            name: Some(order_name(&name, revision)),
+            namespace: Some(ns.into()),
+            labels: Some(meta_labels),
+            owner_references: Some(owner_reference(cert)),
+            ..Default::default()
+        },
+        spec: CertificateOrderSpec {
+            certificate_name: name,
+            revision,
+            issuer_name: issuer_obj.name_any(),
+            dns_names: cert.spec.dns_names.clone(),
+            hsa_id: cert.spec.hsa_id.clone(),
+            subject,
+            csr,
+            estimated_cost_sek: cost,
+            approval: None,
+            certificate: None,
+        },
+        status: None,
+    })
+}
+
+/// The CSR of a certificate's profile for `key`.
+fn csr_for(
+    cert: &ServiceCertificate,
+    issuer: &ResolvedIssuer,
+    key: &PrivateKey,
+) -> Result<String, Error> {
+    let profile = CertificateProfile {
+        dns_names: cert.spec.dns_names.clone(),
+        hsa_id: cert.spec.hsa_id.clone(),
+        organization: issuer.organization.clone(),
+        locality: issuer.locality.clone(),
+        usage: Usage::ServerToServer,
+    };
+    Ok(build_csr(&profile, key)?)
+}
+
+/// An issuer that signs at once writes the Secret before it records the order (see
+/// [`issue`]). After a crash between the two, the Secret holds the revision and no order
+/// records it: record it now, once (create-only), from the key and certificate in the Secret.
+async fn record_missing_order(
+    cert: &ServiceCertificate,
+    ns: &str,
+    ctx: &Context,
+    issuer: &ResolvedIssuer,
+    issuer_obj: &SithsIssuer,
+    secret: &Secret,
+    accepted: &pki::Accepted,
+) -> Result<(), Error> {
+    // Only a revision the operator issued (not an adopted certificate), on an issuer that
+    // signs at once (every other issuer's orders exist before their certificate).
+    let issued = secret.annotations().contains_key(ISSUED_AT_KEY);
+    let Some(revision) = secret
+        .annotations()
+        .get(REVISION_KEY)
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return Ok(());
+    };
+    if !issued || !signs_now(issuer) {
+        return Ok(());
+    }
+    let orders: Api<CertificateOrder> = Api::namespaced(ctx.client.clone(), ns);
+    let guarded: Api<DeserializeGuard<CertificateOrder>> = Api::namespaced(ctx.client.clone(), ns);
+    if guarded
+        .get_opt(&order_name(&cert.name_any(), revision))
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let key = secret_text(secret, "tls.key").ok_or(Error::Incomplete("tls.key"))?;
+    let key = PrivateKey::from_pem(&key)?;
+    let order = order_object(
+        cert,
+        ns,
+        issuer_obj,
+        revision,
+        csr_for(cert, issuer, &key)?,
+        policy::cost::order_cost_for_backend(
+            false,
+            issuer_obj.spec.environment,
+            issuer_obj.spec.price_per_certificate_sek,
+            0,
+        ),
+    )?;
+    let created = match orders.create(&create_params(), &order).await {
+        Ok(o) => o,
+        Err(kube::Error::Api(e)) if e.code == 409 => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let message = format!(
+        "certificate serial {} accepted and written to Secret {} (order recorded after a restart)",
+        accepted.leaf.serial_hex, cert.spec.secret_name
+    );
+    let ost = CertificateOrderStatus {
+        phase: Some(crate::api::OrderPhase::Issued),
+        reason: Some(reason::ISSUED.into()),
+        message: Some(message),
+        serial_number: Some(accepted.leaf.serial_hex.clone()),
+        not_after: Some(rfc3339(accepted.leaf.not_after)),
+        ..Default::default()
+    };
+    apply_status(&orders, &created, None, &ost).await?;
+    info!(order = %created.name_any(), revision, "order recorded for a revision already in its Secret");
+    ctx.event(cert, Notice::normal(reason::ISSUED, action::ISSUE, format!(
+            "revision {revision} (serial {}, valid until {}) is in Secret {}; its CertificateOrder {} was recorded after a restart",
+            accepted.leaf.serial_hex, accepted.leaf.not_after, cert.spec.secret_name, created.name_any()
+        )))
+    .await;
+    Ok(())
 }
 
 /// The message of `Ready=True` on the SITHS route.
@@ -488,10 +711,11 @@ async fn issue(
     ns: &str,
     ctx: &Context,
     s: &mut Status,
-    issuer: &ResolvedIssuer,
+    issuer: &Arc<ResolvedIssuer>,
     revision: u32,
     uid: &str,
     issuer_obj: &SithsIssuer,
+    current_secret: Option<&Secret>,
 ) -> Result<Action, Error> {
     let name = cert.name_any();
     let orders: Api<CertificateOrder> = Api::namespaced(ctx.client.clone(), ns);
@@ -543,21 +767,22 @@ async fn issue(
     }
     s.st.current_order = Some(order_name.clone());
     let mut fresh_key = None;
+    // An issuer that signs at once places the order after the Secret is written (in
+    // `advance_order`); every other order is placed here, after its key is staged.
+    let mut place_after_signing = false;
     let order = match existing {
         Some(o) => o,
         None => {
-            // The key is stored before the CSR exists.
-            let key = staged_key(cert, &secrets, revision).await?;
-            let profile = CertificateProfile {
-                dns_names: cert.spec.dns_names.clone(),
-                hsa_id: cert.spec.hsa_id.clone(),
-                organization: issuer.organization.clone(),
-                locality: issuer.locality.clone(),
-                usage: Usage::ServerToServer,
+            let at_once = signs_now(issuer);
+            // Signed in this pass: the key goes to the Secret together with its certificate.
+            // Otherwise the key is stored before the CSR exists.
+            let key = if at_once {
+                super::certificate_secret::new_key(cert, current_secret).await?
+            } else {
+                staged_key(cert, &secrets, revision).await?
             };
-            let csr = build_csr(&profile, &key)?;
+            let csr = csr_for(cert, issuer, &key)?;
             fresh_key = Some(key);
-            let subject = parse_csr(&csr)?.subject;
             let manual = matches!(issuer.backend, ResolvedBackend::Manual);
             // Only the Test price list depends on how many orders came before.
             let placed = if manual
@@ -574,44 +799,24 @@ async fn issue(
                 issuer_obj.spec.price_per_certificate_sek,
                 placed,
             );
-            let mut meta_labels = labels(&name, "order");
-            meta_labels.remove(ROLE_LABEL);
-            meta_labels.insert(ISSUER_LABEL.into(), issuer_obj.name_any());
-            meta_labels.insert(REVISION_KEY.into(), revision.to_string());
-            let order = CertificateOrder {
-                metadata: ObjectMeta {
-                    name: Some(order_name.clone()),
-                    namespace: Some(ns.into()),
-                    labels: Some(meta_labels),
-                    owner_references: Some(owner_reference(cert)),
-                    ..Default::default()
-                },
-                spec: CertificateOrderSpec {
-                    certificate_name: name.clone(),
-                    revision,
-                    issuer_name: issuer_obj.name_any(),
-                    dns_names: cert.spec.dns_names.clone(),
-                    hsa_id: cert.spec.hsa_id.clone(),
-                    subject,
-                    csr,
-                    estimated_cost_sek: cost,
-                    approval: None,
-                    certificate: None,
-                },
-                status: None,
-            };
-            match orders.create(&create_params(), &order).await {
-                Ok(o) => {
-                    info!(order = %order_name, revision, cost, "order created");
-                    ctx.event(cert, Notice::normal(reason::ORDER_CREATED, action::ORDER, format!(
-                            "CertificateOrder {order_name} created for revision {revision} (estimated cost {cost} SEK)"
-                        )))
-                    .await;
-                    o
+            let order = order_object(cert, ns, issuer_obj, revision, csr, cost)?;
+            if at_once {
+                place_after_signing = true;
+                order
+            } else {
+                match orders.create(&create_params(), &order).await {
+                    Ok(o) => {
+                        info!(order = %order_name, revision, cost, "order created");
+                        ctx.event(cert, Notice::normal(reason::ORDER_CREATED, action::ORDER, format!(
+                                "CertificateOrder {order_name} created for revision {revision} (estimated cost {cost} SEK)"
+                            )))
+                        .await;
+                        o
+                    }
+                    // Another replica or an earlier run created it: the same order.
+                    Err(kube::Error::Api(e)) if e.code == 409 => orders.get(&order_name).await?,
+                    Err(e) => return Err(e.into()),
                 }
-                // Another replica or an earlier run created it: the same order.
-                Err(kube::Error::Api(e)) if e.code == 409 => orders.get(&order_name).await?,
-                Err(e) => return Err(e.into()),
             }
         }
     };
@@ -645,6 +850,7 @@ async fn issue(
         &secrets,
         revision,
         fresh_key,
+        place_after_signing,
     )
     .await
 }
@@ -665,13 +871,14 @@ async fn advance_order(
     cert: &ServiceCertificate,
     ctx: &Context,
     s: &mut Status,
-    issuer: &ResolvedIssuer,
+    issuer: &Arc<ResolvedIssuer>,
     instructions: Option<&str>,
     order: CertificateOrder,
     orders: &Api<CertificateOrder>,
     secrets: &Api<Secret>,
     revision: u32,
     fresh_key: Option<PrivateKey>,
+    place_after_signing: bool,
 ) -> Result<Action, Error> {
     let mut ost: CertificateOrderStatus = order.status.clone().unwrap_or_default();
     let order_name = order.name_any();
@@ -757,7 +964,7 @@ async fn advance_order(
     if step.write_secret
         && let (Some(accepted), Some(key)) = (&accepted, &key)
     {
-        write_secret(cert, secrets, accepted, key, revision).await?;
+        let written = write_secret(cert, secrets, accepted, key, revision).await?;
         ost.serial_number = Some(accepted.leaf.serial_hex.clone());
         ost.not_after = Some(rfc3339(accepted.leaf.not_after));
         let renew_at = renewal_time(&RenewalInput {
@@ -774,6 +981,20 @@ async fn advance_order(
         });
         s.record(&accepted.leaf, renew_at, revision);
         s.st.current_order = None;
+        if let Some(version) = written {
+            remember_checked(
+                ctx,
+                cert,
+                Checked {
+                    secret_version: version,
+                    generation: cert.metadata.generation,
+                    issuer: Arc::downgrade(issuer),
+                    revision,
+                    renew_at,
+                    issued_at: s.now,
+                },
+            );
+        }
         // Refused imports do not back anything off (a person importing again never waits):
         // once one is accepted they are history. Re-issues after tampering keep counting.
         if matches!(issuer.backend, ResolvedBackend::Manual) {
@@ -791,12 +1012,15 @@ async fn advance_order(
         step.events.push(policy::order::Announcement {
             on: policy::order::Subject::Certificate,
             notice: Notice::normal(reason::ISSUED, action::ISSUE, format!(
-                "revision {revision} issued (serial {}, valid until {}) and written to Secret {}",
+                "revision {revision} issued (serial {}, valid until {}) and written to Secret {}; CertificateOrder {order_name}",
                 accepted.leaf.serial_hex, accepted.leaf.not_after, cert.spec.secret_name
             )),
         });
-        // The key now lives in the certificate Secret.
-        delete_ignoring_absent(secrets, &key_secret_name(&cert.name_any(), revision)).await?;
+        // The staged key now lives in the certificate Secret (a key made in this pass for
+        // an issuer that signs at once was never staged).
+        if !place_after_signing {
+            delete_ignoring_absent(secrets, &key_secret_name(&cert.name_any(), revision)).await?;
+        }
         action = Action::requeue(time_until_renewal(s.now, renew_at).min(MAX_REQUEUE));
     }
     if step.failed {
@@ -812,6 +1036,23 @@ async fn advance_order(
     if let Some(c) = &step.issuing {
         s.set(ISSUING, c.ok, &c.reason, &c.message);
     }
+    // An issuer that signs at once: the order is placed now, after the Secret (a crash in
+    // between leaves a Secret whose order `record_missing_order` records later).
+    let order = if place_after_signing {
+        match orders.create(&create_params(), &order).await {
+            Ok(o) => {
+                info!(order = %order_name, revision, "order created and signed");
+                o
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                warn!(order = %order_name, "an order of this revision appeared while it was signed; leaving it as it is");
+                return Ok(Action::requeue(Duration::from_secs(1)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        order
+    };
     for e in step.events {
         match e.on {
             policy::order::Subject::Order => ctx.event(&order, e.notice).await,
@@ -934,6 +1175,7 @@ pub async fn run(
     let public_generations = Generations::default();
     let by_validation = store.clone();
     let by_secret = store.clone();
+    let versions = ctx.clone();
     let by_password = store.clone();
     let issuer_generations = Generations::default();
     let validation_generations = Generations::default();
@@ -956,11 +1198,19 @@ pub async fn run(
             Api::<DeserializeGuard<CertificateOrder>>::all(client.clone()),
             watcher::Config::default().any_semantic(),
         )
-        .watches(
-            Api::<Secret>::all(client.clone()),
-            watcher::Config::default()
-                .labels(&format!("{}={},{ROLE_LABEL}={ROLE_CERTIFICATE}", MANAGED_BY.0, MANAGED_BY.1))
-                .any_semantic(),
+        // Certificate Secrets by metadata (their data is read when a pass needs it): each
+        // event also records the Secret's version, so a pass over an unchanged Secret
+        // need not read it (see `checked_secrets`).
+        .watches_stream(
+            watcher(
+                Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+                watcher::Config::default()
+                    .labels(&format!("{}={},{ROLE_LABEL}={ROLE_CERTIFICATE}", MANAGED_BY.0, MANAGED_BY.1))
+                    .any_semantic(),
+            )
+            .default_backoff()
+            .inspect_ok(move |event| versions.secret_versions.apply(event))
+            .touched_objects(),
             move |secret| {
                 // By label, and by name: a tampered Secret may have lost its labels (the
                 // watch then reports it as deleted).

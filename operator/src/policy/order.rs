@@ -187,6 +187,15 @@ pub fn approve(f: &OrderFacts<'_>) -> OrderStep {
     step
 }
 
+/// Whether an order is signed in the pass that places it: an automatic backend (the local
+/// CA) with no approval to wait for. Such a pass needs no staged key: it signs at once and
+/// writes key and certificate to the Secret in one write, then records the order (see
+/// `docs/architecture.md`). Every other order waits (for a person, an approval or a
+/// portal), so its key is stored in a staged Secret before the CSR exists.
+pub fn signs_at_once(automatic_backend: bool, approval_required: bool) -> bool {
+    automatic_backend && !approval_required
+}
+
 /// Whether an order in `phase` counts in the issuer's estimated spend: every order except
 /// a denied one. A refused import was still paid for (the order passed approval before
 /// a certificate could come back), and a pending one is committed.
@@ -597,5 +606,13 @@ mod tests {
                     .contains("the Secret is unchanged")
             );
         }
+    }
+
+    #[test]
+    fn only_an_automatic_backend_without_approval_signs_at_once() {
+        assert!(super::signs_at_once(true, false));
+        assert!(!super::signs_at_once(true, true), "approval first");
+        assert!(!super::signs_at_once(false, false), "a person signs");
+        assert!(!super::signs_at_once(false, true));
     }
 }
