@@ -885,3 +885,81 @@ spec:
     );
     Ok(())
 }
+
+/// A local CA signs in the pass that places the order: the key goes to the Secret with its
+/// certificate, and the order is recorded right after. A crash between the two leaves the
+/// revision in the Secret and no order (and a status that lags): the next pass records that
+/// revision's order, once, from the key and certificate in the Secret, and orders nothing new.
+#[tokio::test]
+async fn an_order_lost_between_secret_and_order_is_recorded_once() -> Result<()> {
+    let e = env("record").await?;
+    let issuer = e.local_issuer("").await?;
+    e.validation(&e.ns, &e.domain(), REGION, "").await?;
+    e.certificate(
+        "svc",
+        &issuer,
+        &[format!("svc.{}", e.domain())],
+        "SE2321000016-C1",
+    )
+    .await?;
+    let first = wait_condition(&e.certs(), "svc", "Ready", "True", None, WAIT).await?;
+    let serial = first.status.unwrap().serial_number;
+    // No staged key was ever made for a local CA without approval.
+    let staged = e
+        .secrets()
+        .list(&ListParams::default().labels("siths-operator.io/role=staged-key"))
+        .await?;
+    assert!(staged.items.is_empty(), "{:?}", staged.items.len());
+    let before = e.secrets().get("svc-tls").await?;
+
+    // The state a crash between the Secret write and the order create leaves.
+    e.orders().delete("svc-1", &Default::default()).await?;
+    e2e::eventually(WAIT, "order svc-1 gone", || {
+        let orders = e.orders();
+        async move { Ok(orders.get_opt("svc-1").await?.is_none().then_some(())) }
+    })
+    .await?;
+    e.certs()
+        .patch_status(
+            "svc",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({
+                "status": { "revision": null, "serialNumber": null, "currentOrder": null }
+            })),
+        )
+        .await?;
+
+    let order = e2e::eventually(WAIT, "order svc-1 recorded", || {
+        let orders = e.orders();
+        async move {
+            Ok(orders
+                .get_opt("svc-1")
+                .await?
+                .filter(|o| o.status.as_ref().and_then(|s| s.phase) == Some(OrderPhase::Issued)))
+        }
+    })
+    .await?;
+    let st = order.status.clone().unwrap();
+    assert_eq!(
+        st.serial_number, serial,
+        "the order records the Secret's certificate"
+    );
+    // Its CSR is for the key in the Secret.
+    let key = PrivateKey::from_pem(&secret_text(&before, "tls.key"))?;
+    assert_eq!(
+        parse_csr(&order.spec.csr)?.public_key_der,
+        key.public_key_der(),
+        "the recorded CSR is not for the Secret's key"
+    );
+    let cert = wait_condition(&e.certs(), "svc", "Ready", "True", None, WAIT).await?;
+    assert_eq!(cert.status.unwrap().revision, Some(1));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(e.order_names().await?, vec!["svc-1".to_string()]);
+    let after = e.secrets().get("svc-tls").await?;
+    assert_eq!(
+        secret_text(&after, "tls.crt"),
+        secret_text(&before, "tls.crt"),
+        "the certificate was replaced"
+    );
+    Ok(())
+}
