@@ -73,6 +73,8 @@ pub struct Context {
     certificates: Store<ServiceCertificate>,
     issuer_objects: IssuerCaches,
     issuers: IssuerCache,
+    /// Held while an issuer is resolved (see [`Context::resolved_issuer`]).
+    resolving: tokio::sync::Mutex<()>,
     /// Newest ServiceCertificate versions seen (see [`SeenVersions`]).
     pub(crate) certificate_versions: SeenVersions,
     /// Certificate Secrets' versions from their watch (see [`checked_secrets`]).
@@ -194,6 +196,7 @@ impl Context {
             certificates,
             issuer_objects,
             issuers: Default::default(),
+            resolving: Default::default(),
             certificate_versions: Default::default(),
             secret_versions: Default::default(),
             checked_secrets: Default::default(),
@@ -224,17 +227,25 @@ impl Context {
             issuer.uid().unwrap_or_default(),
             issuer.metadata.generation.unwrap_or_default()
         );
-        {
+        let fresh = || {
             let cache = self
                 .issuers
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((v, at, resolved)) = cache.get(&name)
-                && *v == version
-                && at.elapsed() < ISSUER_TTL
-            {
-                return Ok(Ok(resolved.clone()));
-            }
+            cache
+                .get(&name)
+                .filter(|(v, at, _)| *v == version && at.elapsed() < ISSUER_TTL)
+                .map(|(_, _, resolved)| resolved.clone())
+        };
+        if let Some(resolved) = fresh() {
+            return Ok(Ok(resolved));
+        }
+        // One resolution at a time: the passes that found the cache empty together (a
+        // burst of new certificates, the start-up pass) wait for it instead of each reading
+        // the issuer's CA Secret (and racing to create it) again.
+        let _turn = self.resolving.lock().await;
+        if let Some(resolved) = fresh() {
+            return Ok(Ok(resolved));
         }
         Ok(match siths_issuer::resolve(self, issuer).await? {
             Ok(r) => {
