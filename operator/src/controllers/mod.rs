@@ -73,8 +73,9 @@ pub struct Context {
     certificates: Store<ServiceCertificate>,
     issuer_objects: IssuerCaches,
     issuers: IssuerCache,
-    /// Held while an issuer is resolved (see [`Context::resolved_issuer`]).
-    resolving: tokio::sync::Mutex<()>,
+    /// Per issuer name, held while that issuer is resolved (see
+    /// [`Context::resolved_issuer`]); one issuer's resolution never waits for another's.
+    resolving: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Newest ServiceCertificate versions seen (see [`SeenVersions`]).
     pub(crate) certificate_versions: SeenVersions,
     /// Certificate Secrets' versions from their watch (see [`checked_secrets`]).
@@ -240,10 +241,17 @@ impl Context {
         if let Some(resolved) = fresh() {
             return Ok(Ok(resolved));
         }
-        // One resolution at a time: the passes that found the cache empty together (a
+        // One resolution per issuer at a time: the passes that found the cache empty together (a
         // burst of new certificates, the start-up pass) wait for it instead of each reading
         // the issuer's CA Secret (and racing to create it) again.
-        let _turn = self.resolving.lock().await;
+        let turn = self
+            .resolving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(name.clone())
+            .or_default()
+            .clone();
+        let _turn = turn.lock().await;
         if let Some(resolved) = fresh() {
             return Ok(Ok(resolved));
         }
