@@ -248,15 +248,21 @@ pub(super) fn store_profile(p: Option<KeystoreProfile>) -> StoreProfile {
 /// Reads one password: `Ok(Err(message))` when the Secret or its key is missing.
 async fn read_password(
     secrets: &Api<Secret>,
+    read: &mut BTreeMap<String, Option<Secret>>,
     r: &LocalSecretKeyRef,
 ) -> Result<Result<String, String>, Error> {
-    let Some(secret) = secrets.get_opt(&r.name).await? else {
+    // Both stores usually name the same Secret: read it once.
+    if !read.contains_key(&r.name) {
+        let found = secrets.get_opt(&r.name).await?;
+        read.insert(r.name.clone(), found);
+    }
+    let Some(secret) = read.get(&r.name).and_then(Option::as_ref) else {
         return Ok(Err(format!(
             "the key store password Secret {} does not exist",
             r.name
         )));
     };
-    match secret_text(&secret, &r.key) {
+    match secret_text(secret, &r.key) {
         Some(p) if !p.is_empty() => Ok(Ok(p)),
         _ => Ok(Err(format!(
             "the key store password Secret {} has no non-empty UTF-8 key {}",
@@ -274,19 +280,37 @@ pub(super) async fn store_passwords(
         pkcs12: None,
         jks: None,
     };
+    let mut read = BTreeMap::new();
     if let Some(p) = &ks.pkcs12 {
-        match read_password(secrets, &p.password_secret_ref).await? {
+        match read_password(secrets, &mut read, &p.password_secret_ref).await? {
             Ok(pw) => out.pkcs12 = Some(pw),
             Err(m) => return Ok(Err(m)),
         }
     }
     if let Some(j) = &ks.jks {
-        match read_password(secrets, &j.password_secret_ref).await? {
+        match read_password(secrets, &mut read, &j.password_secret_ref).await? {
             Ok(pw) => out.jks = Some(pw),
             Err(m) => return Ok(Err(m)),
         }
     }
     Ok(Ok(out))
+}
+
+/// The names of the Secrets holding the passwords of the certificate's key stores.
+pub(super) fn password_secret_names(cert: &ServiceCertificate) -> Vec<&str> {
+    let Some(ks) = &cert.spec.keystores else {
+        return Vec::new();
+    };
+    ks.pkcs12
+        .iter()
+        .map(|p| p.password_secret_ref.name.as_str())
+        .chain(ks.jks.iter().map(|j| j.password_secret_ref.name.as_str()))
+        .collect()
+}
+
+/// The `Keystores=True` message.
+fn keystores_message(secret_name: &str) -> String {
+    format!("Java key stores in Secret {secret_name} match the certificate and passwords")
 }
 
 /// The full chain of a store's key entry: leaf, intermediates and the root when known.
@@ -428,10 +452,7 @@ pub(super) async fn sync_stores(
         }
     };
     let digest = stores_digest(ks, &passwords, accepted);
-    let message = format!(
-        "Java key stores in Secret {} match the certificate and passwords",
-        cert.spec.secret_name
-    );
+    let message = keystores_message(&cert.spec.secret_name);
     if recorded == Some(&digest) {
         s.set(KEYSTORES, true, reason::KEYSTORES_WRITTEN, &message);
         return Ok(());
@@ -502,8 +523,12 @@ async fn stores_for_new_certificate(
     Ok(Some((build_stores(ks, &passwords, accepted, key)?, digest)))
 }
 
+/// Writes key and certificate of `revision` (with the Java stores the certificate asks
+/// for: then `Keystores=True` goes into `s`, so no second status write follows) and
+/// returns the Secret's new resourceVersion.
 pub(super) async fn write_secret(
     cert: &ServiceCertificate,
+    s: &mut Status,
     secrets: &Api<Secret>,
     accepted: &pki::Accepted,
     key: &PrivateKey,
@@ -537,6 +562,12 @@ pub(super) async fn write_secret(
     {
         data.extend(stores);
         annotations.insert(KEYSTORE_DIGEST_KEY.to_string(), digest);
+        s.set(
+            KEYSTORES,
+            true,
+            reason::KEYSTORES_WRITTEN,
+            &keystores_message(&cert.spec.secret_name),
+        );
     }
     let secret = Secret {
         metadata: ObjectMeta {

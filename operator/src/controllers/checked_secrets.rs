@@ -103,6 +103,9 @@ pub struct Checked<I = ResolvedIssuer> {
     pub renew_at: Timestamp,
     /// When that revision was issued (the Secret's annotation, or the leaf's notBefore).
     pub issued_at: Timestamp,
+    /// The watched versions of the key store password Secrets, taken before the pass
+    /// read them (empty without key stores).
+    pub passwords: Vec<String>,
 }
 
 /// The last [`Checked`] per certificate (`namespace/name`).
@@ -142,8 +145,8 @@ impl<I> CheckedSecrets<I> {
     }
 
     /// The last conclusion about `namespace/cert`, if the certificate's generation, the
-    /// issuer and the Secret's version (`watched`, from [`SecretVersions`]) are what they
-    /// were then.
+    /// issuer, the Secret's version (`watched`, from [`SecretVersions`]) and the password
+    /// Secrets' versions (`passwords`; `None`: one is not watched) are what they were then.
     pub fn unchanged(
         &self,
         namespace: &str,
@@ -151,12 +154,14 @@ impl<I> CheckedSecrets<I> {
         generation: Option<i64>,
         issuer: &Arc<I>,
         watched: Option<&str>,
+        passwords: Option<&[String]>,
     ) -> Option<Checked<I>> {
         let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let c = map.get(&key(namespace, cert))?;
         (c.generation == generation
             && std::ptr::eq(c.issuer.as_ptr(), Arc::as_ptr(issuer))
-            && watched == Some(c.secret_version.as_str()))
+            && watched == Some(c.secret_version.as_str())
+            && passwords == Some(c.passwords.as_slice()))
         .then(|| Checked {
             secret_version: c.secret_version.clone(),
             generation: c.generation,
@@ -164,6 +169,7 @@ impl<I> CheckedSecrets<I> {
             revision: c.revision,
             renew_at: c.renew_at,
             issued_at: c.issued_at,
+            passwords: c.passwords.clone(),
         })
     }
 }
@@ -217,6 +223,8 @@ mod tests {
         let checked = CheckedSecrets::default();
         let first = issuer();
         let now = Timestamp::now();
+        let versions = ["4".to_string()];
+        let pw = Some(versions.as_slice());
         checked.remember(
             "ns",
             "c",
@@ -227,49 +235,62 @@ mod tests {
                 revision: 1,
                 renew_at: now,
                 issued_at: now,
+                passwords: vec!["4".into()],
             },
             1,
             |_| true,
         );
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &first, Some("7"))
+                .unchanged("ns", "c", Some(2), &first, Some("7"), pw)
                 .is_some()
         );
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &first, Some("8"))
+                .unchanged("ns", "c", Some(2), &first, Some("8"), pw)
                 .is_none(),
             "the Secret changed"
         );
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &first, None)
+                .unchanged("ns", "c", Some(2), &first, None, pw)
                 .is_none(),
             "the Secret is gone or not reported yet"
         );
         assert!(
             checked
-                .unchanged("ns", "c", Some(3), &first, Some("7"))
+                .unchanged("ns", "c", Some(3), &first, Some("7"), pw)
                 .is_none(),
             "a new spec"
+        );
+        assert!(
+            checked
+                .unchanged("ns", "c", Some(2), &first, Some("7"), Some(&["5".into()]))
+                .is_none(),
+            "a password Secret changed"
+        );
+        assert!(
+            checked
+                .unchanged("ns", "c", Some(2), &first, Some("7"), None)
+                .is_none(),
+            "a password Secret is not watched"
         );
         let second = issuer();
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &second, Some("7"))
+                .unchanged("ns", "c", Some(2), &second, Some("7"), pw)
                 .is_none(),
             "the issuer was resolved again"
         );
         assert!(
             checked
-                .unchanged("ns", "d", Some(2), &first, Some("7"))
+                .unchanged("ns", "d", Some(2), &first, Some("7"), pw)
                 .is_none()
         );
         checked.forget("ns", "c");
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &first, Some("7"))
+                .unchanged("ns", "c", Some(2), &first, Some("7"), pw)
                 .is_none()
         );
     }

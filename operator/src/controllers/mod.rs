@@ -80,6 +80,8 @@ pub struct Context {
     pub(crate) certificate_versions: SeenVersions,
     /// Certificate Secrets' versions from their watch (see [`checked_secrets`]).
     secret_versions: checked_secrets::SecretVersions,
+    /// Key store password Secrets' versions from their watch.
+    password_versions: checked_secrets::SecretVersions,
     /// What the last pass of each certificate concluded from its Secret.
     checked_secrets: checked_secrets::CheckedSecrets,
     siths_anchors: std::sync::OnceLock<Vec<crate::pki::SithsAnchors>>,
@@ -200,6 +202,7 @@ impl Context {
             resolving: Default::default(),
             certificate_versions: Default::default(),
             secret_versions: Default::default(),
+            password_versions: Default::default(),
             checked_secrets: Default::default(),
             siths_anchors: Default::default(),
             acme,

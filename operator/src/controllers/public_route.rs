@@ -383,7 +383,7 @@ async fn issue_acme(
     };
     match outcome {
         Ok((accepted, window)) => {
-            write_secret(cert, &secrets, &accepted, &key, revision).await?;
+            write_secret(cert, s, &secrets, &accepted, &key, revision).await?;
             cleanup_staged_keys(&secrets, &cert.name_any(), revision).await?;
             let leaf = &accepted.leaf;
             let renew_at = match window {

@@ -42,7 +42,7 @@ use super::{
     cert_status::{MAX_REQUEUE, Status, count_tampering},
     certificate_secret::{
         adopt, cleanup_staged_keys, create_params, delete_ignoring_absent, labels, owner_reference,
-        secret_text, staged_key, write_secret,
+        password_secret_names, secret_text, staged_key, write_secret,
     },
     checked_secrets::Checked,
     measured, now,
@@ -76,7 +76,7 @@ use crate::{
         CERTIFICATE_LABEL, IMPORT_REQUESTED_KEY, ISSUED_AT_KEY, ISSUER_LABEL,
         KEYSTORE_PASSWORD_LABEL, MANAGED_BY, Notice, RENEW_REQUESTED_KEY, REVISION_KEY,
         ROLE_CERTIFICATE, ROLE_LABEL, action,
-        condition::{DOMAIN_VALIDATED, ISSUING, READY},
+        condition::{DOMAIN_VALIDATED, ISSUING, KEYSTORES, READY},
         reason,
     },
 };
@@ -313,7 +313,10 @@ async fn siths_route(
     // same certificate generation, issuer and Secret version): that pass's conclusion
     // holds, and the Secret is not read again.
     let watched = ctx.secret_versions.version(ns, &spec.secret_name);
-    if spec.keystores.is_none()
+    // Taken before any password is read: a password changed after this moment has a new
+    // version, and the next pass does not take this one's conclusion.
+    let passwords = watched_passwords(ctx, ns, cert);
+    if (spec.keystores.is_none() || true_reason(&s.st.conditions, KEYSTORES).is_some())
         && s.st.current_order.is_none()
         && true_reason(&s.st.conditions, READY).is_some()
         && let Some(known) = ctx.checked_secrets.unchanged(
@@ -322,6 +325,7 @@ async fn siths_route(
             cert.metadata.generation,
             issuer,
             watched.as_deref(),
+            passwords.as_deref(),
         )
         && s.st.revision == Some(known.revision)
         && !renewal_due(s.now, known.renew_at)
@@ -408,7 +412,9 @@ async fn siths_route(
                 }
             }
             s.forget_failures_when_quiet();
-            if let Some(version) = secret.as_ref().and_then(|sec| sec.resource_version()) {
+            if let Some(version) = secret.as_ref().and_then(|sec| sec.resource_version())
+                && let Some(passwords) = stores_settled(cert, s, passwords)
+            {
                 remember_checked(
                     ctx,
                     cert,
@@ -419,6 +425,7 @@ async fn siths_route(
                         revision: revision.unwrap_or(1),
                         renew_at,
                         issued_at,
+                        passwords,
                     },
                 );
             }
@@ -494,6 +501,27 @@ fn signs_now(issuer: &ResolvedIssuer) -> bool {
         matches!(issuer.backend, ResolvedBackend::LocalCa { .. }),
         issuer.approval_required,
     )
+}
+
+/// The watched versions of the certificate's key store password Secrets (empty without key
+/// stores; `None` when one of them is not watched, for example without its label).
+fn watched_passwords(ctx: &Context, ns: &str, cert: &ServiceCertificate) -> Option<Vec<String>> {
+    password_secret_names(cert)
+        .into_iter()
+        .map(|name| ctx.password_versions.version(ns, name))
+        .collect()
+}
+
+/// The password versions to remember with a pass's conclusion, when its key stores (if it
+/// asks for any) are in place: `Keystores=True`.
+fn stores_settled(
+    cert: &ServiceCertificate,
+    s: &Status,
+    passwords: Option<Vec<String>>,
+) -> Option<Vec<String>> {
+    (cert.spec.keystores.is_none() || true_reason(&s.st.conditions, KEYSTORES).is_some())
+        .then_some(passwords)
+        .flatten()
 }
 
 /// The time of the certificate's last renewal request (its annotation), if any.
@@ -881,6 +909,8 @@ async fn advance_order(
     fresh_key: Option<PrivateKey>,
     place_after_signing: bool,
 ) -> Result<Action, Error> {
+    // Before any password is read (see `siths_route`).
+    let passwords = watched_passwords(ctx, &cert.namespace().unwrap_or_default(), cert);
     let mut ost: CertificateOrderStatus = order.status.clone().unwrap_or_default();
     let order_name = order.name_any();
     let namespace = order.namespace().unwrap_or_default();
@@ -965,7 +995,7 @@ async fn advance_order(
     if step.write_secret
         && let (Some(accepted), Some(key)) = (&accepted, &key)
     {
-        let written = write_secret(cert, secrets, accepted, key, revision).await?;
+        let written = write_secret(cert, s, secrets, accepted, key, revision).await?;
         ost.serial_number = Some(accepted.leaf.serial_hex.clone());
         ost.not_after = Some(rfc3339(accepted.leaf.not_after));
         let renew_at = renewal_time(&RenewalInput {
@@ -982,7 +1012,9 @@ async fn advance_order(
         });
         s.record(&accepted.leaf, renew_at, revision);
         s.st.current_order = None;
-        if let Some(version) = written {
+        if let Some(version) = written
+            && let Some(passwords) = stores_settled(cert, s, passwords)
+        {
             remember_checked(
                 ctx,
                 cert,
@@ -993,6 +1025,7 @@ async fn advance_order(
                     revision,
                     renew_at,
                     issued_at: s.now,
+                    passwords,
                 },
             );
         }
@@ -1177,6 +1210,7 @@ pub async fn run(
     let by_validation = store.clone();
     let by_secret = store.clone();
     let versions = ctx.clone();
+    let password_versions = ctx.clone();
     let by_password = store.clone();
     let issuer_generations = Generations::default();
     let validation_generations = Generations::default();
@@ -1242,6 +1276,7 @@ pub async fn run(
                     .any_semantic(),
             )
             .default_backoff()
+            .inspect_ok(move |event| password_versions.password_versions.apply(event))
             .touched_objects(),
             move |meta| {
                 let ns = meta.namespace().unwrap_or_default();
