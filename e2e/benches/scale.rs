@@ -3,7 +3,11 @@
 //! writes BENCHMARKS.md; `cargo xtask test` runs `--smoke` (small sizes, nothing written).
 //!
 //! B0 key generation + signing floor, B1 throughput, B2 latency, B3 memory under unrelated
-//! Secrets, B4 idle writes (audit log), B5 renewal spread.
+//! Secrets, B4 idle writes (audit log), B5 renewal spread, B8 B3 at 100 000 seeded
+//! certificates (start-up pass, RSS, SithsIssuer status pass; `scale/b3_100k.rs`).
+
+#[path = "scale/b3_100k.rs"]
+mod b3_100k;
 
 use std::{
     collections::BTreeMap,
@@ -51,6 +55,8 @@ struct Sizes {
     b3_configmaps: usize,
     b4_idle: Duration,
     b5_certificates: usize,
+    /// B8's cumulative seeded sizes (`--b8-sizes 10000,30000,100000`).
+    b8_targets: &'static [usize],
 }
 
 const FULL: Sizes = Sizes {
@@ -63,6 +69,7 @@ const FULL: Sizes = Sizes {
     b3_configmaps: 2000,
     b4_idle: Duration::from_secs(600),
     b5_certificates: 1000,
+    b8_targets: &[100_000],
 };
 
 const SMOKE: Sizes = Sizes {
@@ -75,6 +82,7 @@ const SMOKE: Sizes = Sizes {
     b3_configmaps: 20,
     b4_idle: Duration::from_secs(5),
     b5_certificates: 1000,
+    b8_targets: &[200],
 };
 
 use e2e::k8s::OPERATOR_USER;
@@ -127,7 +135,17 @@ fn main() -> Result<()> {
         .filter(|a| a.len() == 2 && (a.starts_with('B') || a.starts_with('b')))
         .map(|a| a.to_uppercase())
         .collect();
-    let want = |b: &str| only.is_empty() || only.iter().any(|o| o == b);
+    // B8 seeds 100 000 certificates (tens of minutes): at full size only when named.
+    let want = |b: &str| only.iter().any(|o| o == b) || (only.is_empty() && (b != "B8" || smoke));
+    let b8_targets: Vec<usize> = match args.iter().position(|a| a == "--b8-sizes") {
+        Some(r) => args
+            .get(r + 1)
+            .context("--b8-sizes N,N,...")?
+            .split(',')
+            .map(|n| n.trim().parse::<usize>())
+            .collect::<Result<_, _>>()?,
+        None => sizes.b8_targets.to_vec(),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -149,7 +167,7 @@ fn main() -> Result<()> {
     if want("B5") {
         b5_renewal_spread(&mut report, sizes, &mut results)?;
     }
-    let needs_cluster = ["B1", "B2", "B3", "B4"].iter().any(|b| want(b));
+    let needs_cluster = ["B1", "B2", "B3", "B4", "B8"].iter().any(|b| want(b));
     if needs_cluster {
         let cp = ControlPlane::start(e2e::Options::default())?;
         rt.block_on(cluster_benches(
@@ -158,6 +176,7 @@ fn main() -> Result<()> {
             sizes,
             smoke,
             &want,
+            &b8_targets,
             &mut results,
         ))?;
     }
@@ -515,6 +534,7 @@ async fn cluster_benches(
     sizes: Sizes,
     smoke: bool,
     want: &dyn Fn(&str) -> bool,
+    b8_targets: &[usize],
     results: &mut BTreeMap<String, f64>,
 ) -> Result<()> {
     // Figures come from an optimised build; the smoke run only checks the scenarios work.
@@ -721,6 +741,10 @@ async fn cluster_benches(
             rss_after as f64 / 1024.0,
             hwm_after as f64 / 1024.0
         ));
+    }
+
+    if want("B8") {
+        b3_100k::b8_seeded(&b, report, b8_targets, sizes, smoke, results).await?;
     }
     Ok(())
 }

@@ -204,15 +204,38 @@ impl Metrics {
         *lock(&self.state.issuers) = Some(store);
     }
 
-    /// Records the orders of issuer `issuer` (all of them, as the issuer controller lists
-    /// them).
+    /// Records the orders of issuer `issuer` (all of them).
     pub fn observe_orders(&self, issuer: &str, orders: &[CertificateOrder]) {
-        self.observe_order_samples(issuer, orders.iter().map(OrderSample::from).collect());
+        self.observe_order_samples(issuer, orders.iter().map(OrderSample::from));
     }
 
-    /// Like [`Metrics::observe_orders`], from samples taken page by page.
-    pub fn observe_order_samples(&self, issuer: &str, samples: Vec<OrderSample>) {
-        lock(&self.state.orders).insert(issuer.to_string(), samples);
+    /// Records issuer `issuer`'s orders: how many per phase ([`phase_label`]) and the
+    /// open ones (neither Issued nor Denied).
+    pub fn observe_order_counts(
+        &self,
+        issuer: &str,
+        by_phase: BTreeMap<&'static str, i64>,
+        open: Vec<OrderSample>,
+    ) {
+        lock(&self.state.orders).insert(issuer.to_string(), IssuerOrders { by_phase, open });
+    }
+
+    /// Like [`Metrics::observe_orders`], from samples. Only the counts by phase and the
+    /// orders still open are kept: with 100 000 issued orders, keeping a sample of each
+    /// was some 20 MiB for two gauges that need a count of them.
+    pub fn observe_order_samples(
+        &self,
+        issuer: &str,
+        samples: impl IntoIterator<Item = OrderSample>,
+    ) {
+        let mut summary = IssuerOrders::default();
+        for o in samples {
+            summary.count(o.phase);
+            if is_open(o.phase) {
+                summary.open.push(o);
+            }
+        }
+        lock(&self.state.orders).insert(issuer.to_string(), summary);
     }
 
     /// Forgets the cluster state: the controllers stopped (leadership lost or shutdown),
@@ -247,6 +270,39 @@ pub struct OrderSample {
     certificate: String,
     phase: Option<OrderPhase>,
     created: Option<i64>,
+}
+
+impl OrderSample {
+    /// A sample of order `namespace/name` for `certificate`, created at `created` (Unix
+    /// seconds).
+    pub fn new(
+        namespace: String,
+        name: String,
+        certificate: String,
+        phase: Option<OrderPhase>,
+        created: Option<i64>,
+    ) -> Self {
+        Self {
+            namespace,
+            name,
+            certificate,
+            phase,
+            created,
+        }
+    }
+}
+
+/// What the metrics keep of one issuer's orders: how many per phase, and the open ones.
+#[derive(Debug, Default, Clone)]
+struct IssuerOrders {
+    by_phase: BTreeMap<&'static str, i64>,
+    open: Vec<OrderSample>,
+}
+
+impl IssuerOrders {
+    fn count(&mut self, phase: Option<OrderPhase>) {
+        *self.by_phase.entry(phase_label(phase)).or_default() += 1;
+    }
 }
 
 impl From<&CertificateOrder> for OrderSample {
@@ -286,7 +342,7 @@ fn is_open(phase: Option<OrderPhase>) -> bool {
 struct ClusterState {
     certificates: Mutex<Option<Store<ServiceCertificate>>>,
     issuers: Mutex<Option<Store<SithsIssuer>>>,
-    orders: Mutex<BTreeMap<String, Vec<OrderSample>>>,
+    orders: Mutex<BTreeMap<String, IssuerOrders>>,
 }
 
 /// One gauge family written by the collector.
@@ -325,7 +381,7 @@ fn timestamp(value: Option<&String>) -> Option<i64> {
 fn cluster_gauges(
     certificates: &[Arc<ServiceCertificate>],
     issuers: Option<&[Arc<SithsIssuer>]>,
-    orders: &BTreeMap<String, Vec<OrderSample>>,
+    orders: &BTreeMap<String, IssuerOrders>,
 ) -> Vec<GaugeFamily> {
     let mut expiry = GaugeFamily::new(
         "siths_certificate_expiration_timestamp_seconds",
@@ -423,15 +479,11 @@ fn cluster_gauges(
                     find_condition(conditions, "Ready").is_some_and(|c| c.status == status::TRUE),
                 ),
             ));
-            let Some(samples) = orders.get(&name) else {
+            let Some(summary) = orders.get(&name) else {
                 continue;
             };
-            let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
-            for o in samples {
-                *counts.entry(phase_label(o.phase)).or_default() += 1;
-                if is_open(o.phase)
-                    && let Some(created) = o.created
-                {
+            for o in &summary.open {
+                if let Some(created) = o.created {
                     open.samples.push((
                         vec![
                             ("namespace", o.namespace.clone()),
@@ -444,7 +496,8 @@ fn cluster_gauges(
                     ));
                 }
             }
-            for (phase, n) in counts {
+            for (phase, n) in &summary.by_phase {
+                let (phase, n) = (*phase, *n);
                 by_phase.samples.push((
                     vec![("issuer", name.clone()), ("phase", phase.to_string())],
                     n,
