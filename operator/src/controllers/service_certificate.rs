@@ -412,23 +412,15 @@ async fn siths_route(
                 }
             }
             s.forget_failures_when_quiet();
-            if let Some(version) = secret.as_ref().and_then(|sec| sec.resource_version())
-                && let Some(passwords) = stores_settled(cert, s, passwords)
-            {
-                remember_checked(
-                    ctx,
-                    cert,
-                    Checked {
-                        secret_version: version,
-                        generation: cert.metadata.generation,
-                        issuer: Arc::downgrade(issuer),
-                        revision: revision.unwrap_or(1),
-                        renew_at,
-                        issued_at,
-                        passwords,
-                    },
-                );
-            }
+            remember_checked(
+                ctx,
+                cert,
+                s,
+                issuer,
+                secret.as_ref().and_then(|sec| sec.resource_version()),
+                passwords,
+                (revision.unwrap_or(1), renew_at, issued_at),
+            );
             return Ok(Action::requeue(
                 time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
             ));
@@ -512,18 +504,6 @@ fn watched_passwords(ctx: &Context, ns: &str, cert: &ServiceCertificate) -> Opti
         .collect()
 }
 
-/// The password versions to remember with a pass's conclusion, when its key stores (if it
-/// asks for any) are in place: `Keystores=True`.
-fn stores_settled(
-    cert: &ServiceCertificate,
-    s: &Status,
-    passwords: Option<Vec<String>>,
-) -> Option<Vec<String>> {
-    (cert.spec.keystores.is_none() || true_reason(&s.st.conditions, KEYSTORES).is_some())
-        .then_some(passwords)
-        .flatten()
-}
-
 /// The time of the certificate's last renewal request (its annotation), if any.
 fn renewal_request(cert: &ServiceCertificate) -> Option<Timestamp> {
     cert.annotations()
@@ -531,14 +511,41 @@ fn renewal_request(cert: &ServiceCertificate) -> Option<Timestamp> {
         .and_then(|t| t.parse::<Timestamp>().ok())
 }
 
-/// Remembers what this pass concluded from the certificate's Secret (see
-/// [`super::checked_secrets`]).
-fn remember_checked(ctx: &Context, cert: &ServiceCertificate, checked: Checked) {
+/// Remembers what this pass concluded from the certificate's Secret at `version`: the
+/// revision it holds, its renewal time and when it was issued (see
+/// [`super::checked_secrets`]). Nothing is remembered without a version, or while the key
+/// stores the certificate asks for are not in place (`Keystores=True`), or when a password
+/// Secret is not watched.
+fn remember_checked(
+    ctx: &Context,
+    cert: &ServiceCertificate,
+    s: &Status,
+    issuer: &Arc<ResolvedIssuer>,
+    version: Option<String>,
+    passwords: Option<Vec<String>>,
+    (revision, renew_at, issued_at): (u32, Timestamp, Timestamp),
+) {
+    let Some(secret_version) = version else {
+        return;
+    };
+    let settled =
+        cert.spec.keystores.is_none() || true_reason(&s.st.conditions, KEYSTORES).is_some();
+    let (true, Some(passwords)) = (settled, passwords) else {
+        return;
+    };
     let store = ctx.certificates();
     ctx.checked_secrets.remember(
         &cert.namespace().unwrap_or_default(),
         &cert.name_any(),
-        checked,
+        Checked {
+            secret_version,
+            generation: cert.metadata.generation,
+            issuer: Arc::downgrade(issuer),
+            revision,
+            renew_at,
+            issued_at,
+            passwords,
+        },
         store.len(),
         |k| {
             k.split_once('/')
@@ -1012,23 +1019,15 @@ async fn advance_order(
         });
         s.record(&accepted.leaf, renew_at, revision);
         s.st.current_order = None;
-        if let Some(version) = written
-            && let Some(passwords) = stores_settled(cert, s, passwords)
-        {
-            remember_checked(
-                ctx,
-                cert,
-                Checked {
-                    secret_version: version,
-                    generation: cert.metadata.generation,
-                    issuer: Arc::downgrade(issuer),
-                    revision,
-                    renew_at,
-                    issued_at: s.now,
-                    passwords,
-                },
-            );
-        }
+        remember_checked(
+            ctx,
+            cert,
+            s,
+            issuer,
+            written,
+            passwords,
+            (revision, renew_at, s.now),
+        );
         // Refused imports do not back anything off (a person importing again never waits):
         // once one is accepted they are history. Re-issues after tampering keep counting.
         if matches!(issuer.backend, ResolvedBackend::Manual) {
