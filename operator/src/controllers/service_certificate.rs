@@ -316,7 +316,7 @@ async fn siths_route(
     // Taken before any password is read: a password changed after this moment has a new
     // version, and the next pass does not take this one's conclusion.
     let passwords = watched_passwords(ctx, ns, cert);
-    if (spec.keystores.is_none() || true_reason(&s.st.conditions, KEYSTORES).is_some())
+    if stores_in_place(cert, s)
         && s.st.current_order.is_none()
         && true_reason(&s.st.conditions, READY).is_some()
         && let Some(known) = ctx.checked_secrets.unchanged(
@@ -504,6 +504,11 @@ fn watched_passwords(ctx: &Context, ns: &str, cert: &ServiceCertificate) -> Opti
         .collect()
 }
 
+/// Whether the key stores the certificate asks for (if any) are in place: `Keystores=True`.
+fn stores_in_place(cert: &ServiceCertificate, s: &Status) -> bool {
+    cert.spec.keystores.is_none() || true_reason(&s.st.conditions, KEYSTORES).is_some()
+}
+
 /// The time of the certificate's last renewal request (its annotation), if any.
 fn renewal_request(cert: &ServiceCertificate) -> Option<Timestamp> {
     cert.annotations()
@@ -528,9 +533,7 @@ fn remember_checked(
     let Some(secret_version) = version else {
         return;
     };
-    let settled =
-        cert.spec.keystores.is_none() || true_reason(&s.st.conditions, KEYSTORES).is_some();
-    let (true, Some(passwords)) = (settled, passwords) else {
+    let (true, Some(passwords)) = (stores_in_place(cert, s), passwords) else {
         return;
     };
     let store = ctx.certificates();
