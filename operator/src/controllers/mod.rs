@@ -407,57 +407,19 @@ where
 /// The newest resourceVersion this process has seen of each object, from its own writes
 /// and fresh reads. The watch cache can lag a status write by a moment; a pass that
 /// started from the older cached copy would recompute the status from stale input, write
-/// it again and trigger one more pass. Such a pass waits instead: the watch event carrying
-/// the write triggers the next pass. Only a cache that stays behind (an event that never
-/// came, a version overtaken by another writer before it was recorded) is read afresh.
+/// it again and trigger one more pass. With this, such a pass reads the object first.
 #[derive(Default, Debug)]
-pub struct SeenVersions(std::sync::Mutex<std::collections::HashMap<String, Seen>>);
-
-#[derive(Debug)]
-struct Seen {
-    version: String,
-    /// When a pass first found the cache behind this version.
-    behind_since: Option<std::time::Instant>,
-}
-
-/// What a pass does with a cached copy (see [`SeenVersions::freshness`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Freshness {
-    /// The copy is the newest this process knows of: go on.
-    Current,
-    /// The copy is older than a write of this process whose watch event is still on its
-    /// way: do nothing now, that event starts the next pass (the requeue is a fallback).
-    Wait,
-    /// The copy has stayed behind for [`BEHIND_GRACE`]: read the object.
-    Read,
-}
-
-/// How long a cached copy may trail this process's own write before a pass reads the object.
-pub const BEHIND_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+pub struct SeenVersions(std::sync::Mutex<std::collections::HashMap<String, String>>);
 
 impl SeenVersions {
-    /// Whether a pass can use the cached `version` of `key`. Unknown objects are current.
-    pub fn freshness(&self, key: &str, version: Option<&str>) -> Freshness {
-        self.freshness_at(key, version, std::time::Instant::now())
-    }
-
-    fn freshness_at(&self, key: &str, version: Option<&str>, now: std::time::Instant) -> Freshness {
-        let mut map = self
-            .0
+    /// Whether this process has seen a different (newer) version of `key` than the
+    /// cached `version`. Unknown objects are never behind.
+    pub fn is_behind(&self, key: &str, version: Option<&str>) -> bool {
+        self.0
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(seen) = map.get_mut(key) else {
-            return Freshness::Current;
-        };
-        if Some(seen.version.as_str()) == version {
-            return Freshness::Current;
-        }
-        let since = *seen.behind_since.get_or_insert(now);
-        if now.duration_since(since) < BEHIND_GRACE {
-            Freshness::Wait
-        } else {
-            Freshness::Read
-        }
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .is_some_and(|seen| Some(seen.as_str()) != version)
     }
 
     /// Records `version` of `key` as the newest seen. When the map holds far more keys
@@ -474,14 +436,8 @@ impl SeenVersions {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match version {
-            Some(version) => {
-                map.insert(
-                    key,
-                    Seen {
-                        version,
-                        behind_since: None,
-                    },
-                );
+            Some(v) => {
+                map.insert(key, v);
             }
             None => {
                 map.remove(&key);
@@ -511,52 +467,23 @@ mod tests {
     use super::SeenVersions;
 
     #[test]
-    fn a_cached_copy_older_than_a_write_waits_then_is_read() {
-        use super::{BEHIND_GRACE, Freshness};
+    fn a_cached_copy_older_than_a_write_is_behind() {
         let seen = SeenVersions::default();
-        let t0 = std::time::Instant::now();
         // Nothing known: the cache is trusted.
-        assert_eq!(
-            seen.freshness_at("ns/a", Some("10"), t0),
-            Freshness::Current
-        );
+        assert!(!seen.is_behind("ns/a", Some("10")));
         seen.saw("ns/a".into(), Some("12".into()), 1, |_| true);
-        assert_eq!(
-            seen.freshness_at("ns/a", Some("10"), t0),
-            Freshness::Wait,
-            "cache older than the write: its event is on the way"
+        assert!(
+            seen.is_behind("ns/a", Some("10")),
+            "cache older than the write"
         );
-        assert_eq!(seen.freshness_at("ns/a", None, t0), Freshness::Wait);
-        assert_eq!(
-            seen.freshness_at("ns/a", Some("10"), t0 + BEHIND_GRACE / 2),
-            Freshness::Wait
-        );
-        assert_eq!(
-            seen.freshness_at("ns/a", Some("10"), t0 + BEHIND_GRACE),
-            Freshness::Read,
-            "still behind after the grace: read it"
-        );
-        assert_eq!(
-            seen.freshness_at("ns/a", Some("12"), t0 + BEHIND_GRACE),
-            Freshness::Current,
-            "cache caught up"
-        );
-        assert_eq!(
-            seen.freshness_at("ns/b", Some("1"), t0),
-            Freshness::Current,
+        assert!(seen.is_behind("ns/a", None));
+        assert!(!seen.is_behind("ns/a", Some("12")), "cache caught up");
+        assert!(
+            !seen.is_behind("ns/b", Some("1")),
             "other objects unaffected"
         );
-        // A new write starts a new grace.
-        seen.saw("ns/a".into(), Some("14".into()), 1, |_| true);
-        assert_eq!(
-            seen.freshness_at("ns/a", Some("12"), t0 + BEHIND_GRACE * 3),
-            Freshness::Wait
-        );
         seen.forget("ns/a");
-        assert_eq!(
-            seen.freshness_at("ns/a", Some("10"), t0),
-            Freshness::Current
-        );
+        assert!(!seen.is_behind("ns/a", Some("10")));
     }
 
     #[test]
@@ -567,6 +494,6 @@ mod tests {
         }
         // Pruned on the way: far fewer than 1100 keys, and the live one is kept.
         assert!(seen.0.lock().unwrap().len() < 1100);
-        assert_eq!(seen.freshness("ns/c5", Some("0")), super::Freshness::Wait);
+        assert!(seen.is_behind("ns/c5", Some("0")));
     }
 }

@@ -38,7 +38,7 @@ use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
 use super::{
-    BEHIND_GRACE, Context, Error, Freshness, IssuerCacheWriters, apply_status,
+    Context, Error, IssuerCacheWriters, apply_status,
     cert_status::{MAX_REQUEUE, Status, count_tampering},
     certificate_secret::{
         adopt, cleanup_staged_keys, create_params, delete_ignoring_absent, labels, owner_reference,
@@ -97,16 +97,13 @@ pub async fn reconcile(cert: Arc<ServiceCertificate>, ctx: Arc<Context>) -> Resu
                     .is_some_and(|(ns, name)| store.get(&ObjectRef::new(name).within(ns)).is_some())
             });
     };
-    // The cache has not caught up with a status this process wrote: the watch event of
-    // that write starts the next pass (see `SeenVersions`); a cache that stays behind is
-    // read afresh.
-    let cert = match ctx
+    // The cache has not caught up with a status this process wrote: start from the
+    // current object, not from the stale copy.
+    let cert = if ctx
         .certificate_versions
-        .freshness(&key, cert.resource_version().as_deref())
+        .is_behind(&key, cert.resource_version().as_deref())
     {
-        Freshness::Current => cert,
-        Freshness::Wait => return Ok(Action::requeue(BEHIND_GRACE)),
-        Freshness::Read => match api.get_opt(&cert.name_any()).await? {
+        match api.get_opt(&cert.name_any()).await? {
             Some(fresh) => {
                 seen(key.clone(), fresh.resource_version());
                 Arc::new(fresh)
@@ -115,7 +112,9 @@ pub async fn reconcile(cert: Arc<ServiceCertificate>, ctx: Arc<Context>) -> Resu
                 ctx.certificate_versions.forget(&key);
                 return Ok(Action::await_change());
             }
-        },
+        }
+    } else {
+        cert
     };
     let mut s = Status {
         st: cert.status.clone().unwrap_or_default(),
@@ -1226,7 +1225,7 @@ pub async fn run(
         // it waited for a key: 1.4 GiB of memory in B3.
         .with_config(
             kube::runtime::controller::Config::default()
-                .debounce(Duration::from_millis(20))
+                .debounce(Duration::from_millis(100))
                 .concurrency(RECONCILE_CONCURRENCY),
         )
         // Orders are read item by item (one an older schema admitted must not stop the
