@@ -100,15 +100,6 @@ pub(super) fn create_params() -> PostParams {
     }
 }
 
-/// Turns for key generation: one per core. Without a bound, a burst of a thousand new
-/// certificates started a thousand RSA generations on blocking threads at once; they all
-/// slowed down together and starved the async workers, whose leader-lease renewals then
-/// came too late (the controllers restarted, and keys in progress were generated again).
-pub(super) static KEY_GENERATION: std::sync::LazyLock<tokio::sync::Semaphore> =
-    std::sync::LazyLock::new(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    });
-
 /// The staged private key of `revision`, created before any CSR exists. Create-only: a
 /// second replica or a restart finds and uses the key already stored.
 pub(super) async fn staged_key(
@@ -140,18 +131,8 @@ pub(super) async fn staged_key(
     }
     let key = match key {
         Some(k) => k,
-        None => {
-            // RSA generation takes tens of milliseconds: keep it off the async workers, and
-            // run at most one per core (see KEY_GENERATION).
-            let spec = key_spec(cert);
-            let _turn = KEY_GENERATION
-                .acquire()
-                .await
-                .map_err(|_| Error::Incomplete("key generation turn"))?;
-            tokio::task::spawn_blocking(move || spec.generate())
-                .await
-                .map_err(|_| Error::Incomplete("key generation task"))??
-        }
+        // A pooled key, or one generated in turn, off the async workers (crate::keypool).
+        None => crate::keypool::fresh_key(key_spec(cert)).await?,
     };
     let mut meta_labels = labels(&cert.name_any(), ROLE_STAGED_KEY);
     meta_labels.insert(REVISION_KEY.into(), revision.to_string());
