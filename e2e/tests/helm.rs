@@ -53,7 +53,7 @@ fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
 
 const ALL_OPTIONS: &[&str] = &[
     "--set",
-    "serviceMonitor.enabled=true,prometheusRule.enabled=true,sithsCa.configMap=siths-ca,ingress.mode=public,ingress.defaultPublicIssuer=letsencrypt",
+    "serviceMonitor.enabled=true,prometheusRule.enabled=true,sithsCa.configMap=siths-ca,ingress.mode=public,ingress.defaultPublicIssuer=letsencrypt,keyPool.size=8",
 ];
 
 #[test]
@@ -155,6 +155,10 @@ fn chart_pod_is_locked_down_and_rbac_has_no_wildcards() -> Result<()> {
     ensure!(
         args.contains(&"--ingress-mode=public")
             && args.contains(&"--default-public-issuer=letsencrypt"),
+        "{args:?}"
+    );
+    ensure!(
+        args.contains(&"--key-pool-size=8") && args.contains(&"--key-pool-types=rsa-2048,recent"),
         "{args:?}"
     );
 

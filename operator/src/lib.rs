@@ -10,6 +10,7 @@ pub mod controllers;
 pub mod dns;
 pub mod events;
 pub mod fuzzing;
+pub mod keypool;
 pub mod leader;
 pub mod metrics;
 pub mod pki;

@@ -91,6 +91,19 @@ pub struct Args {
     /// Seconds the last definite answer of a live check counts while lookups fail.
     #[arg(long, env = "SITHS_DNS_CHECK_GRACE_SECONDS", default_value_t = 259200)]
     pub dns_check_grace_seconds: u64,
+    /// Keys generated in advance per key type, in memory only, while no issuance waits for
+    /// a generation; a burst takes them first. 0: no pool (keys are generated when needed).
+    #[arg(long, env = "SITHS_KEY_POOL_SIZE", default_value_t = 0)]
+    pub key_pool_size: usize,
+    /// Key types the pool keeps (comma-separated): rsa-2048, rsa-3072, rsa-4096,
+    /// ecdsa-p256, ecdsa-p384, and `recent` (the types asked for in the last hour).
+    #[arg(
+        long,
+        env = "SITHS_KEY_POOL_TYPES",
+        value_delimiter = ',',
+        default_values = ["rsa-2048", "recent"]
+    )]
+    pub key_pool_types: Vec<crate::keypool::PoolType>,
 }
 
 impl Args {
@@ -213,6 +226,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             grace: Duration::from_secs(args.dns_check_grace_seconds),
         },
     };
+    crate::keypool::global().configure(crate::keypool::PoolSettings {
+        size: args.key_pool_size,
+        types: args.key_pool_types.clone(),
+    });
+    if args.key_pool_size > 0 {
+        info!(
+            size = args.key_pool_size,
+            types = ?args.key_pool_types,
+            "key pool: keys generated in advance while no issuance waits, in memory only"
+        );
+    }
     health.set_ready();
 
     let mut result = Ok(());
@@ -261,6 +285,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let _ = task.await;
         warn!("lost the leader lease: controllers stopped, standing by");
     }
+    // The controllers emptied it when they stopped; once more, whatever stopped them.
+    crate::keypool::global().empty();
     if let Some(e) = election {
         e.release().await;
     }
@@ -356,6 +382,8 @@ async fn run_controllers(
             controllers::domain_validation::run(ctx.clone(), until_stopped(&stop)),
             controllers::ingress::run(ctx.clone(), until_stopped(&stop)),
             controllers::gateway::run(ctx, until_stopped(&stop)),
+            // Emptied when it returns, or when dropped with the controllers (lease lost).
+            crate::keypool::global().fill(until_stopped(&stop)),
         );
         anyhow::Ok(())
     };

@@ -100,15 +100,6 @@ pub(super) fn create_params() -> PostParams {
     }
 }
 
-/// Turns for key generation: one per core. Without a bound, a burst of a thousand new
-/// certificates started a thousand RSA generations on blocking threads at once; they all
-/// slowed down together and starved the async workers, whose leader-lease renewals then
-/// came too late (the controllers restarted, and keys in progress were generated again).
-pub(super) static KEY_GENERATION: std::sync::LazyLock<tokio::sync::Semaphore> =
-    std::sync::LazyLock::new(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    });
-
 /// A new private key for the next revision: the current Secret's key when the certificate
 /// keeps its key (`rotationPolicy: Never`, `current` is the Secret as read), otherwise a
 /// freshly generated one.
@@ -123,17 +114,8 @@ pub(super) async fn new_key(
     {
         return Ok(k);
     }
-    // RSA generation takes tens of milliseconds: keep it off the async workers, and run at
-    // most one per core (see KEY_GENERATION).
-    let spec = key_spec(cert);
-    let _turn = KEY_GENERATION
-        .acquire()
-        .await
-        .map_err(|_| Error::Incomplete("key generation turn"))?;
-    tokio::task::spawn_blocking(move || spec.generate())
-        .await
-        .map_err(|_| Error::Incomplete("key generation task"))?
-        .map_err(Into::into)
+    // A pooled key, or one generated in turn, off the async workers (crate::keypool).
+    Ok(crate::keypool::fresh_key(key_spec(cert)).await?)
 }
 
 /// Whether the certificate keeps its key across revisions (`rotationPolicy: Never`).
