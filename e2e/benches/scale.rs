@@ -3,7 +3,11 @@
 //! writes BENCHMARKS.md; `cargo xtask test` runs `--smoke` (small sizes, nothing written).
 //!
 //! B0 key generation + signing floor, B1 throughput, B2 latency, B3 memory under unrelated
-//! Secrets, B4 idle writes (audit log), B5 renewal spread.
+//! Secrets, B4 idle writes (audit log), B5 renewal spread, B7 the public route through
+//! Pebble (`scale/b7.rs`).
+
+#[path = "scale/b7.rs"]
+mod b7;
 
 use std::{
     collections::BTreeMap,
@@ -51,6 +55,7 @@ struct Sizes {
     b3_configmaps: usize,
     b4_idle: Duration,
     b5_certificates: usize,
+    b7_certificates: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -63,6 +68,7 @@ const FULL: Sizes = Sizes {
     b3_configmaps: 2000,
     b4_idle: Duration::from_secs(600),
     b5_certificates: 1000,
+    b7_certificates: 1000,
 };
 
 const SMOKE: Sizes = Sizes {
@@ -75,6 +81,7 @@ const SMOKE: Sizes = Sizes {
     b3_configmaps: 20,
     b4_idle: Duration::from_secs(5),
     b5_certificates: 1000,
+    b7_certificates: 10,
 };
 
 use e2e::k8s::OPERATOR_USER;
@@ -121,6 +128,7 @@ fn main() -> Result<()> {
         let n: usize = args.get(r + 1).context("--certificates N")?.parse()?;
         sizes.b1_certificates = n;
         sizes.b3_certificates = n;
+        sizes.b7_certificates = n;
     }
     let only: Vec<String> = args
         .iter()
@@ -149,7 +157,7 @@ fn main() -> Result<()> {
     if want("B5") {
         b5_renewal_spread(&mut report, sizes, &mut results)?;
     }
-    let needs_cluster = ["B1", "B2", "B3", "B4"].iter().any(|b| want(b));
+    let needs_cluster = ["B1", "B2", "B3", "B4", "B7"].iter().any(|b| want(b));
     if needs_cluster {
         let cp = ControlPlane::start(e2e::Options::default())?;
         rt.block_on(cluster_benches(
@@ -518,7 +526,11 @@ async fn cluster_benches(
     results: &mut BTreeMap<String, f64>,
 ) -> Result<()> {
     // Figures come from an optimised build; the smoke run only checks the scenarios work.
-    let bin = e2e::operator::build_profile("siths-operator", !smoke)?;
+    // SITHS_BENCH_OPERATOR names another build instead (two builds back to back).
+    let bin = match std::env::var_os("SITHS_BENCH_OPERATOR") {
+        Some(path) => PathBuf::from(path),
+        None => e2e::operator::build_profile("siths-operator", !smoke)?,
+    };
     let kubeconfig = cp.dir.join("operator.kubeconfig");
     e2e::rbac::write_operator_kubeconfig(cp, &kubeconfig)?;
     // Gateway API served, as on a current cluster: the Gateway controller runs (and watches
@@ -722,6 +734,10 @@ async fn cluster_benches(
             hwm_after as f64 / 1024.0
         ));
     }
+
+    if want("B7") {
+        b7::b7_public_route(&b, report, sizes, results).await?;
+    }
     Ok(())
 }
 
@@ -797,7 +813,7 @@ fn write_benchmarks_md(
         .unwrap_or_default();
     let mut md = String::new();
     writeln!(md, "# Benchmarks\n")?;
-    writeln!(md, "## Scale benchmarks (B0-B5)\n")?;
+    writeln!(md, "## Scale benchmarks (B0-B5, B7)\n")?;
     writeln!(
         md,
         "Reproduce with `cargo xtask bench` (all) or `cargo xtask bench -- B1 B2` (some)."
