@@ -3,11 +3,14 @@
 //! writes BENCHMARKS.md; `cargo xtask test` runs `--smoke` (small sizes, nothing written).
 //!
 //! B0 key generation + signing floor, B1 throughput, B2 latency, B3 memory under unrelated
-//! Secrets, B4 idle writes (audit log), B5 renewal spread, B8 B3 at 100 000 seeded
-//! certificates (start-up pass, RSS, SithsIssuer status pass; `scale/b3_100k.rs`).
+//! Secrets, B4 idle writes (audit log), B5 renewal spread, B7 the public route through
+//! Pebble (`scale/b7.rs`), B8 B3 at 100 000 seeded certificates (start-up pass, RSS,
+//! SithsIssuer status pass; `scale/b3_100k.rs`).
 
 #[path = "scale/b3_100k.rs"]
 mod b3_100k;
+#[path = "scale/b7.rs"]
+mod b7;
 
 use std::{
     collections::BTreeMap,
@@ -59,6 +62,7 @@ struct Sizes {
     b5_certificates: usize,
     /// B8's cumulative seeded sizes (`--b8-sizes 10000,30000,100000`).
     b8_targets: &'static [usize],
+    b7_certificates: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -72,6 +76,7 @@ const FULL: Sizes = Sizes {
     b4_idle: Duration::from_secs(600),
     b5_certificates: 1000,
     b8_targets: &[100_000],
+    b7_certificates: 1000,
 };
 
 const SMOKE: Sizes = Sizes {
@@ -85,6 +90,7 @@ const SMOKE: Sizes = Sizes {
     b4_idle: Duration::from_secs(5),
     b5_certificates: 1000,
     b8_targets: &[200],
+    b7_certificates: 10,
 };
 
 use e2e::k8s::OPERATOR_USER;
@@ -140,6 +146,7 @@ fn main() -> Result<()> {
         let n: usize = args.get(r + 1).context("--certificates N")?.parse()?;
         sizes.b1_certificates = n;
         sizes.b3_certificates = n;
+        sizes.b7_certificates = n;
     }
     let only: Vec<String> = args
         .iter()
@@ -182,7 +189,7 @@ fn main() -> Result<()> {
     if want("B5") {
         b5_renewal_spread(&mut report, sizes, &mut results)?;
     }
-    let needs_cluster = ["B1", "B2", "B3", "B4", "B8"].iter().any(|b| want(b));
+    let needs_cluster = ["B1", "B2", "B3", "B4", "B7", "B8"].iter().any(|b| want(b));
     if needs_cluster {
         let cp = ControlPlane::start(e2e::Options::default())?;
         rt.block_on(cluster_benches(
@@ -526,9 +533,11 @@ async fn cluster_benches(
     results: &mut BTreeMap<String, f64>,
 ) -> Result<()> {
     // Figures come from an optimised build; the smoke run only checks the scenarios work.
-    // SITHS_BENCH_OPERATOR: a binary built before (a CARGO_TARGET_DIR shared by several
-    // worktrees holds one target/release/siths-operator, whichever was linked last).
-    let built = match std::env::var_os("SITHS_BENCH_OPERATOR") {
+    // SITHS_BENCH_OPERATOR: another build instead (two builds back to back), or a binary
+    // built before (a CARGO_TARGET_DIR shared by several worktrees holds one
+    // target/release/siths-operator, whichever was linked last).
+    let other = std::env::var_os("SITHS_BENCH_OPERATOR");
+    let built = match &other {
         Some(path) => PathBuf::from(path),
         None => e2e::operator::build_profile("siths-operator", !smoke)?,
     };
@@ -537,7 +546,7 @@ async fn cluster_benches(
     let bin = cp.dir.join("siths-operator");
     std::fs::copy(&built, &bin)?;
     let help = std::process::Command::new(&bin).arg("--help").output()?;
-    if !String::from_utf8_lossy(&help.stdout).contains("--key-pool-size") {
+    if other.is_none() && !String::from_utf8_lossy(&help.stdout).contains("--key-pool-size") {
         bail!(
             "{} is not this worktree's operator (no --key-pool-size): another build replaced it; run again",
             built.display()
@@ -762,6 +771,9 @@ async fn cluster_benches(
         ));
     }
 
+    if want("B7") {
+        b7::b7_public_route(&b, report, sizes, results).await?;
+    }
     if want("B8") {
         b3_100k::b8_seeded(&b, report, b8_targets, sizes, smoke, results).await?;
     }
@@ -840,7 +852,7 @@ fn write_benchmarks_md(
         .unwrap_or_default();
     let mut md = String::new();
     writeln!(md, "# Benchmarks\n")?;
-    writeln!(md, "## Scale benchmarks (B0-B5)\n")?;
+    writeln!(md, "## Scale benchmarks (B0-B5, B7)\n")?;
     writeln!(
         md,
         "Reproduce with `cargo xtask bench` (all) or `cargo xtask bench -- B1 B2` (some)."

@@ -251,6 +251,35 @@ impl Pebble {
             .unwrap_or(0)
     }
 
+    /// Process ids of `pebble` and `pebble-challtestsrv` (its mock DNS), by name, for
+    /// benchmarks that measure their CPU.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        let children = self
+            .children
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ["pebble-challtestsrv", "pebble"]
+            .iter()
+            .zip(children.iter())
+            .map(|(n, c)| ((*n).to_string(), c.id()))
+            .collect()
+    }
+
+    /// The ACME requests Pebble has logged so far ("POST /order-plz -> calling
+    /// handler()"), as "METHOD /path-pattern" lines in order.
+    pub fn requests_logged(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|l| l.strip_suffix(" -> calling handler()"))
+            .filter_map(|l| {
+                let mut words = l.rsplitn(3, ' ');
+                let path = words.next()?;
+                let method = words.next()?;
+                Some(format!("{method} {path}"))
+            })
+            .collect()
+    }
+
     /// Pebble's log so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("pebble.log")).unwrap_or_default()

@@ -52,9 +52,9 @@ enum Task {
     /// Fault scenarios at full size (crashes, outages, conflicts, tampering); writes
     /// RELIABILITY.md.
     Chaos,
-    /// Benchmarks at scale (B0-B5) against the real control plane; writes BENCHMARKS.md.
+    /// Benchmarks at scale (B0-B5, B7) against the real control plane; writes BENCHMARKS.md.
     Bench {
-        /// Scenarios to run (B0 ... B5; default all) and `--runs N`.
+        /// Scenarios to run (B0 ... B5, B7; default all) and `--runs N`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

@@ -3,8 +3,18 @@
 //! whichever replica the Ingress routes the CA's request to can answer it. Per challenge
 //! the operator also creates a Service in front of its own pods and an Ingress rule for
 //! `http://<name>/.well-known/acme-challenge/<token>`, and removes all three afterwards.
+//!
+//! The replica that presented a challenge also keeps its answer in memory until the order
+//! is done: its responder answers the CA without reading the API, and tells the waiting
+//! order that the CA came for the answer (so it looks at the order right after instead of
+//! at the next poll). Challenges of other replicas are read from the API as before.
 
-use std::{collections::BTreeMap, future::Future};
+use std::{
+    collections::{BTreeMap, HashMap},
+    future::Future,
+    sync::{Arc, LazyLock, Mutex},
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -57,6 +67,35 @@ pub fn is_token(token: &str) -> bool {
         && token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A challenge this process presented and has not cleaned up: its key authorization and,
+/// once the CA was told to validate, the signal its first fetch gives.
+struct Presented {
+    key_authorization: String,
+    fetched: Option<Arc<tokio::sync::Notify>>,
+}
+
+/// The challenges this process presented, by (operator namespace, token). An entry lives
+/// exactly as long as the [`Solver`] that presented it.
+static PRESENTED: LazyLock<Mutex<HashMap<(String, String), Presented>>> =
+    LazyLock::new(Mutex::default);
+
+fn presented() -> std::sync::MutexGuard<'static, HashMap<(String, String), Presented>> {
+    PRESENTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The key authorization of a challenge this process presented in `namespace`, and a
+/// signal to the order waiting for the CA's fetch.
+fn answer_presented(namespace: &str, token: &str) -> Option<String> {
+    let map = presented();
+    let p = map.get(&(namespace.to_string(), token.to_string()))?;
+    if let Some(n) = &p.fetched {
+        n.notify_one();
+    }
+    Some(p.key_authorization.clone())
 }
 
 /// One pending challenge.
@@ -179,12 +218,32 @@ fn http_routes(client: &Client, namespace: &str) -> Api<kube::api::DynamicObject
     Api::namespaced_with(client.clone(), namespace, &resource)
 }
 
+/// Which object routes a challenge's request to the responder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteKind {
+    Ingress,
+    HttpRoute,
+}
+
 /// Creates and removes the solver objects of one order; [`Solver::cleanup`] must run
-/// whatever the outcome.
+/// whatever the outcome. Its challenges are answered from memory while it lives.
 pub(crate) struct Solver {
     client: Client,
     namespace: String,
-    created: Vec<String>,
+    created: Vec<(String, RouteKind)>,
+    /// Tokens of this solver in [`PRESENTED`].
+    tokens: Vec<String>,
+    /// Signals of the challenges the CA was told to validate.
+    fetches: Vec<Arc<tokio::sync::Notify>>,
+}
+
+impl Drop for Solver {
+    fn drop(&mut self) {
+        let mut map = presented();
+        for t in &self.tokens {
+            map.remove(&(self.namespace.clone(), t.clone()));
+        }
+    }
 }
 
 impl Solver {
@@ -193,7 +252,36 @@ impl Solver {
             client,
             namespace,
             created: Vec::new(),
+            tokens: Vec::new(),
+            fetches: Vec::new(),
         }
+    }
+
+    /// Call right before telling the CA that `c` is ready: from then on the responder's
+    /// first answer to it is signalled to [`Self::wait_fetched`] (a self-check's fetch
+    /// before does not count).
+    pub fn expect_fetch(&mut self, c: &Challenge) {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        if let Some(p) = presented().get_mut(&(self.namespace.clone(), c.token.clone())) {
+            p.fetched = Some(notify.clone());
+            self.fetches.push(notify);
+        }
+    }
+
+    /// Waits until this process's responder has answered the CA for every challenge passed
+    /// to [`Self::expect_fetch`], at most `timeout`. False when it did not (the CA asked
+    /// another replica, or has not asked yet), or when no challenge is expected.
+    pub async fn wait_fetched(&self, timeout: Duration) -> bool {
+        if self.fetches.is_empty() {
+            tokio::time::sleep(timeout).await;
+            return false;
+        }
+        let all = async {
+            for n in &self.fetches {
+                n.notified().await;
+            }
+        };
+        tokio::time::timeout(timeout, all).await.is_ok()
     }
 
     /// Creates the ConfigMap, Service and Ingress of `c` (an existing object of the same
@@ -218,7 +306,11 @@ impl Solver {
         )
         .map_err(|e| AcmeError::config(format!("building HTTP-01 solver objects: {e}")))?;
         let name = solver_name(&c.token);
-        self.created.push(name.clone());
+        let kind = match via {
+            Via::Ingress { .. } => RouteKind::Ingress,
+            Via::Gateway { .. } => RouteKind::HttpRoute,
+        };
+        self.created.push((name.clone(), kind));
         let pp = PostParams::default();
         let ns = &self.namespace;
         let fail = |what: &str, e: kube::Error| {
@@ -227,42 +319,56 @@ impl Solver {
                 format!("creating the HTTP-01 {what} {ns}/{name} failed: {e}"),
             )
         };
-        create(
-            &Api::<ConfigMap>::namespaced(self.client.clone(), ns),
-            &pp,
-            &cm,
-        )
-        .await
-        .map_err(|e| fail("ConfigMap", e))?;
-        create(
-            &Api::<Service>::namespaced(self.client.clone(), ns),
-            &pp,
-            &svc,
-        )
-        .await
-        .map_err(|e| fail("Service", e))?;
-        match via {
-            Via::Ingress { .. } => create(
-                &Api::<Ingress>::namespaced(self.client.clone(), ns),
+        // The three objects do not depend on each other: one round trip, not three.
+        let config_map = async {
+            create(
+                &Api::<ConfigMap>::namespaced(self.client.clone(), ns),
                 &pp,
-                &ing,
+                &cm,
             )
             .await
-            .map_err(|e| fail("Ingress", e))?,
-            Via::Gateway { namespace, name } => {
-                let route: kube::api::DynamicObject = serde_json::from_value(solver_http_route(
-                    c,
-                    ns,
-                    owner_namespace,
-                    namespace,
-                    name,
-                ))
-                .map_err(|e| AcmeError::config(format!("building the HTTP-01 HTTPRoute: {e}")))?;
-                create(&http_routes(&self.client, ns), &pp, &route)
-                    .await
-                    .map_err(|e| fail("HTTPRoute", e))?
+            .map_err(|e| fail("ConfigMap", e))
+        };
+        let service = async {
+            create(
+                &Api::<Service>::namespaced(self.client.clone(), ns),
+                &pp,
+                &svc,
+            )
+            .await
+            .map_err(|e| fail("Service", e))
+        };
+        let route = async {
+            match via {
+                Via::Ingress { .. } => create(
+                    &Api::<Ingress>::namespaced(self.client.clone(), ns),
+                    &pp,
+                    &ing,
+                )
+                .await
+                .map_err(|e| fail("Ingress", e)),
+                Via::Gateway { namespace, name } => {
+                    let route: kube::api::DynamicObject = serde_json::from_value(
+                        solver_http_route(c, ns, owner_namespace, namespace, name),
+                    )
+                    .map_err(|e| {
+                        AcmeError::config(format!("building the HTTP-01 HTTPRoute: {e}"))
+                    })?;
+                    create(&http_routes(&self.client, ns), &pp, &route)
+                        .await
+                        .map_err(|e| fail("HTTPRoute", e))
+                }
             }
-        }
+        };
+        tokio::try_join!(config_map, service, route)?;
+        presented().insert(
+            (self.namespace.clone(), c.token.clone()),
+            Presented {
+                key_authorization: c.key_authorization.clone(),
+                fetched: None,
+            },
+        );
+        self.tokens.push(c.token.clone());
         Ok(())
     }
 
@@ -270,28 +376,35 @@ impl Solver {
     /// leftover is labelled and harmless, and must not hide the order's own outcome.
     pub async fn cleanup(self) {
         let dp = DeleteParams::default();
-        for name in &self.created {
+        for (name, kind) in &self.created {
             let ns = &self.namespace;
-            let results = [
-                Api::<Ingress>::namespaced(self.client.clone(), ns)
-                    .delete(name, &dp)
-                    .await
-                    .map(|_| ()),
-                // A 404 also when Gateway API is not served: nothing to remove.
-                http_routes(&self.client, ns)
-                    .delete(name, &dp)
-                    .await
-                    .map(|_| ()),
+            // Only the kind of route this solver created; the three deletes at once.
+            let route = async {
+                match kind {
+                    RouteKind::Ingress => Api::<Ingress>::namespaced(self.client.clone(), ns)
+                        .delete(name, &dp)
+                        .await
+                        .map(|_| ()),
+                    RouteKind::HttpRoute => http_routes(&self.client, ns)
+                        .delete(name, &dp)
+                        .await
+                        .map(|_| ()),
+                }
+            };
+            let service = async {
                 Api::<Service>::namespaced(self.client.clone(), ns)
                     .delete(name, &dp)
                     .await
-                    .map(|_| ()),
+                    .map(|_| ())
+            };
+            let config_map = async {
                 Api::<ConfigMap>::namespaced(self.client.clone(), ns)
                     .delete(name, &dp)
                     .await
-                    .map(|_| ()),
-            ];
-            for r in results {
+                    .map(|_| ())
+            };
+            let (route, service, config_map) = tokio::join!(route, service, config_map);
+            for r in [route, service, config_map] {
                 match r {
                     Ok(()) => {}
                     Err(kube::Error::Api(e)) if e.code == 404 => {}
@@ -488,11 +601,13 @@ where
 #[derive(Clone)]
 struct Responder {
     config_maps: Api<ConfigMap>,
+    namespace: String,
 }
 
 /// Serves `GET /.well-known/acme-challenge/<token>` on `listener` until `shutdown`
-/// completes, answering from the challenge ConfigMaps in `namespace` (read from the API
-/// on each request, so any replica answers any challenge).
+/// completes: a challenge this process presented in `namespace` from memory, any other
+/// from its challenge ConfigMap in `namespace` (read from the API on each request, so any
+/// replica answers any challenge).
 pub async fn serve_http01(
     listener: tokio::net::TcpListener,
     client: Client,
@@ -501,6 +616,7 @@ pub async fn serve_http01(
 ) -> std::io::Result<()> {
     let state = Responder {
         config_maps: Api::namespaced(client, &namespace),
+        namespace,
     };
     let app = Router::new()
         .route("/.well-known/acme-challenge/{token}", get(answer))
@@ -515,6 +631,10 @@ async fn answer(State(r): State<Responder>, Path(token): Path<String>) -> Respon
         return StatusCode::NOT_FOUND.into_response();
     }
     let name = solver_name(&token);
+    if let Some(ka) = answer_presented(&r.namespace, &token) {
+        debug!(%name, "answered an HTTP-01 challenge this process presented");
+        return ([(header::CONTENT_TYPE, "application/octet-stream")], ka).into_response();
+    }
     match r.config_maps.get_opt(&name).await {
         Ok(Some(cm)) => {
             let data = cm.data.unwrap_or_default();
@@ -559,6 +679,41 @@ mod tests {
             a.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         );
+    }
+
+    #[tokio::test]
+    async fn presented_challenges_are_answered_from_memory_and_signal_the_fetch() {
+        let key = (
+            "ops-memory".to_string(),
+            "tokenOfThisProcess0123".to_string(),
+        );
+        assert_eq!(answer_presented(&key.0, &key.1), None);
+        let fetched = Arc::new(tokio::sync::Notify::new());
+        presented().insert(
+            key.clone(),
+            Presented {
+                key_authorization: "tokenOfThisProcess0123.thumb".into(),
+                fetched: Some(fetched.clone()),
+            },
+        );
+        // Another namespace's responder does not answer it.
+        assert_eq!(answer_presented("other", &key.1), None);
+        assert_eq!(
+            tokio::time::timeout(Duration::from_millis(20), fetched.notified())
+                .await
+                .ok(),
+            None,
+            "signalled before the CA asked"
+        );
+        assert_eq!(
+            answer_presented(&key.0, &key.1).as_deref(),
+            Some("tokenOfThisProcess0123.thumb")
+        );
+        tokio::time::timeout(Duration::from_secs(1), fetched.notified())
+            .await
+            .expect("the fetch is signalled");
+        presented().remove(&key);
+        assert_eq!(answer_presented(&key.0, &key.1), None);
     }
 
     #[test]

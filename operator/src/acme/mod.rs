@@ -11,7 +11,11 @@ mod error;
 mod http;
 mod http01;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use base64::Engine;
 use instant_acme::{
@@ -60,6 +64,15 @@ pub const ACCOUNT_KEY: &str = "tls.key";
 pub const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long the CA may take to sign after finalization.
 pub const CERTIFICATE_TIMEOUT: Duration = Duration::from_secs(60);
+/// When the order is first looked at after its challenges were handed to the CA, unless
+/// this process's responder answered the CA for every one of them before.
+const FIRST_POLL: Duration = Duration::from_millis(250);
+/// When an order the CA is still signing is first looked at after its finalization (then
+/// 250 ms later, and so on, each wait 2.5 times the one before).
+const AFTER_FINALIZE: Duration = Duration::from_millis(100);
+/// How long after the CA fetched the last answer from this process the order is looked
+/// at: the CA still compares the answers (from every vantage point) and records them.
+const AFTER_FETCH: Duration = Duration::from_millis(50);
 
 /// A certificate chain from the CA and, when the CA offers ARI, its suggested renewal
 /// window.
@@ -69,6 +82,47 @@ pub struct Issued {
     pub chain_pem: String,
     /// The CA's suggested renewal window (RFC 9773), checked against the leaf's validity.
     pub renewal_window: Option<(Timestamp, Timestamp)>,
+}
+
+/// Longest an ACME Renewal Information answer is reused, whatever the CA's Retry-After
+/// (RFC 9773 suggests checking at least a few times a day).
+const ARI_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
+
+/// The CA's renewal windows by directory and certificate, each until its Retry-After
+/// (RFC 9773 §4.3: not asked again before then). Every pass of a Ready ACME certificate
+/// looks at its window; without this, each pass was a request to the CA.
+#[derive(Default)]
+struct AriCache {
+    entries: HashMap<String, (Option<(Timestamp, Timestamp)>, Instant)>,
+    /// Expired entries are dropped when the map reaches this size.
+    prune_at: usize,
+}
+
+impl AriCache {
+    fn get(&self, key: &str, now: Instant) -> Option<Option<(Timestamp, Timestamp)>> {
+        self.entries
+            .get(key)
+            .filter(|(_, until)| now < *until)
+            .map(|(w, _)| *w)
+    }
+
+    fn put(
+        &mut self,
+        key: String,
+        window: Option<(Timestamp, Timestamp)>,
+        retry_after: Duration,
+        now: Instant,
+    ) {
+        let keep = retry_after.min(ARI_MAX_AGE);
+        if keep.is_zero() {
+            return;
+        }
+        if self.entries.len() >= self.prune_at {
+            self.entries.retain(|_, (_, until)| now < *until);
+            self.prune_at = (2 * self.entries.len()).max(1024);
+        }
+        self.entries.insert(key, (window, now + keep));
+    }
 }
 
 struct Cached {
@@ -89,6 +143,7 @@ pub struct Acme {
     accounts: tokio::sync::Mutex<HashMap<String, Cached>>,
     self_check: Option<SelfCheck>,
     dns_update_failures: DnsUpdateFailures,
+    ari: std::sync::Mutex<AriCache>,
 }
 
 /// Counter of failed RFC 2136 updates by reason (`dns::rfc2136::reason`).
@@ -119,6 +174,7 @@ impl Acme {
             accounts: tokio::sync::Mutex::default(),
             self_check: None,
             dns_update_failures: DnsUpdateFailures::default(),
+            ari: std::sync::Mutex::default(),
         }
     }
 
@@ -561,22 +617,33 @@ impl Acme {
                     .and_then(|h| h.ingress_class_name.as_deref()),
             },
         };
-        let outcome = self
-            .complete(
+        let validated = self
+            .validate(
                 &mut order,
                 &mut solver,
                 dns01.as_mut(),
                 spec,
                 owner_namespace,
                 via,
-                csr_der,
                 &cx,
             )
             .await;
-        solver.cleanup().await;
-        if let Some(d) = dns01.as_mut() {
-            d.cleanup().await;
-        }
+        // Once the CA has validated, the answers are not needed any more: they are removed
+        // while the CA signs (the removal was a few sequential round trips to the API after
+        // the certificate came). Whatever the outcome, they are gone when this returns.
+        let cleanup = async {
+            solver.cleanup().await;
+            if let Some(d) = dns01.as_mut() {
+                d.cleanup().await;
+            }
+        };
+        let outcome = match validated {
+            Ok(()) => tokio::join!(self.finish(&mut order, csr_der, &cx), cleanup).0,
+            Err(e) => {
+                cleanup.await;
+                Err(e)
+            }
+        };
         let chain_pem = outcome.map_err(|mut e| {
             if e.retry_after.is_none() {
                 e.retry_after = self.stats.recent_retry_after();
@@ -608,8 +675,10 @@ impl Acme {
         })
     }
 
+    /// Answers the order's challenges and waits until the CA has validated them all (the
+    /// order is `ready`).
     #[allow(clippy::too_many_arguments)]
-    async fn complete(
+    async fn validate(
         &self,
         order: &mut instant_acme::Order,
         solver: &mut Solver,
@@ -617,9 +686,8 @@ impl Acme {
         spec: &AcmeIssuer,
         owner_namespace: &str,
         via: Via<'_>,
-        csr_der: &[u8],
         cx: &ErrorContext,
-    ) -> Result<String, AcmeError> {
+    ) -> Result<(), AcmeError> {
         let mut authorizations = order.authorizations();
         while let Some(authz) = authorizations.next().await {
             let mut authz = authz.map_err(|e| map_error(&e, Stage::Order, cx))?;
@@ -674,16 +742,34 @@ impl Acme {
             if let Some(check) = &self.self_check {
                 http01::self_check(&c, check).await?;
             }
+            solver.expect_fetch(&c);
             challenge
                 .set_ready()
                 .await
                 .map_err(|e| map_error(&e, Stage::Challenge, cx))?;
         }
+        // The first look at the order: right after the CA fetched every answer from this
+        // process (it validates as soon as it is told, so a fixed first delay was most of an
+        // order's time against a fast CA), else after FIRST_POLL; then polling with
+        // backoff, honouring the CA's Retry-After.
+        if solver.wait_fetched(FIRST_POLL).await {
+            tokio::time::sleep(AFTER_FETCH).await;
+        }
         let polling = RetryPolicy::new()
             .initial_delay(Duration::from_millis(250))
             .backoff(1.5)
             .timeout(CHALLENGE_TIMEOUT);
-        match order.poll_ready(&polling).await {
+        let first = order
+            .refresh()
+            .await
+            .map(|state| (state.status, state.error.clone()));
+        let ready = match first {
+            Ok((_, Some(problem))) => Err(instant_acme::Error::Api(problem)),
+            Ok((status @ (OrderStatus::Ready | OrderStatus::Invalid), None)) => Ok(status),
+            Ok(_) => order.poll_ready(&polling).await,
+            Err(e) => Err(e),
+        };
+        match ready {
             Ok(OrderStatus::Ready) => {}
             Ok(_) => return Err(challenge_failure(order, cx).await),
             Err(instant_acme::Error::Api(p)) => {
@@ -695,13 +781,40 @@ impl Acme {
             }
             Err(e) => return Err(map_error(&e, Stage::Challenge, cx)),
         }
+        Ok(())
+    }
+
+    /// Finalizes a ready order with `csr_der` and fetches the certificate chain.
+    async fn finish(
+        &self,
+        order: &mut instant_acme::Order,
+        csr_der: &[u8],
+        cx: &ErrorContext,
+    ) -> Result<String, AcmeError> {
         order
             .finalize_csr(csr_der)
             .await
             .map_err(|e| map_error(&e, Stage::Finalize, cx))?;
+        // A CA that signs at once answers the finalization with a valid order: fetch the
+        // certificate without waiting.
+        if order.state().status == OrderStatus::Valid {
+            return match order.certificate().await {
+                Ok(Some(chain)) => Ok(chain),
+                Ok(None) => Err(AcmeError::new(
+                    ACME_ORDER_FAILED,
+                    format!(
+                        "the CA at {} reported a valid order without a certificate",
+                        cx.directory
+                    ),
+                )),
+                Err(e) => Err(map_error(&e, Stage::Finalize, cx)),
+            };
+        }
+        // Signing takes a CA a moment: the first look soon, then backing off (and from then on
+        // the CA's Retry-After, when it sends one).
         let polling = RetryPolicy::new()
-            .initial_delay(Duration::from_millis(250))
-            .backoff(1.5)
+            .initial_delay(AFTER_FINALIZE)
+            .backoff(2.5)
             .timeout(CERTIFICATE_TIMEOUT);
         order
             .poll_certificate(&polling)
@@ -721,6 +834,12 @@ impl Acme {
             .await
     }
 
+    fn ari_cache(&self) -> std::sync::MutexGuard<'_, AriCache> {
+        self.ari
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     async fn window(
         &self,
         account: &Account,
@@ -737,15 +856,20 @@ impl Acme {
                 "no ACME renewal information for this certificate: {e}"
             ))
         })?;
+        let key = format!("{} {id}", cx.directory);
+        if let Some(window) = self.ari_cache().get(&key, Instant::now()) {
+            return Ok(window);
+        }
         match account.renewal_info(&id).await {
-            Ok((ri, _)) => {
+            Ok((ri, retry_after)) => {
                 let w = &ri.suggested_window;
-                Ok(
-                    match (ari::to_timestamp(w.start), ari::to_timestamp(w.end)) {
-                        (Some(s), Some(e)) => checked_window(s, e, info.not_before, info.not_after),
-                        _ => None,
-                    },
-                )
+                let window = match (ari::to_timestamp(w.start), ari::to_timestamp(w.end)) {
+                    (Some(s), Some(e)) => checked_window(s, e, info.not_before, info.not_after),
+                    _ => None,
+                };
+                self.ari_cache()
+                    .put(key, window, retry_after, Instant::now());
+                Ok(window)
             }
             Err(instant_acme::Error::Unsupported(_)) => Ok(None),
             Err(e) => Err(map_error(&e, Stage::RenewalInfo, cx)),
@@ -903,6 +1027,39 @@ pub fn decode_hmac_key(raw: &[u8]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renewal_windows_are_kept_until_the_cas_retry_after() {
+        let now = Instant::now();
+        let w = Some((
+            Timestamp::from_second(1_800_000_000).unwrap(),
+            Timestamp::from_second(1_800_086_400).unwrap(),
+        ));
+        let mut cache = AriCache::default();
+        cache.put("a".into(), w, Duration::from_secs(60), now);
+        assert_eq!(cache.get("a", now), Some(w));
+        assert_eq!(cache.get("a", now + Duration::from_secs(59)), Some(w));
+        assert_eq!(cache.get("a", now + Duration::from_secs(60)), None);
+        assert_eq!(cache.get("b", now), None);
+        // No window is an answer too; no Retry-After is nothing to keep.
+        cache.put("none".into(), None, Duration::from_secs(60), now);
+        assert_eq!(cache.get("none", now), Some(None));
+        cache.put("zero".into(), w, Duration::ZERO, now);
+        assert_eq!(cache.get("zero", now), None);
+        // A week's Retry-After is kept at most ARI_MAX_AGE.
+        cache.put("long".into(), w, Duration::from_secs(7 * 86_400), now);
+        assert_eq!(cache.get("long", now + ARI_MAX_AGE), None);
+        // Expired entries do not pile up.
+        for i in 0..5000 {
+            cache.put(format!("c{i}"), w, Duration::from_secs(1), now);
+        }
+        let later = now + Duration::from_secs(2);
+        for i in 0..5000 {
+            cache.put(format!("d{i}"), w, Duration::from_secs(1), later);
+        }
+        assert!(cache.entries.len() < 6000, "{}", cache.entries.len());
+        assert_eq!(cache.get("d4999", later), Some(w));
+    }
 
     #[test]
     fn hmac_keys_decode_as_cas_hand_them_out() {

@@ -384,8 +384,19 @@ async fn issue_acme(
     match outcome {
         Ok((accepted, window)) => {
             write_secret(cert, s, &secrets, &accepted, &key, revision).await?;
-            cleanup_staged_keys(&secrets, &cert.name_any(), revision).await?;
             let leaf = &accepted.leaf;
+            let message = format!(
+                "revision {revision} from {directory} (issuer {}) written to Secret {}, valid until {}",
+                leaf.issuer, cert.spec.secret_name, leaf.not_after
+            );
+            // The staged key goes and the event is recorded at once (two round trips to the
+            // API that do not depend on each other).
+            let name = cert.name_any();
+            let (cleaned, ()) = tokio::join!(
+                cleanup_staged_keys(&secrets, &name, revision),
+                ctx.event(cert, Notice::normal(reason::ISSUED, action::ISSUE, message))
+            );
+            cleaned?;
             let renew_at = match window {
                 Some((start, end)) => renewal_in_window(start, end, uid),
                 None => renewal_time(&RenewalInput {
@@ -413,12 +424,6 @@ async fn issue_acme(
                 &ready_message(&leaf.issuer, &cert.spec.secret_name, &leaf.not_after),
             );
             s.set(ISSUING, false, reason::UP_TO_DATE, "no issuance needed");
-            let message = format!(
-                "revision {revision} from {directory} (issuer {}) written to Secret {}, valid until {}",
-                leaf.issuer, cert.spec.secret_name, leaf.not_after
-            );
-            ctx.event(cert, Notice::normal(reason::ISSUED, action::ISSUE, message))
-                .await;
             Ok(Action::requeue(
                 time_until_renewal(s.now, renew_at).min(MAX_REQUEUE),
             ))
