@@ -229,6 +229,7 @@ async fn seed_one(client: &kube::Client, t: Arc<Template>, i: usize) -> Result<(
             ByteString(accepted.root_pem().into_bytes()),
         );
     }
+    let issued_at = Timestamp::now().to_string();
     let secret = serde_json::json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {
@@ -236,13 +237,13 @@ async fn seed_one(client: &kube::Client, t: Arc<Template>, i: usize) -> Result<(
             "labels": labels(Some(ROLE_CERTIFICATE)),
             "annotations": {
                 REVISION_KEY: "1",
-                ISSUED_AT_KEY: Timestamp::now().to_string(),
+                ISSUED_AT_KEY: issued_at,
             },
         },
         "type": "kubernetes.io/tls",
         "data": data,
     });
-    Api::<Secret>::namespaced(client.clone(), ns)
+    let written = Api::<Secret>::namespaced(client.clone(), ns)
         .patch(&cert.spec.secret_name, &apply, &Patch::Apply(&secret))
         .await?;
     // The order as issue() creates it, then its status as advance_order leaves it.
@@ -315,11 +316,17 @@ async fn seed_one(client: &kube::Client, t: Arc<Template>, i: usize) -> Result<(
             &Patch::Apply(status("CertificateOrder", swap(&t.order_status)?)),
         )
         .await?;
+    // The check of the Secret the operator records (status.secretCheck), for this Secret.
+    let mut cert_status = swap(&t.cert_status)?;
+    if let Some(check) = cert_status.get_mut("secretCheck") {
+        check["secretVersion"] = written.metadata.resource_version.clone().into();
+        check["issuedAt"] = issued_at.into();
+    }
     certs
         .patch_status(
             &name,
             &apply,
-            &Patch::Apply(status("ServiceCertificate", swap(&t.cert_status)?)),
+            &Patch::Apply(status("ServiceCertificate", cert_status)),
         )
         .await?;
     Ok(())

@@ -267,4 +267,31 @@ pub struct ServiceCertificateStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(range(min = 0, max = 9007199254740991i64))]
     pub observed_generation: Option<i64>,
+    /// What the operator last verified in the Secret (SITHS route), so that a restarted
+    /// operator need not read a Secret that has not changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_check: Option<SecretCheck>,
+}
+
+/// The Secret as the operator last verified it: the Secret's version, the certificate's
+/// generation and the issuer it was checked against. While all three are what they were, the
+/// conclusion (the revision in `status.revision`, renewed at `status.renewalTime`) holds
+/// without reading the Secret again.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretCheck {
+    /// The Secret's resourceVersion when it was verified (or written).
+    pub secret_version: String,
+    /// The certificate's generation then.
+    #[validate(range(min = 0, max = 9007199254740991i64))]
+    pub generation: i64,
+    /// SHA-256 of the issuer as resolved then (its trust anchors, CA, subject fields and
+    /// lead time): another value means the Secret is checked again.
+    pub issuer_digest: String,
+    /// When the revision in the Secret was issued (RFC 3339).
+    pub issued_at: String,
+    /// The resourceVersions of the key store password Secrets then, in the order the spec
+    /// names them (empty without key stores).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub password_versions: Vec<String>,
 }

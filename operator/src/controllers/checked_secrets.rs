@@ -2,33 +2,44 @@
 //! pass over an unchanged Secret does not read it again.
 //!
 //! Two maps, both small (names and versions, never data):
-//! - [`SecretVersions`]: the resourceVersion of every operator-labelled certificate Secret,
-//!   as its metadata watch reports it (deletions and relists included);
+//! - [`WatchedVersions`]: the resourceVersion of every operator-labelled certificate Secret,
+//!   as its metadata watch reports it (deletions and relists included; the same type keeps
+//!   the versions of key store password Secrets and of CertificateOrders);
 //! - [`CheckedSecrets`]: per certificate, the Secret version a pass last read or wrote and
 //!   what that pass concluded from it.
 //!
-//! A pass whose certificate (generation), issuer (the same resolved issuer) and Secret
-//! (resourceVersion) are all unchanged since then reuses the conclusion; anything else (a
-//! Secret the watch has not reported, one changed or deleted since, a relist in progress at
-//! start-up, a new generation, a re-resolved issuer) reads the Secret as before.
+//! A pass whose certificate (generation), issuer (the digest of the resolved issuer) and
+//! Secret (resourceVersion) are all unchanged since then reuses the conclusion; anything
+//! else (a Secret the watch has not reported, one changed or deleted since, a new
+//! generation, an issuer that resolves differently) reads the Secret as before.
+//!
+//! The conclusion is also written to the certificate's status (`status.secretCheck`,
+//! [`Checked::to_status`]), so that a restarted operator reads only the Secrets that changed
+//! while it was away ([`Checked::from_status`]), once the Secrets' watch has listed them
+//! ([`WatchedVersions::wait_listed`]). Both copies are judged by one rule, [`Checked::holds`].
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError, Weak},
+    sync::{Mutex, PoisonError},
+    time::Duration,
 };
 
 use jiff::Timestamp;
 use kube::{Resource, ResourceExt, runtime::watcher::Event};
 
-use super::siths_issuer::ResolvedIssuer;
+use crate::api::{SecretCheck, ServiceCertificateStatus};
 
 fn key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
 
-/// The resourceVersion of each watched Secret (`namespace/name`).
+/// The resourceVersion of each object a watch reports (`namespace/name`).
 #[derive(Debug, Default)]
-pub struct SecretVersions(Mutex<Versions>);
+pub struct WatchedVersions {
+    versions: Mutex<Versions>,
+    /// Woken when a list of the watch is complete.
+    listed: tokio::sync::Notify,
+}
 
 #[derive(Debug, Default)]
 struct Versions {
@@ -36,12 +47,14 @@ struct Versions {
     /// Filled during a relist; replaces `live` when the relist is done, so a Secret deleted
     /// while the watch was down is forgotten.
     relist: Option<HashMap<String, String>>,
+    /// Whether a list has completed since the process started.
+    listed: bool,
 }
 
-impl SecretVersions {
+impl WatchedVersions {
     /// Applies one watch event.
     pub fn apply<K: Resource>(&self, event: &Event<K>) {
-        let mut v = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut v = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = |o: &K| {
             (
                 key(&o.namespace().unwrap_or_default(), &o.name_any()),
@@ -73,13 +86,35 @@ impl SecretVersions {
                 if let Some(r) = v.relist.take() {
                     v.live = r;
                 }
+                v.listed = true;
+                self.listed.notify_waiters();
             }
         }
     }
 
+    /// Whether the watch has listed every Secret once (before, a Secret missing from the
+    /// map may just not be reported yet).
+    pub fn listed(&self) -> bool {
+        self.versions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .listed
+    }
+
+    /// Waits until the watch has listed every Secret once, at most `timeout`; whether it has.
+    pub async fn wait_listed(&self, timeout: Duration) -> bool {
+        let notified = self.listed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.listed() {
+            return true;
+        }
+        tokio::time::timeout(timeout, notified).await.is_ok() || self.listed()
+    }
+
     /// The version the watch last reported for Secret `name` in `namespace`.
     pub fn version(&self, namespace: &str, name: &str) -> Option<String> {
-        self.0
+        self.versions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .live
@@ -89,14 +124,14 @@ impl SecretVersions {
 }
 
 /// What a pass concluded from a certificate Secret it read or wrote.
-#[derive(Debug)]
-pub struct Checked<I = ResolvedIssuer> {
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
     /// The Secret's resourceVersion then.
     pub secret_version: String,
     /// The certificate's generation then.
     pub generation: Option<i64>,
-    /// The resolved issuer the chain was checked against.
-    pub issuer: Weak<I>,
+    /// The digest of the resolved issuer the chain was checked against.
+    pub issuer_digest: String,
     /// The revision the Secret holds.
     pub revision: u32,
     /// When that revision is to be renewed.
@@ -108,24 +143,62 @@ pub struct Checked<I = ResolvedIssuer> {
     pub passwords: Vec<String>,
 }
 
-/// The last [`Checked`] per certificate (`namespace/name`).
-#[derive(Debug)]
-pub struct CheckedSecrets<I = ResolvedIssuer>(Mutex<HashMap<String, Checked<I>>>);
+impl Checked {
+    /// Whether this conclusion still holds: the certificate's generation, the issuer's
+    /// digest, the Secret's version (`watched`, from [`WatchedVersions`]) and the password
+    /// Secrets' versions (`passwords`; `None`: one is not watched) are what they were then.
+    pub fn holds(
+        &self,
+        generation: Option<i64>,
+        issuer_digest: &str,
+        watched: Option<&str>,
+        passwords: Option<&[String]>,
+    ) -> bool {
+        self.generation == generation
+            && self.issuer_digest == issuer_digest
+            && watched == Some(self.secret_version.as_str())
+            && passwords == Some(self.passwords.as_slice())
+    }
 
-impl<I> Default for CheckedSecrets<I> {
-    fn default() -> Self {
-        Self(Mutex::default())
+    /// The conclusion as the certificate's status records it (`status.secretCheck`).
+    pub fn to_status(&self) -> Option<SecretCheck> {
+        Some(SecretCheck {
+            secret_version: self.secret_version.clone(),
+            generation: self.generation?,
+            issuer_digest: self.issuer_digest.clone(),
+            issued_at: self.issued_at.to_string(),
+            password_versions: self.passwords.clone(),
+        })
+    }
+
+    /// The conclusion a status records: its `secretCheck` with the revision and renewal
+    /// time beside it. `None` when any of them is missing or unreadable.
+    pub fn from_status(status: &ServiceCertificateStatus) -> Option<Checked> {
+        let stamp = status.secret_check.as_ref()?;
+        Some(Checked {
+            secret_version: stamp.secret_version.clone(),
+            generation: Some(stamp.generation),
+            issuer_digest: stamp.issuer_digest.clone(),
+            revision: status.revision?,
+            renew_at: status.renewal_time.as_deref()?.parse().ok()?,
+            issued_at: stamp.issued_at.parse().ok()?,
+            passwords: stamp.password_versions.clone(),
+        })
     }
 }
 
-impl<I> CheckedSecrets<I> {
+/// The last [`Checked`] per certificate (`namespace/name`).
+#[derive(Debug, Default)]
+pub struct CheckedSecrets(Mutex<HashMap<String, Checked>>);
+
+impl CheckedSecrets {
     /// Remembers what a pass concluded about `namespace/cert`'s Secret. When the map holds
     /// far more keys than `live` certificates exist, keys no longer `alive` are dropped.
     pub fn remember(
         &self,
         namespace: &str,
         cert: &str,
-        checked: Checked<I>,
+        checked: Checked,
         live: usize,
         alive: impl Fn(&str) -> bool,
     ) {
@@ -144,33 +217,20 @@ impl<I> CheckedSecrets<I> {
             .remove(&key(namespace, cert));
     }
 
-    /// The last conclusion about `namespace/cert`, if the certificate's generation, the
-    /// issuer, the Secret's version (`watched`, from [`SecretVersions`]) and the password
-    /// Secrets' versions (`passwords`; `None`: one is not watched) are what they were then.
+    /// The last conclusion about `namespace/cert`, if it still [holds](Checked::holds).
     pub fn unchanged(
         &self,
         namespace: &str,
         cert: &str,
         generation: Option<i64>,
-        issuer: &Arc<I>,
+        issuer_digest: &str,
         watched: Option<&str>,
         passwords: Option<&[String]>,
-    ) -> Option<Checked<I>> {
+    ) -> Option<Checked> {
         let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let c = map.get(&key(namespace, cert))?;
-        (c.generation == generation
-            && std::ptr::eq(c.issuer.as_ptr(), Arc::as_ptr(issuer))
-            && watched == Some(c.secret_version.as_str())
-            && passwords == Some(c.passwords.as_slice()))
-        .then(|| Checked {
-            secret_version: c.secret_version.clone(),
-            generation: c.generation,
-            issuer: c.issuer.clone(),
-            revision: c.revision,
-            renew_at: c.renew_at,
-            issued_at: c.issued_at,
-            passwords: c.passwords.clone(),
-        })
+        map.get(&key(namespace, cert))
+            .filter(|c| c.holds(generation, issuer_digest, watched, passwords))
+            .cloned()
     }
 }
 
@@ -194,7 +254,7 @@ mod tests {
 
     #[test]
     fn versions_follow_applies_deletes_and_relists() {
-        let v = SecretVersions::default();
+        let v = WatchedVersions::default();
         v.apply(&Event::Apply(secret("a", "1")));
         v.apply(&Event::Apply(secret("b", "2")));
         assert_eq!(v.version("ns", "a").as_deref(), Some("1"));
@@ -213,15 +273,11 @@ mod tests {
         assert_eq!(v.version("ns", "c").as_deref(), Some("5"));
     }
 
-    /// Any value stands for a resolved issuer: only its identity counts.
-    fn issuer() -> Arc<String> {
-        Arc::new("issuer".to_string())
-    }
 
     #[test]
     fn a_conclusion_holds_only_while_certificate_issuer_and_secret_are_unchanged() {
         let checked = CheckedSecrets::default();
-        let first = issuer();
+        let first = "DIGEST1";
         let now = Timestamp::now();
         let versions = ["4".to_string()];
         let pw = Some(versions.as_slice());
@@ -231,7 +287,7 @@ mod tests {
             Checked {
                 secret_version: "7".into(),
                 generation: Some(2),
-                issuer: Arc::downgrade(&first),
+                issuer_digest: first.into(),
                 revision: 1,
                 renew_at: now,
                 issued_at: now,
@@ -242,56 +298,116 @@ mod tests {
         );
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &first, Some("7"), pw)
+                .unchanged("ns", "c", Some(2), first, Some("7"), pw)
                 .is_some()
         );
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &first, Some("8"), pw)
+                .unchanged("ns", "c", Some(2), first, Some("8"), pw)
                 .is_none(),
             "the Secret changed"
         );
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &first, None, pw)
+                .unchanged("ns", "c", Some(2), first, None, pw)
                 .is_none(),
             "the Secret is gone or not reported yet"
         );
         assert!(
             checked
-                .unchanged("ns", "c", Some(3), &first, Some("7"), pw)
+                .unchanged("ns", "c", Some(3), first, Some("7"), pw)
                 .is_none(),
             "a new spec"
         );
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &first, Some("7"), Some(&["5".into()]))
+                .unchanged("ns", "c", Some(2), first, Some("7"), Some(&["5".into()]))
                 .is_none(),
             "a password Secret changed"
         );
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &first, Some("7"), None)
+                .unchanged("ns", "c", Some(2), first, Some("7"), None)
                 .is_none(),
             "a password Secret is not watched"
         );
-        let second = issuer();
+        let second = "DIGEST2";
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &second, Some("7"), pw)
+                .unchanged("ns", "c", Some(2), second, Some("7"), pw)
                 .is_none(),
-            "the issuer was resolved again"
+            "the issuer resolves differently"
         );
         assert!(
             checked
-                .unchanged("ns", "d", Some(2), &first, Some("7"), pw)
+                .unchanged("ns", "d", Some(2), first, Some("7"), pw)
                 .is_none()
         );
         checked.forget("ns", "c");
         assert!(
             checked
-                .unchanged("ns", "c", Some(2), &first, Some("7"), pw)
+                .unchanged("ns", "c", Some(2), first, Some("7"), pw)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_status_keeps_a_conclusion_across_a_restart_under_the_same_rule() {
+        let now: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let checked = Checked {
+            secret_version: "7".into(),
+            generation: Some(2),
+            issuer_digest: "D".into(),
+            revision: 3,
+            renew_at: now,
+            issued_at: now,
+            passwords: vec!["4".into()],
+        };
+        let mut status = ServiceCertificateStatus {
+            revision: Some(3),
+            renewal_time: Some(now.to_string()),
+            secret_check: checked.to_status(),
+            ..Default::default()
+        };
+        let back = Checked::from_status(&status).expect("read back");
+        assert_eq!(back, checked);
+        let pw = ["4".to_string()];
+        assert!(back.holds(Some(2), "D", Some("7"), Some(&pw)));
+        assert!(!back.holds(Some(2), "E", Some("7"), Some(&pw)), "another issuer");
+        assert!(!back.holds(Some(2), "D", Some("8"), Some(&pw)), "the Secret changed");
+        assert!(!back.holds(Some(2), "D", None, Some(&pw)), "not listed yet");
+        // Without the revision or the renewal time beside it, a stamp says nothing.
+        status.revision = None;
+        assert_eq!(Checked::from_status(&status), None);
+        status.revision = Some(3);
+        status.renewal_time = Some("not a time".into());
+        assert_eq!(Checked::from_status(&status), None);
+        // A certificate without a generation is not stamped.
+        assert_eq!(
+            Checked {
+                generation: None,
+                ..checked
+            }
+            .to_status(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_for_the_first_list_ends_when_it_is_done_or_times_out() {
+        let v = std::sync::Arc::new(WatchedVersions::default());
+        assert!(!v.listed());
+        assert!(!v.wait_listed(Duration::from_millis(20)).await);
+        let waiter = tokio::spawn({
+            let v = v.clone();
+            async move { v.wait_listed(Duration::from_secs(10)).await }
+        });
+        v.apply(&Event::<Secret>::Init);
+        v.apply(&Event::InitApply(secret("a", "1")));
+        tokio::task::yield_now().await;
+        assert!(!v.listed(), "listed before the list was done");
+        v.apply(&Event::<Secret>::InitDone);
+        assert!(waiter.await.unwrap());
+        assert!(v.wait_listed(Duration::ZERO).await);
     }
 }

@@ -79,9 +79,12 @@ pub struct Context {
     /// Newest ServiceCertificate versions seen (see [`SeenVersions`]).
     pub(crate) certificate_versions: SeenVersions,
     /// Certificate Secrets' versions from their watch (see [`checked_secrets`]).
-    secret_versions: checked_secrets::SecretVersions,
+    secret_versions: checked_secrets::WatchedVersions,
     /// Key store password Secrets' versions from their watch.
-    password_versions: checked_secrets::SecretVersions,
+    password_versions: checked_secrets::WatchedVersions,
+    /// CertificateOrders' versions from their metadata watch: whether an order may exist
+    /// before it is read.
+    order_versions: checked_secrets::WatchedVersions,
     /// What the last pass of each certificate concluded from its Secret.
     checked_secrets: checked_secrets::CheckedSecrets,
     siths_anchors: std::sync::OnceLock<Vec<crate::pki::SithsAnchors>>,
@@ -203,6 +206,7 @@ impl Context {
             certificate_versions: Default::default(),
             secret_versions: Default::default(),
             password_versions: Default::default(),
+            order_versions: Default::default(),
             checked_secrets: Default::default(),
             siths_anchors: Default::default(),
             acme,

@@ -311,21 +311,13 @@ async fn siths_route(
     // 7. What the Secret holds now. Unchanged since the last pass read or wrote it (the
     // same certificate generation, issuer and Secret version): that pass's conclusion
     // holds, and the Secret is not read again.
-    let watched = ctx.secret_versions.version(ns, &spec.secret_name);
     // Taken before any password is read: a password changed after this moment has a new
     // version, and the next pass does not take this one's conclusion.
     let passwords = watched_passwords(ctx, ns, cert);
     if stores_in_place(cert, s)
         && s.st.current_order.is_none()
         && true_reason(&s.st.conditions, READY).is_some()
-        && let Some(known) = ctx.checked_secrets.unchanged(
-            ns,
-            &name,
-            cert.metadata.generation,
-            issuer,
-            watched.as_deref(),
-            passwords.as_deref(),
-        )
+        && let Some(known) = last_check(ctx, cert, s, issuer, passwords.as_deref()).await
         && s.st.revision == Some(known.revision)
         && !renewal_due(s.now, known.renew_at)
         && !renewal_requested(renewal_request(cert), known.issued_at)
@@ -337,6 +329,7 @@ async fn siths_route(
         ));
     }
     ctx.checked_secrets.forget(ns, &name);
+    s.st.secret_check = None;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let secret = secrets.get_opt(&spec.secret_name).await?;
     let current = current_certificate(cert, secret.as_ref(), issuer, s.now);
@@ -486,6 +479,16 @@ async fn siths_route(
     .await
 }
 
+/// Whether order `name` in `ns` may exist, so that it must be read before one is placed:
+/// the status names it, or the orders' watch has not listed them yet, or it reported the
+/// order. Only an order made in the last moments by someone else escapes this (the watch
+/// has not reported it yet); its create then answers 409, which every placement handles.
+fn order_may_exist(ctx: &Context, s: &Status, ns: &str, name: &str) -> bool {
+    s.st.current_order.as_deref() == Some(name)
+        || !ctx.order_versions.listed()
+        || ctx.order_versions.version(ns, name).is_some()
+}
+
 /// Whether `issuer` signs an order in the pass that places it ([`policy::order::signs_at_once`]).
 fn signs_now(issuer: &ResolvedIssuer) -> bool {
     policy::order::signs_at_once(
@@ -515,6 +518,50 @@ fn renewal_request(cert: &ServiceCertificate) -> Option<Timestamp> {
         .and_then(|t| t.parse::<Timestamp>().ok())
 }
 
+/// How long a pass of a certificate whose status holds a check of its Secret waits for the
+/// Secrets' watch to list them after a start, before it reads its Secret instead.
+const FIRST_LIST_WAIT: Duration = Duration::from_secs(60);
+
+/// The last conclusion about the certificate's Secret that still holds
+/// ([`Checked::holds`]): this process's own, or, after a start, the one its status records
+/// (then once the Secrets' watch has listed them, so that the Secret's version is known).
+async fn last_check(
+    ctx: &Context,
+    cert: &ServiceCertificate,
+    s: &Status,
+    issuer: &ResolvedIssuer,
+    passwords: Option<&[String]>,
+) -> Option<Checked> {
+    let ns = cert.namespace().unwrap_or_default();
+    let name = cert.name_any();
+    let secret = &cert.spec.secret_name;
+    let generation = cert.metadata.generation;
+    let watched = ctx.secret_versions.version(&ns, secret);
+    if let Some(known) = ctx.checked_secrets.unchanged(
+        &ns,
+        &name,
+        generation,
+        &issuer.digest,
+        watched.as_deref(),
+        passwords,
+    ) {
+        return Some(known);
+    }
+    let recorded = Checked::from_status(&s.st)?;
+    let watched = match watched {
+        Some(v) => Some(v),
+        None if !ctx.secret_versions.listed()
+            && ctx.secret_versions.wait_listed(FIRST_LIST_WAIT).await =>
+        {
+            ctx.secret_versions.version(&ns, secret)
+        }
+        None => None,
+    };
+    recorded
+        .holds(generation, &issuer.digest, watched.as_deref(), passwords)
+        .then_some(recorded)
+}
+
 /// Remembers what this pass concluded from the certificate's Secret at `version`: the
 /// revision it holds, its renewal time and when it was issued (see
 /// [`super::checked_secrets`]). Nothing is remembered without a version, or while the key
@@ -523,8 +570,8 @@ fn renewal_request(cert: &ServiceCertificate) -> Option<Timestamp> {
 fn remember_checked(
     ctx: &Context,
     cert: &ServiceCertificate,
-    s: &Status,
-    issuer: &Arc<ResolvedIssuer>,
+    s: &mut Status,
+    issuer: &ResolvedIssuer,
     version: Option<String>,
     passwords: Option<Vec<String>>,
     (revision, renew_at, issued_at): (u32, Timestamp, Timestamp),
@@ -536,18 +583,22 @@ fn remember_checked(
         return;
     };
     let store = ctx.certificates();
+    let checked = Checked {
+        secret_version,
+        generation: cert.metadata.generation,
+        issuer_digest: issuer.digest.clone(),
+        revision,
+        renew_at,
+        issued_at,
+        passwords,
+    };
+    // Also in the status, for the next start (written with this pass's status, which
+    // changes only when the Secret's version does).
+    s.st.secret_check = checked.to_status();
     ctx.checked_secrets.remember(
         &cert.namespace().unwrap_or_default(),
         &cert.name_any(),
-        Checked {
-            secret_version,
-            generation: cert.metadata.generation,
-            issuer: Arc::downgrade(issuer),
-            revision,
-            renew_at,
-            issued_at,
-            passwords,
-        },
+        checked,
         store.len(),
         |k| {
             k.split_once('/')
@@ -763,7 +814,12 @@ async fn issue(
     let order_name = order_name(&name, revision);
     // Read item by item: an order an older schema admitted is named, never replaced.
     let guarded: Api<DeserializeGuard<CertificateOrder>> = Api::namespaced(ctx.client.clone(), ns);
-    let existing = match guarded.get_opt(&order_name).await? {
+    let existing = if !order_may_exist(ctx, s, ns, &order_name) {
+        None
+    } else {
+        guarded.get_opt(&order_name).await?
+    };
+    let existing = match existing {
         None => None,
         Some(DeserializeGuard(Ok(order))) => Some(order),
         Some(DeserializeGuard(Err(invalid))) => {
@@ -1212,6 +1268,7 @@ pub async fn run(
     let by_secret = store.clone();
     let versions = ctx.clone();
     let password_versions = ctx.clone();
+    let order_versions = ctx.clone();
     let by_password = store.clone();
     let issuer_generations = Generations::default();
     let validation_generations = Generations::default();
@@ -1228,11 +1285,18 @@ pub async fn run(
                 .debounce(Duration::from_millis(100))
                 .concurrency(RECONCILE_CONCURRENCY),
         )
-        // Orders are read item by item (one an older schema admitted must not stop the
-        // watch of the others).
-        .owns(
-            Api::<DeserializeGuard<CertificateOrder>>::all(client.clone()),
-            watcher::Config::default().any_semantic(),
+        // Orders by metadata: an order's change wakes its certificate, and the versions
+        // tell a pass whether an order may exist before it reads one (no read that would
+        // only answer 404). Metadata only: no order's CSR or chain is decoded here (one an
+        // older schema admitted cannot stop the watch either), and none is kept.
+        .owns_stream(
+            watcher::metadata_watcher(
+                Api::<CertificateOrder>::all(client.clone()),
+                watcher::Config::default().any_semantic(),
+            )
+            .default_backoff()
+            .inspect_ok(move |event| order_versions.order_versions.apply(event))
+            .touched_objects(),
         )
         // Certificate Secrets by metadata (their data is read when a pass needs it): each
         // event also records the Secret's version, so a pass over an unchanged Secret

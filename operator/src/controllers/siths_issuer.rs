@@ -69,6 +69,43 @@ pub struct ResolvedIssuer {
     pub approval_required: bool,
     /// Lead time of an order.
     pub lead_time: jiff::SignedDuration,
+    /// SHA-256 over all of the above ([`issuer_digest`]): two resolutions with the same
+    /// digest check a certificate Secret alike.
+    pub digest: String,
+}
+
+/// A digest of everything a check of a certificate Secret against `r` depends on: the
+/// anchors (roots and intermediates), the backend (the local CA's certificates and the
+/// lifetime of its leaves), the subject fields, the approval rule and the lead time.
+fn issuer_digest(r: &ResolvedIssuer) -> String {
+    use std::fmt::Write as _;
+    let mut text = format!(
+        "organization {:?}\nnumber {:?}\nlocality {:?}\nenvironment {:?}\napproval {}\nlead {}\n",
+        r.organization,
+        r.organization_number,
+        r.locality,
+        r.environment,
+        r.approval_required,
+        r.lead_time.as_secs()
+    );
+    for der in r.anchors.roots() {
+        let _ = writeln!(text, "root {}", pki::sha256_fingerprint(der));
+    }
+    for der in r.anchors.intermediates() {
+        let _ = writeln!(text, "intermediate {}", pki::sha256_fingerprint(der));
+    }
+    match &r.backend {
+        ResolvedBackend::Manual => text.push_str("manual\n"),
+        ResolvedBackend::LocalCa { ca, lifetime } => {
+            let _ = writeln!(
+                text,
+                "local CA {} lifetime {}",
+                pki::sha256_fingerprint(ca.cert_pem().as_bytes()),
+                lifetime.as_secs()
+            );
+        }
+    }
+    pki::sha256_fingerprint(text.as_bytes())
 }
 
 pub use crate::policy::issuers::IssuerProblem;
@@ -151,7 +188,7 @@ pub async fn resolve(
         Ok(a) => a,
         Err(p) => return Ok(Err(p)),
     };
-    Ok(Ok(ResolvedIssuer {
+    let mut resolved = ResolvedIssuer {
         organization: spec.organization.name.clone(),
         organization_number: spec.organization.organization_number.clone(),
         locality: spec.organization.locality.clone(),
@@ -160,7 +197,10 @@ pub async fn resolve(
         anchors,
         approval_required: policy::cost::approval_required(spec.environment, spec.approval),
         lead_time: policy::cost::lead_time(spec.lead_time_days, manual),
-    }))
+        digest: String::new(),
+    };
+    resolved.digest = issuer_digest(&resolved);
+    Ok(Ok(resolved))
 }
 
 /// The value of `r.key` in ConfigMap `r`, if both exist.
