@@ -1290,8 +1290,8 @@ pub async fn run(
         // only answer 404). Metadata only: no order's CSR or chain is decoded here (one an
         // older schema admitted cannot stop the watch either), and none is kept.
         .owns_stream(
-            watcher::metadata_watcher(
-                Api::<CertificateOrder>::all(client.clone()),
+            watcher(
+                Api::<PartialObjectMeta<CertificateOrder>>::all(client.clone()),
                 watcher::Config::default().any_semantic(),
             )
             .default_backoff()
