@@ -131,7 +131,10 @@ async fn a_restart_reads_only_the_secrets_that_changed_while_it_was_away() -> Re
     // Nothing was ordered again: one order per certificate.
     let orders: Api<siths_operator::api::CertificateOrder> = Api::namespaced(client.clone(), &ns);
     let n = orders.list(&Default::default()).await?.items.len();
-    ensure!(n == CERTIFICATES, "{n} orders for {CERTIFICATES} certificates");
+    ensure!(
+        n == CERTIFICATES,
+        "{n} orders for {CERTIFICATES} certificates"
+    );
     op.terminate(Duration::from_secs(20)).await?;
     Ok(())
 }

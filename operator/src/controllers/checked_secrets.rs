@@ -273,7 +273,6 @@ mod tests {
         assert_eq!(v.version("ns", "c").as_deref(), Some("5"));
     }
 
-
     #[test]
     fn a_conclusion_holds_only_while_certificate_issuer_and_secret_are_unchanged() {
         let checked = CheckedSecrets::default();
@@ -373,8 +372,14 @@ mod tests {
         assert_eq!(back, checked);
         let pw = ["4".to_string()];
         assert!(back.holds(Some(2), "D", Some("7"), Some(&pw)));
-        assert!(!back.holds(Some(2), "E", Some("7"), Some(&pw)), "another issuer");
-        assert!(!back.holds(Some(2), "D", Some("8"), Some(&pw)), "the Secret changed");
+        assert!(
+            !back.holds(Some(2), "E", Some("7"), Some(&pw)),
+            "another issuer"
+        );
+        assert!(
+            !back.holds(Some(2), "D", Some("8"), Some(&pw)),
+            "the Secret changed"
+        );
         assert!(!back.holds(Some(2), "D", None, Some(&pw)), "not listed yet");
         // Without the revision or the renewal time beside it, a stamp says nothing.
         status.revision = None;
