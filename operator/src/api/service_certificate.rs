@@ -267,8 +267,9 @@ pub struct ServiceCertificateStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(range(min = 0, max = 9007199254740991i64))]
     pub observed_generation: Option<i64>,
-    /// What the operator last verified in the Secret (SITHS route), so that a restarted
-    /// operator need not read a Secret that has not changed since.
+    /// What the operator last verified in the Secret (SITHS route, certificates without key
+    /// stores), so that a restarted operator need not read a Secret that has not changed
+    /// since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_check: Option<SecretCheck>,
 }
@@ -290,8 +291,4 @@ pub struct SecretCheck {
     pub issuer_digest: String,
     /// When the revision in the Secret was issued (RFC 3339).
     pub issued_at: String,
-    /// The resourceVersions of the key store password Secrets then, in the order the spec
-    /// names them (empty without key stores).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub password_versions: Vec<String>,
 }

@@ -14,7 +14,7 @@
 //! generation, an issuer that resolves differently) reads the Secret as before.
 //!
 //! The conclusion is also written to the certificate's status (`status.secretCheck`,
-//! [`Checked::to_status`]), so that a restarted operator reads only the Secrets that changed
+//! [`Checked::to_status`]; certificates without key stores), so that a restarted operator reads only the Secrets that changed
 //! while it was away ([`Checked::from_status`]), once the Secrets' watch has listed them
 //! ([`WatchedVersions::wait_listed`]). Both copies are judged by one rule, [`Checked::holds`].
 
@@ -160,14 +160,15 @@ impl Checked {
             && passwords == Some(self.passwords.as_slice())
     }
 
-    /// The conclusion as the certificate's status records it (`status.secretCheck`).
+    /// The conclusion as the certificate's status records it (`status.secretCheck`; the
+    /// controller records it only for certificates without key stores, so it carries no
+    /// password versions).
     pub fn to_status(&self) -> Option<SecretCheck> {
         Some(SecretCheck {
             secret_version: self.secret_version.clone(),
             generation: self.generation?,
             issuer_digest: self.issuer_digest.clone(),
             issued_at: self.issued_at.to_string(),
-            password_versions: self.passwords.clone(),
         })
     }
 
@@ -182,7 +183,7 @@ impl Checked {
             revision: status.revision?,
             renew_at: status.renewal_time.as_deref()?.parse().ok()?,
             issued_at: stamp.issued_at.parse().ok()?,
-            passwords: stamp.password_versions.clone(),
+            passwords: Vec::new(),
         })
     }
 }
@@ -360,7 +361,7 @@ mod tests {
             revision: 3,
             renew_at: now,
             issued_at: now,
-            passwords: vec!["4".into()],
+            passwords: Vec::new(),
         };
         let mut status = ServiceCertificateStatus {
             revision: Some(3),
@@ -370,7 +371,7 @@ mod tests {
         };
         let back = Checked::from_status(&status).expect("read back");
         assert_eq!(back, checked);
-        let pw = ["4".to_string()];
+        let pw: [String; 0] = [];
         assert!(back.holds(Some(2), "D", Some("7"), Some(&pw)));
         assert!(
             !back.holds(Some(2), "E", Some("7"), Some(&pw)),

@@ -593,8 +593,14 @@ fn remember_checked(
         passwords,
     };
     // Also in the status, for the next start (written with this pass's status, which
-    // changes only when the Secret's version does).
-    s.st.secret_check = checked.to_status();
+    // changes only when the Secret's version does). Not for a certificate with key stores:
+    // a new password rebuilds its stores (a new Secret version) and must write nothing
+    // else; its Secret is read once after a start, as before.
+    s.st.secret_check = if cert.spec.keystores.is_none() {
+        checked.to_status()
+    } else {
+        None
+    };
     ctx.checked_secrets.remember(
         &cert.namespace().unwrap_or_default(),
         &cert.name_any(),
