@@ -662,6 +662,68 @@ mod tests {
     use crate::api::{CertificateOrderSpec, CertificateOrderStatus};
     use kube::core::error_boundary::InvalidObject;
 
+    fn local_ca(name: &str) -> LocalCa {
+        LocalCa::generate(&LocalCaOptions {
+            common_name: name.into(),
+            organization: "Region".into(),
+            key: KeySpec::ECDSA_P256,
+            intermediate_common_name: None,
+            not_before: jiff::Timestamp::now(),
+            validity: Duration::from_secs(86_400),
+        })
+        .unwrap()
+    }
+
+    fn resolved(
+        anchors: &TrustAnchors,
+        lead_days: i64,
+        backend: ResolvedBackend,
+    ) -> ResolvedIssuer {
+        let mut r = ResolvedIssuer {
+            organization: "Region".into(),
+            organization_number: "2321000016".into(),
+            locality: None,
+            environment: Environment::Test,
+            backend,
+            anchors: anchors.clone(),
+            approval_required: false,
+            lead_time: jiff::SignedDuration::from_hours(24 * lead_days),
+            digest: String::new(),
+        };
+        r.digest = issuer_digest(&r);
+        r
+    }
+
+    #[test]
+    fn an_issuer_resolved_to_the_same_content_has_the_same_digest() {
+        let (a, b) = (local_ca("A"), local_ca("B"));
+        let (ta, tb) = (a.trust_anchors().clone(), b.trust_anchors().clone());
+        let (ta, tb) = (&ta, &tb);
+        let manual = || ResolvedBackend::Manual;
+        let first = resolved(ta, 1, manual()).digest;
+        assert_eq!(first, resolved(ta, 1, manual()).digest);
+        assert_eq!(first.len(), 64);
+        assert_ne!(first, resolved(tb, 1, manual()).digest, "other anchors");
+        assert_ne!(first, resolved(ta, 2, manual()).digest, "another lead time");
+        let both = TrustAnchors::new([ta.roots(), tb.roots()].concat(), Vec::new()).unwrap();
+        assert_ne!(
+            first,
+            resolved(&both, 1, manual()).digest,
+            "a second anchor"
+        );
+        let local = |ca: LocalCa| ResolvedBackend::LocalCa {
+            ca: Box::new(ca),
+            lifetime: Duration::from_secs(3600),
+        };
+        let signed_by_a = resolved(ta, 1, local(a)).digest;
+        assert_ne!(first, signed_by_a, "signed at once by the local CA");
+        assert_ne!(
+            signed_by_a,
+            resolved(ta, 1, local(b)).digest,
+            "another signing CA under the same anchors"
+        );
+    }
+
     fn order(
         name: &str,
         issuer: Option<&str>,
