@@ -34,7 +34,8 @@ use siths_operator::{
 };
 
 /// Keys the operator pools per key type (`--key-pool N`; 0: its default, no pool).
-static KEY_POOL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// `--key-pool N`: the operator's `--key-pool-size`; `usize::MAX`: not given (its default).
+static KEY_POOL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
 
 /// Whether the bench certificates ask for Java key stores (`--keystores`).
 static KEYSTORES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -177,7 +178,8 @@ fn main() -> Result<()> {
             ""
         },
         match KEY_POOL.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => String::new(),
+            usize::MAX => String::new(),
+            0 => ", no key pool".into(),
             n => format!(", key pool of {n} per key type"),
         },
         sizes.runs
@@ -278,7 +280,7 @@ impl Bench<'_> {
         let pool = KEY_POOL
             .load(std::sync::atomic::Ordering::Relaxed)
             .to_string();
-        let args: &[&str] = if pool == "0" {
+        let args: &[&str] = if pool == usize::MAX.to_string() {
             &[]
         } else {
             &["--key-pool-size", &pool]

@@ -6,9 +6,9 @@
 //! slowed down together and starved the async workers, whose leader-lease renewals then
 //! came too late.
 //!
-//! With `--key-pool-size N` (default 0: off) a filler keeps up to N keys of each pooled key
+//! With `--key-pool-size N` (default [`DEFAULT_SIZE`]; 0 turns it off) a filler keeps up to N keys of each pooled key
 //! type in memory, generated at the lowest priority: only while the operator is idle (no
-//! issuance waiting for a generation, and none asked for a key in the last [`QUIET`]),
+//! issuance waiting for a generation, and none had to generate a key in the last [`QUIET`]),
 //! never waiting in line for a turn (it takes a free one or none), one key at a time. [`fresh_key`] takes a pooled key first. A pooled key is removed when taken (never
 //! handed out twice), exists only in this process's memory (never written, never logged:
 //! `Debug` shows counts), and the pool is emptied when the controllers stop (shutdown or a
@@ -25,6 +25,12 @@ use tokio::sync::{Notify, Semaphore};
 use tracing::warn;
 
 use crate::pki::{KeyAlgorithm, KeySpec, PkiError, PrivateKey};
+
+/// Keys kept per pooled type unless `--key-pool-size` says otherwise. Sixteen RSA-2048 keys
+/// are about 1.2 s of one core once when a replica starts leading, and a few KiB of memory;
+/// they make a single new certificate Ready without waiting for its key (B2 in
+/// BENCHMARKS.md, "Key pool on by default").
+pub const DEFAULT_SIZE: usize = 16;
 
 /// How long a key type asked for stays pooled under `recent`.
 pub const RECENT: Duration = Duration::from_secs(3600);
@@ -91,7 +97,7 @@ struct State {
     keys: HashMap<KeySpec, Vec<PrivateKey>>,
     /// Issuances between asking for a generation and having their key.
     waiting: usize,
-    /// When an issuance last asked for a key or got a generated one.
+    /// When an issuance last found no pooled key, or got a generated one.
     busy_at: Option<Instant>,
 }
 
@@ -131,7 +137,7 @@ impl State {
     }
 
     /// The key type the filler generates next: none while an issuance waits for a
-    /// generation or asked for a key within [`QUIET`], or when every pooled type is full;
+    /// generation or had to generate one within [`QUIET`], or when every pooled type is full;
     /// otherwise the one with the fewest keys.
     fn next_to_fill(&self, now: Instant) -> Option<KeySpec> {
         if self.settings.size == 0 || self.waiting > 0 || !self.quiet_left(now).is_zero() {
@@ -145,13 +151,18 @@ impl State {
             .map(|(s, _)| s)
     }
 
-    /// Removes and returns a pooled key of `spec`.
+    /// Removes and returns a pooled key of `spec`. An issuance the pool serves leaves the
+    /// operator idle (the filler replaces the key at once, on a free core); one it cannot
+    /// serve must generate, and the operator counts as busy for [`QUIET`].
     fn take(&mut self, spec: KeySpec, now: Instant) -> Option<PrivateKey> {
-        self.busy_at = Some(now);
         if self.settings.size > 0 {
             self.asked.insert(spec, now);
         }
-        self.keys.get_mut(&spec)?.pop()
+        let key = self.keys.get_mut(&spec).and_then(Vec::pop);
+        if key.is_none() {
+            self.busy_at = Some(now);
+        }
+        key
     }
 
     /// Adds a generated key, if its type is still pooled and not full; drops it otherwise.
@@ -403,16 +414,20 @@ mod tests {
         assert_eq!(generated, 3);
         assert_eq!(p.state().keys[&P256].len(), 3);
         assert_eq!(p.state().next_to_fill(Instant::now()), None);
-        // Taking one makes room for exactly one, once the operator is quiet again.
+        // A key the pool served is replaced at once: exactly one.
         p.fresh_key(P256).await.unwrap();
-        assert!(!p.fill_once().await, "filled right after an issuance");
+        assert!(p.fill_once().await, "a served key is replaced while idle");
+        assert!(!p.fill_once().await);
+        // An issuance the pool cannot serve generates: the filler waits for quiet.
+        p.empty();
+        p.fresh_key(P256).await.unwrap();
+        assert!(!p.fill_once().await, "filled right after a generation");
         quiet(&p);
         assert!(p.fill_once().await);
-        assert!(!p.fill_once().await);
     }
 
     #[tokio::test]
-    async fn off_by_default_generates_nothing_ahead() {
+    async fn size_zero_generates_nothing_ahead() {
         let p = pool(2, 0, vec![PoolType::Spec(P256), PoolType::Recent]);
         assert!(!p.fill_once().await);
         p.fresh_key(P256).await.unwrap();
@@ -485,7 +500,12 @@ mod tests {
             ..State::default()
         };
         assert_eq!(s.next_to_fill(now), Some(P256));
-        // An issuance asks (a pooled key or not): nothing for QUIET.
+        // A pooled key served: still idle, the filler replaces it.
+        s.put(P256.generate().unwrap(), now);
+        assert!(s.take(P256, now).is_some());
+        assert_eq!(s.quiet_left(now), Duration::ZERO);
+        assert_eq!(s.next_to_fill(now), Some(P256));
+        // An issuance the pool cannot serve: nothing for QUIET.
         assert!(s.take(P256, now).is_none());
         assert_eq!(s.quiet_left(now), QUIET);
         assert_eq!(s.next_to_fill(now + QUIET / 2), None);

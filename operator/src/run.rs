@@ -93,7 +93,7 @@ pub struct Args {
     pub dns_check_grace_seconds: u64,
     /// Keys generated in advance per key type, in memory only, while no issuance waits for
     /// a generation; a burst takes them first. 0: no pool (keys are generated when needed).
-    #[arg(long, env = "SITHS_KEY_POOL_SIZE", default_value_t = 0)]
+    #[arg(long, env = "SITHS_KEY_POOL_SIZE", default_value_t = crate::keypool::DEFAULT_SIZE)]
     pub key_pool_size: usize,
     /// Key types the pool keeps (comma-separated): rsa-2048, rsa-3072, rsa-4096,
     /// ecdsa-p256, ecdsa-p384, and `recent` (the types asked for in the last hour).

@@ -1288,7 +1288,7 @@ pub async fn run(
         // it waited for a key: 1.4 GiB of memory in B3.
         .with_config(
             kube::runtime::controller::Config::default()
-                .debounce(Duration::from_millis(100))
+                .debounce(Duration::from_millis(20))
                 .concurrency(RECONCILE_CONCURRENCY),
         )
         // Orders by metadata: an order's change wakes its certificate, and the versions
