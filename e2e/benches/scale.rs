@@ -33,7 +33,6 @@ use siths_operator::{
     },
 };
 
-/// Keys the operator pools per key type (`--key-pool N`; 0: its default, no pool).
 /// `--key-pool N`: the operator's `--key-pool-size`; `usize::MAX`: not given (its default).
 static KEY_POOL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
 

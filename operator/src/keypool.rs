@@ -27,9 +27,9 @@ use tracing::warn;
 use crate::pki::{KeyAlgorithm, KeySpec, PkiError, PrivateKey};
 
 /// Keys kept per pooled type unless `--key-pool-size` says otherwise. Sixteen RSA-2048 keys
-/// are about 1.2 s of one core once when a replica starts leading, and a few KiB of memory;
+/// are about 1 s of one core once when a replica starts leading, and a few KiB of memory;
 /// they make a single new certificate Ready without waiting for its key (B2 in
-/// BENCHMARKS.md, "Key pool on by default").
+/// BENCHMARKS.md, "A new machine; the key pool on by default").
 pub const DEFAULT_SIZE: usize = 16;
 
 /// How long a key type asked for stays pooled under `recent`.

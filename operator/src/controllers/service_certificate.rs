@@ -1285,7 +1285,8 @@ pub async fn run(
         // a new certificate, so it stays short (B2 latency). Not shorter than 100 ms: with
         // 20 ms, about half the runs of the keystores and leader e2e tests left
         // certificates without any pass for 90 s (the process idle, no request in flight;
-        // BENCHMARKS.md, "A shorter debounce, reverted"); cause not isolated.
+        // BENCHMARKS.md, "A new machine; the key pool on by default; a shorter debounce
+        // measured and reverted"); cause not isolated.
         // At most RECONCILE_CONCURRENCY passes at once. Without a limit, ten thousand new
         // certificates were ten thousand passes in flight, each holding its objects while
         // it waited for a key: 1.4 GiB of memory in B3.
