@@ -276,13 +276,12 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     fn start_operator(&self) -> Result<OperatorProcess> {
-        let pool = KEY_POOL
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .to_string();
-        let args: &[&str] = if pool == usize::MAX.to_string() {
+        let pool = KEY_POOL.load(std::sync::atomic::Ordering::Relaxed);
+        let size = pool.to_string();
+        let args: &[&str] = if pool == usize::MAX {
             &[]
         } else {
-            &["--key-pool-size", &pool]
+            &["--key-pool-size", &size]
         };
         OperatorProcess::start_with(self.cp, &self.bin, &self.kubeconfig, args, "warn")
     }

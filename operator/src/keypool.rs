@@ -6,13 +6,14 @@
 //! slowed down together and starved the async workers, whose leader-lease renewals then
 //! came too late.
 //!
-//! With `--key-pool-size N` (default [`DEFAULT_SIZE`]; 0 turns it off) a filler keeps up to N keys of each pooled key
-//! type in memory, generated at the lowest priority: only while the operator is idle (no
-//! issuance waiting for a generation, and none had to generate a key in the last [`QUIET`]),
-//! never waiting in line for a turn (it takes a free one or none), one key at a time. [`fresh_key`] takes a pooled key first. A pooled key is removed when taken (never
-//! handed out twice), exists only in this process's memory (never written, never logged:
-//! `Debug` shows counts), and the pool is emptied when the controllers stop (shutdown or a
-//! lost lease: a standby does not issue).
+//! With `--key-pool-size N` (default [`DEFAULT_SIZE`]; 0 turns it off) a filler keeps up
+//! to N keys of each pooled key type in memory, generated at the lowest priority: only while
+//! the operator is idle (no issuance waiting for a generation, and none had to generate a
+//! key in the last [`QUIET`]), never waiting in line for a turn (it takes a free one or
+//! none), one key at a time. [`fresh_key`] takes a pooled key first. A pooled key is removed
+//! when taken (never handed out twice), exists only in this process's memory (never
+//! written, never logged: `Debug` shows counts), and the pool is emptied when the
+//! controllers stop (shutdown or a lost lease: a standby does not issue).
 
 use std::{
     collections::HashMap,

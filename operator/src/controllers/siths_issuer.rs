@@ -663,15 +663,7 @@ mod tests {
     use kube::core::error_boundary::InvalidObject;
 
     fn local_ca(name: &str) -> LocalCa {
-        LocalCa::generate(&LocalCaOptions {
-            common_name: name.into(),
-            organization: "Region".into(),
-            key: KeySpec::ECDSA_P256,
-            intermediate_common_name: None,
-            not_before: jiff::Timestamp::now(),
-            validity: Duration::from_secs(86_400),
-        })
-        .unwrap()
+        LocalCa::generate(&crate::pki::testutil::ca_options(name, false)).unwrap()
     }
 
     fn resolved(
