@@ -325,10 +325,10 @@ async fn run_controllers(
     .applied_objects()
     .for_each(|_| async {});
     let controllers = async {
-        validations
-            .wait_until_ready()
+        crate::controllers::ready_store::ReadyStore::new(validations.clone())
+            .ready()
             .await
-            .context("DomainValidation cache")?;
+            .context("DomainValidation cache: its watch stopped before it listed")?;
         // The cache holds every ServiceCertificate without its managedFields: nothing reads
         // them, and as JSON trees they were the larger part of each cached object.
         let (certificate_store, certificate_writer) = reflector::store();

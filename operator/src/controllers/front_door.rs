@@ -198,7 +198,7 @@ pub struct DoorContext {
     pub(super) ctx: Arc<Context>,
     pub(super) door: Door,
     pub(super) owned: Store<ServiceCertificate>,
-    issuers: Store<SithsIssuer>,
+    issuers: super::ready_store::ReadyStore<SithsIssuer>,
     pinned: Vec<SithsAnchors>,
     remembered: Mutex<Remembered>,
     anchors: Mutex<CachedAnchors>,
@@ -224,7 +224,7 @@ impl DoorContext {
         ctx: Arc<Context>,
         door: Door,
         owned: Store<ServiceCertificate>,
-        issuers: Store<SithsIssuer>,
+        issuers: super::ready_store::ReadyStore<SithsIssuer>,
     ) -> Self {
         let state = DoorContext {
             pinned: ctx.siths_anchors().to_vec(),
@@ -285,8 +285,8 @@ impl DoorContext {
     /// `--siths-ca-file`, and the anchors of every Ready SithsIssuer (what it issues is
     /// SITHS by definition, including a local CA standing in for SITHS).
     pub(super) async fn anchors(&self) -> Result<Arc<AnchorSet>, Error> {
-        let _ = self.issuers.wait_until_ready().await;
-        let ready = ready_issuers(&self.issuers);
+        let _ = self.issuers.ready().await;
+        let ready = ready_issuers(self.issuers.now());
         let key = anchor_key(&ready);
         if let Some((at, k, set)) = &*lock(&self.anchors)
             && *k == key
@@ -332,7 +332,7 @@ pub(super) fn issuer_watch(
     what: &'static str,
 ) -> (
     impl std::future::Future<Output = ()> + Send,
-    Store<SithsIssuer>,
+    super::ready_store::ReadyStore<SithsIssuer>,
     futures::channel::mpsc::UnboundedReceiver<()>,
 ) {
     let (issuers, issuer_writer) = reflector::store::<SithsIssuer>();
@@ -365,7 +365,11 @@ pub(super) fn issuer_watch(
         }
         async {}
     });
-    (stream, issuers, reaudit)
+    (
+        stream,
+        super::ready_store::ReadyStore::new(issuers),
+        reaudit,
+    )
 }
 
 /// The ServiceCertificates a controller keeps (label `label`), in a cache of their own:

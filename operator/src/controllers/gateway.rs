@@ -379,11 +379,7 @@ async fn run_served(
             },
             state,
         )
-        .for_each(|r| async move {
-            if let Err(kube::runtime::controller::Error::QueueError(e)) = r {
-                warn!(error = %crate::telemetry::redact_values(&e.to_string()), "Gateway controller watch failed");
-            }
-        });
+        .for_each(super::log_output("Gateway"));
     tokio::select! {
         _ = async { tokio::join!(controller, policies) } => {}
         _ = issuer_stream => {}
@@ -666,7 +662,7 @@ fn run_policies(
                 },
                 state,
             )
-            .for_each(|_| async {}),
+            .for_each(super::log_output("BackendTLSPolicy")),
     )
 }
 

@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod ingress;
 pub mod public_issuer;
 mod public_route;
+pub mod ready_store;
 pub mod service_certificate;
 pub mod siths_issuer;
 pub mod trust_bundle;
@@ -96,8 +97,8 @@ pub struct Context {
 /// watches see them: each watch writes a change into its cache before it maps the change to
 /// certificates, so the pass a change starts reads the changed issuer.
 pub struct IssuerCaches {
-    siths: Store<SithsIssuer>,
-    public: Store<PublicIssuer>,
+    siths: ready_store::ReadyStore<SithsIssuer>,
+    public: ready_store::ReadyStore<PublicIssuer>,
 }
 
 /// The halves of [`IssuerCaches`] the watches write into.
@@ -112,7 +113,10 @@ impl IssuerCaches {
         let (siths, siths_writer) = reflector::store();
         let (public, public_writer) = reflector::store();
         (
-            Self { siths, public },
+            Self {
+                siths: ready_store::ReadyStore::new(siths),
+                public: ready_store::ReadyStore::new(public),
+            },
             IssuerCacheWriters {
                 siths: siths_writer,
                 public: public_writer,
@@ -124,8 +128,8 @@ impl IssuerCaches {
 impl Debug for IssuerCaches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IssuerCaches")
-            .field("siths", &self.siths.len())
-            .field("public", &self.public.len())
+            .field("siths", &self.siths)
+            .field("public", &self.public)
             .finish()
     }
 }
@@ -138,17 +142,14 @@ impl Debug for IssuerCacheWriters {
 
 /// The object `name` of a cache, once the cache has been filled.
 async fn cached<K>(
-    store: &Store<K>,
+    store: &ready_store::ReadyStore<K>,
     name: &str,
     kind: &'static str,
 ) -> Result<Option<Arc<K>>, Error>
 where
-    K: Resource<DynamicType = ()> + Clone,
+    K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    store
-        .wait_until_ready()
-        .await
-        .map_err(|_| Error::CacheStopped(kind))?;
+    let store = store.ready().await.ok_or(Error::CacheStopped(kind))?;
     Ok(store.get(&ObjectRef::new(name)))
 }
 
@@ -369,13 +370,42 @@ pub async fn measured(
     reconcile: impl std::future::Future<Output = Result<Action, Error>>,
 ) -> Result<Action, Error> {
     let started = std::time::Instant::now();
+    tracing::debug!(controller, "pass started");
     let result = reconcile.await;
+    tracing::debug!(
+        controller,
+        ms = started.elapsed().as_millis(),
+        ok = result.is_ok(),
+        "pass finished"
+    );
     ctx.metrics.reconciled(
         controller,
         started.elapsed(),
         result.as_ref().err().map(Error::metric_label),
     );
     result
+}
+
+/// What a controller's output stream is run with (`.for_each(log_output(..))`). Each pass's
+/// own failure was already handled by the controller's error policy. What else comes out
+/// is logged instead of being dropped: a trigger watch that failed as a warning, an object
+/// deleted before its pass at debug level. The text goes through
+/// [`crate::telemetry::redact_values`]: a decoder's error quotes the value it failed on.
+pub fn log_output<T, R: std::fmt::Display, Q: std::fmt::Display>(
+    controller: &'static str,
+) -> impl FnMut(Result<T, kube::runtime::controller::Error<R, Q>>) -> std::future::Ready<()> {
+    move |r| {
+        match r {
+            Ok(_) => {}
+            Err(kube::runtime::controller::Error::QueueError(e)) => {
+                warn!(controller, error = %crate::telemetry::redact_values(&e.to_string()), "controller watch failed");
+            }
+            Err(e) => {
+                tracing::debug!(controller, error = %crate::telemetry::redact_values(&e.to_string()), "controller output");
+            }
+        }
+        std::future::ready(())
+    }
 }
 
 /// Server-side applies `status` to the status subresource of `obj` when it differs from

@@ -113,6 +113,6 @@ pub async fn run(
             },
             ctx,
         )
-        .for_each(|_| async {})
+        .for_each(super::log_output("PublicIssuer"))
         .await;
 }

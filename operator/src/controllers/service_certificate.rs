@@ -1282,17 +1282,15 @@ pub async fn run(
     controller
         // Issuing one certificate touches its order, Secret and status in quick
         // succession; collapse those triggers. The debounce also delays the first look at
-        // a new certificate, so it stays short (B2 latency). Not shorter than 100 ms: with
-        // 20 ms, about half the runs of the keystores and leader e2e tests left
-        // certificates without any pass for 90 s (the process idle, no request in flight;
-        // BENCHMARKS.md, "A new machine; the key pool on by default; a shorter debounce
-        // measured and reverted"); cause not isolated.
+        // a new certificate, so it stays short (B2 latency). (With 20 ms, passes started
+        // before the issuer caches had listed; they used to hang there: see
+        // `ready_store`.)
         // At most RECONCILE_CONCURRENCY passes at once. Without a limit, ten thousand new
         // certificates were ten thousand passes in flight, each holding its objects while
         // it waited for a key: 1.4 GiB of memory in B3.
         .with_config(
             kube::runtime::controller::Config::default()
-                .debounce(Duration::from_millis(100))
+                .debounce(Duration::from_millis(20))
                 .concurrency(RECONCILE_CONCURRENCY),
         )
         // Orders by metadata: an order's change wakes its certificate, and the versions
@@ -1429,7 +1427,7 @@ pub async fn run(
             },
             ctx,
         )
-        .for_each(|_| async {})
+        .for_each(super::log_output("ServiceCertificate"))
         .await;
 }
 

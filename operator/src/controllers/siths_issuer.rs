@@ -652,7 +652,7 @@ pub async fn run(
             },
             ctx,
         )
-        .for_each(|_| async {})
+        .for_each(super::log_output("SithsIssuer"))
         .await;
 }
 
