@@ -137,6 +137,18 @@ async fn outage_during_issuance(component: &str) -> Result<()> {
         }
     };
     eprintln!("{component} back: every certificate Ready {recovered:.1?} after the restart");
+    // Every watch retries with backoff: a watch retried in a tight loop writes tens of
+    // thousands of warnings a second.
+    let warnings = op
+        .output()
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .count();
+    eprintln!("{component} outage: {warnings} operator warnings");
+    assert!(
+        warnings as u64 <= 10 * outage.as_secs() + 100,
+        "{warnings} operator warnings for a {outage:?} outage: some retry runs without backoff"
+    );
     guarantees(&client, &ns).await?;
     e2e::reliability(
         "outage",

@@ -317,7 +317,7 @@ async fn run_controllers(
     let (validations, writer) = reflector::store();
     let dv_stream = reflector(
         writer,
-        watcher(
+        crate::controllers::watch(
             Api::<DomainValidation>::all(client.clone()),
             watcher::Config::default().any_semantic(),
         ),
@@ -334,7 +334,7 @@ async fn run_controllers(
         let (certificate_store, certificate_writer) = reflector::store();
         let certificate_stream = reflector(
             certificate_writer,
-            watcher(
+            crate::controllers::watch(
                 Api::<ServiceCertificate>::all(client.clone()),
                 watcher::Config::default().any_semantic(),
             )

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use futures::StreamExt;
 use kube::{
     Api, ResourceExt,
-    runtime::{Controller, controller::Action, watcher},
+    runtime::{controller::Action, watcher},
 };
 use tracing::{info, warn};
 
@@ -141,7 +141,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let api: Api<DomainValidation> = Api::all(ctx.client.clone());
-    Controller::new(api, watcher::Config::default().any_semantic())
+    super::controller(api, watcher::Config::default().any_semantic())
         .graceful_shutdown_on(shutdown)
         .run(
             |o, ctx| measured(ctx.clone(), "DomainValidation", reconcile(o, ctx)),

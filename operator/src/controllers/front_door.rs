@@ -341,11 +341,10 @@ pub(super) fn issuer_watch(
     let mut last_key = None;
     let stream = reflector::reflector(
         issuer_writer,
-        watcher(
+        super::watch(
             Api::<SithsIssuer>::all(client),
             watcher::Config::default().any_semantic(),
-        )
-        .default_backoff(),
+        ),
     )
     .for_each(move |ev| {
         if let Err(e) = &ev {
@@ -384,11 +383,10 @@ pub(super) fn owned_watch(
     let (owned, owned_writer) = reflector::store::<ServiceCertificate>();
     let stream = reflector::reflector(
         owned_writer,
-        watcher(
+        super::watch(
             Api::<ServiceCertificate>::all(client),
             watcher::Config::default().labels(label).any_semantic(),
-        )
-        .default_backoff(),
+        ),
     )
     .touched_objects();
     (owned, stream)

@@ -144,11 +144,10 @@ where
     }
     let stream = reflector::reflector(
         writer,
-        watcher(
+        super::watch(
             Api::<K>::all(client.clone()),
             watcher::Config::default().any_semantic(),
         )
-        .default_backoff()
         .modify(|o| o.meta_mut().managed_fields = None),
     )
     .touched_objects()
@@ -272,11 +271,10 @@ async fn run_served(
     let reader = gateways.clone();
     let gateway_stream = reflector::reflector(
         gateway_writer,
-        watcher(
+        super::watch(
             Api::<Gateway>::all(client.clone()),
             watcher::Config::default().any_semantic(),
         )
-        .default_backoff()
         .modify(|o| o.meta_mut().managed_fields = None),
     )
     .inspect(move |ev| match ev {
@@ -295,11 +293,10 @@ async fn run_served(
     })
     .applied_objects();
 
-    let secret_stream = watcher(
+    let secret_stream = super::watch(
         Api::<PartialObjectMeta<Secret>>::all(client.clone()),
         watcher::Config::default().any_semantic(),
     )
-    .default_backoff()
     .touched_objects();
 
     // Secrets map to the Gateways whose listeners (or ListenerSets) or client certificate
@@ -624,11 +621,10 @@ fn run_policies(
     let on_event = state.clone();
     let stream = reflector::reflector(
         writer,
-        watcher(
+        super::watch(
             Api::<BackendTLSPolicy>::all(client),
             watcher::Config::default().any_semantic(),
         )
-        .default_backoff()
         .modify(|o| o.meta_mut().managed_fields = None),
     )
     .inspect(move |ev| {

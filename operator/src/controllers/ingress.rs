@@ -94,11 +94,10 @@ pub async fn run(
     let reader = ingresses.clone();
     let ingress_stream = reflector::reflector(
         ingress_writer,
-        watcher(
+        super::watch(
             Api::<Ingress>::all(client.clone()),
             watcher::Config::default().any_semantic(),
-        )
-        .default_backoff(),
+        ),
     )
     .inspect(move |ev| match ev {
         Ok(watcher::Event::Delete(ing)) => {
@@ -119,11 +118,10 @@ pub async fn run(
 
     // Secrets by metadata only: a trigger, never a cache.
     let mapper_store = ingresses.clone();
-    let secret_stream = watcher(
+    let secret_stream = super::watch(
         Api::<PartialObjectMeta<Secret>>::all(client.clone()),
         watcher::Config::default().any_semantic(),
     )
-    .default_backoff()
     .touched_objects();
 
     info!("watching Ingresses (and Secrets by metadata)");

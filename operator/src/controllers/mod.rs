@@ -386,6 +386,41 @@ pub async fn measured(
     result
 }
 
+/// A watch that waits before each retry: `watcher` with kube-runtime's default backoff
+/// (0.8 s doubling to 30 s, like client-go). A watcher without one retries at once, in a
+/// tight loop while the apiserver is away: tens of thousands of failed requests a second
+/// (the outage e2e test counts the operator's warnings). `watcher`, `Controller::new`,
+/// `owns` and `watches` (which make such watches) are disallowed methods (`clippy.toml`).
+pub fn watch<K>(
+    api: Api<K>,
+    config: kube::runtime::watcher::Config,
+) -> impl futures::Stream<Item = kube::runtime::watcher::Result<kube::runtime::watcher::Event<K>>>
++ Send
++ 'static
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    use kube::runtime::WatchStreamExt as _;
+    #[allow(clippy::disallowed_methods)] // the one place a watch is made
+    kube::runtime::watcher(api, config).default_backoff()
+}
+
+/// A controller of `K` whose own watch backs off ([`watch`]), in place of `Controller::new`.
+pub fn controller<K>(
+    api: Api<K>,
+    config: kube::runtime::watcher::Config,
+) -> kube::runtime::Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    use kube::runtime::WatchStreamExt as _;
+    let (store, writer) = reflector::store();
+    kube::runtime::Controller::for_stream(
+        reflector::reflector(writer, watch(api, config)).applied_objects(),
+        store,
+    )
+}
+
 /// What a controller's output stream is run with (`.for_each(log_output(..))`). Each pass's
 /// own failure was already handled by the controller's error policy. What else comes out
 /// is logged instead of being dropped: a trigger watch that failed as a warning, an object

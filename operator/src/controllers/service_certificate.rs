@@ -1249,7 +1249,7 @@ where
 {
     reflector(
         cache,
-        watcher(
+        super::watch(
             Api::<K>::all(client.clone()),
             watcher::Config::default().any_semantic(),
         )
@@ -1298,11 +1298,10 @@ pub async fn run(
         // only answer 404). Metadata only: no order's CSR or chain is decoded here (one an
         // older schema admitted cannot stop the watch either), and none is kept.
         .owns_stream(
-            watcher(
+            super::watch(
                 Api::<PartialObjectMeta<CertificateOrder>>::all(client.clone()),
                 watcher::Config::default().any_semantic(),
             )
-            .default_backoff()
             .inspect_ok(move |event| order_versions.order_versions.apply(event))
             .touched_objects(),
         )
@@ -1310,13 +1309,12 @@ pub async fn run(
         // event also records the Secret's version, so a pass over an unchanged Secret
         // need not read it (see `checked_secrets`).
         .watches_stream(
-            watcher(
+            super::watch(
                 Api::<PartialObjectMeta<Secret>>::all(client.clone()),
                 watcher::Config::default()
                     .labels(&format!("{}={},{ROLE_LABEL}={ROLE_CERTIFICATE}", MANAGED_BY.0, MANAGED_BY.1))
                     .any_semantic(),
             )
-            .default_backoff()
             .inspect_ok(move |event| versions.secret_versions.apply(event))
             .touched_objects(),
             move |secret| {
@@ -1342,13 +1340,12 @@ pub async fn run(
         // Key store passwords: the metadata of labelled Secrets only (never their data,
         // never every Secret); a changed password rebuilds the stores that use it.
         .watches_stream(
-            watcher(
+            super::watch(
                 Api::<PartialObjectMeta<Secret>>::all(client.clone()),
                 watcher::Config::default()
                     .labels(&format!("{KEYSTORE_PASSWORD_LABEL}=true"))
                     .any_semantic(),
             )
-            .default_backoff()
             .inspect_ok(move |event| password_versions.password_versions.apply(event))
             .touched_objects(),
             move |meta| {
@@ -1387,9 +1384,12 @@ pub async fn run(
                 certificates_of(&by_public_issuer, IssuerKind::PublicIssuer, &name)
             },
         )
-        .watches(
-            Api::<DomainValidation>::all(client),
-            watcher::Config::default().any_semantic(),
+        .watches_stream(
+            super::watch(
+                Api::<DomainValidation>::all(client),
+                watcher::Config::default().any_semantic(),
+            )
+            .touched_objects(),
             move |dv| {
                 let state_changed = validated_states.changed(&dv);
                 let generation_changed =

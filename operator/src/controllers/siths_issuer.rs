@@ -16,7 +16,7 @@ use kube::{
     Api, ResourceExt,
     api::PostParams,
     core::DeserializeGuard,
-    runtime::{Controller, WatchStreamExt, controller::Action, watcher},
+    runtime::{WatchStreamExt, controller::Action, watcher},
 };
 use tracing::{info, warn};
 
@@ -628,11 +628,10 @@ pub async fn run(
     let orders: Api<DeserializeGuard<CertificateOrder>> = Api::all(ctx.client.clone());
     let book = Arc::new(OrderBook::default());
     let writer = book.clone();
-    let order_events = watcher(orders, watcher::Config::default().any_semantic())
-        .default_backoff()
+    let order_events = super::watch(orders, watcher::Config::default().any_semantic())
         .inspect_ok(move |event| writer.apply(event))
         .touched_objects();
-    let controller = Controller::new(issuers, watcher::Config::default().any_semantic())
+    let controller = super::controller(issuers, watcher::Config::default().any_semantic())
         // Orders change in bursts (hundreds while a batch issues); counting them once per
         // burst is enough for a status that shows pending orders and spend.
         .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(5)));

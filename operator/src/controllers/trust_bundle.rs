@@ -15,7 +15,7 @@ use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams},
     core::{PartialObjectMeta, Selector, SelectorExt},
-    runtime::{Controller, WatchStreamExt, controller::Action, reflector::ObjectRef, watcher},
+    runtime::{WatchStreamExt, controller::Action, reflector::ObjectRef, watcher},
 };
 use tracing::warn;
 
@@ -536,16 +536,15 @@ pub async fn run(
     let bundles: Api<SithsTrustBundle> = Api::all(ctx.client.clone());
     let targets: Api<ConfigMap> = Api::all(ctx.client.clone());
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let controller = Controller::new(bundles, watcher::Config::default().any_semantic());
+    let controller = super::controller(bundles, watcher::Config::default().any_semantic());
     let store = controller.store();
     let by_password = store.clone();
-    let passwords = watcher(
+    let passwords = super::watch(
         Api::<PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>::all(ctx.client.clone()),
         watcher::Config::default()
             .labels(&format!("{KEYSTORE_PASSWORD_LABEL}=true"))
             .any_semantic(),
     )
-    .default_backoff()
     .touched_objects();
     controller
         // Truststore passwords: the metadata of labelled Secrets only; a changed password
@@ -565,15 +564,17 @@ pub async fn run(
                 .map(|b| ObjectRef::from_obj(b.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .owns(
-            targets,
-            watcher::Config::default()
-                .labels(BUNDLE_LABEL)
-                .any_semantic(),
+        .owns_stream(
+            super::watch(
+                targets,
+                watcher::Config::default()
+                    .labels(BUNDLE_LABEL)
+                    .any_semantic(),
+            )
+            .touched_objects(),
         )
-        .watches(
-            namespaces,
-            watcher::Config::default().any_semantic(),
+        .watches_stream(
+            super::watch(namespaces, watcher::Config::default().any_semantic()).touched_objects(),
             move |_| {
                 // A namespace appeared, changed labels or went away: every bundle looks again.
                 store
