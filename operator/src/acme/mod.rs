@@ -215,34 +215,60 @@ impl Acme {
             .list(&lp)
             .await
             .map_err(|e| api_unavailable("listing PublicIssuers", &e))?;
-        let certs = Api::<crate::api::ServiceCertificate>::all(self.client.clone())
-            .list(&lp)
-            .await
-            .map_err(|e| api_unavailable("listing ServiceCertificates", &e))?;
+        let dns01: Vec<(String, &AcmeIssuer)> = issuers
+            .items
+            .iter()
+            .filter_map(|i| {
+                let acme = i.spec.acme.as_ref()?;
+                acme.dns01.as_ref().map(|_| (i.name_any(), acme))
+            })
+            .collect();
+        // Without a DNS-01 issuer there is nothing to look for: no certificate is read (a
+        // start-up with 100 000 certificates read them all in one response for nothing).
+        if dns01.is_empty() {
+            return Ok(0);
+        }
+        // The DNS names of the DNS-01 issuers' certificates, 500 certificates a page.
+        let mut names: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+        let certs = Api::<crate::api::ServiceCertificate>::all(self.client.clone());
+        let mut page_params = kube::api::ListParams::default().limit(500);
+        loop {
+            let page = certs
+                .list(&page_params)
+                .await
+                .map_err(|e| api_unavailable("listing ServiceCertificates", &e))?;
+            for c in &page.items {
+                if c.spec.issuer_ref.kind == crate::api::IssuerKind::PublicIssuer
+                    && dns01.iter().any(|(n, _)| *n == c.spec.issuer_ref.name)
+                {
+                    names
+                        .entry(c.spec.issuer_ref.name.clone())
+                        .or_default()
+                        .extend(c.spec.dns_names.iter().cloned());
+                }
+            }
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => page_params = page_params.continue_token(&token),
+                None => break,
+            }
+        }
         let mut removed = 0;
-        for issuer in &issuers.items {
-            let Some(acme) = issuer.spec.acme.as_ref() else {
-                continue;
-            };
+        for (name, acme) in dns01 {
             let Some(d) = acme.dns01.as_ref() else {
                 continue;
             };
             let updater = match self.dns01_updater(&d.rfc2136).await {
                 Ok(u) => u,
                 Err(e) => {
-                    warn!(issuer = %issuer.name_any(), error = %e.message, "cannot look for stale DNS-01 records");
+                    warn!(issuer = %name, error = %e.message, "cannot look for stale DNS-01 records");
                     continue;
                 }
             };
             let zone = d.rfc2136.zone.trim_end_matches('.');
-            let records: std::collections::BTreeSet<String> = certs
-                .items
-                .iter()
-                .filter(|c| {
-                    c.spec.issuer_ref.kind == crate::api::IssuerKind::PublicIssuer
-                        && c.spec.issuer_ref.name == issuer.name_any()
-                })
-                .flat_map(|c| c.spec.dns_names.iter())
+            let records: std::collections::BTreeSet<String> = names
+                .get(&name)
+                .into_iter()
+                .flatten()
                 .filter(|n| challenge_for(acme, n) == Ok(ChallengeKind::Dns01))
                 .map(|n| dns01_record(n))
                 .filter(|r| r.ends_with(&format!(".{zone}")))
