@@ -377,76 +377,125 @@ fn timestamp(value: Option<&String>) -> Option<i64> {
         .map(|t| t.as_second())
 }
 
-/// The gauges describing the cluster as the caches see it, computed at scrape time.
-fn cluster_gauges(
+/// The labels of a certificate's series, borrowed from the cached object: a scrape of
+/// 10 000 certificates copied 50 000 label sets (10 MiB of the operator's peak heap in B8).
+fn certificate_labels(c: &ServiceCertificate) -> [(&'static str, &str); 5] {
+    [
+        (
+            "namespace",
+            c.metadata.namespace.as_deref().unwrap_or_default(),
+        ),
+        ("name", c.metadata.name.as_deref().unwrap_or_default()),
+        (
+            "purpose",
+            match c.spec.purpose {
+                Purpose::ServerToServer => "ServerToServer",
+                Purpose::UserFacing => "UserFacing",
+            },
+        ),
+        (
+            "route",
+            c.status
+                .as_ref()
+                .and_then(|s| s.route.as_deref())
+                .unwrap_or_default(),
+        ),
+        ("issuer", c.spec.issuer_ref.name.as_str()),
+    ]
+}
+
+/// A gauge family with one series per certificate that has a value, each written as it is
+/// computed.
+fn encode_certificate_family(
+    encoder: &mut DescriptorEncoder,
+    (name, help): (&str, &str),
     certificates: &[Arc<ServiceCertificate>],
+    value: impl Fn(&ServiceCertificate) -> Option<i64>,
+) -> Result<(), std::fmt::Error> {
+    let kind = ConstGauge::new(0i64).metric_type();
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+    for c in certificates {
+        if let Some(v) = value(c) {
+            ConstGauge::new(v).encode(family.encode_family(&certificate_labels(c))?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The per-certificate gauges, from the cache at scrape time.
+fn encode_certificate_gauges(
+    encoder: &mut DescriptorEncoder,
+    certificates: &[Arc<ServiceCertificate>],
+) -> Result<(), std::fmt::Error> {
+    fn conditions(c: &ServiceCertificate) -> &[crate::api::Condition] {
+        c.status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or_default()
+    }
+    type Value = fn(&ServiceCertificate) -> Option<i64>;
+    let families: [((&str, &str), Value); 4] = [
+        (
+            (
+                "siths_certificate_expiration_timestamp_seconds",
+                "End of validity (notAfter) of the certificate in the Secret, as a Unix timestamp",
+            ),
+            |c| timestamp(c.status.as_ref().and_then(|s| s.not_after.as_ref())),
+        ),
+        (
+            (
+                "siths_certificate_renewal_timestamp_seconds",
+                "When renewal of the certificate starts, as a Unix timestamp",
+            ),
+            |c| timestamp(c.status.as_ref().and_then(|s| s.renewal_time.as_ref())),
+        ),
+        (
+            (
+                "siths_certificate_not_before_timestamp_seconds",
+                "Start of validity (notBefore) of the certificate in the Secret, as a Unix timestamp",
+            ),
+            |c| timestamp(c.status.as_ref().and_then(|s| s.not_before.as_ref())),
+        ),
+        (
+            (
+                "siths_certificate_ready_status",
+                "1 when the ServiceCertificate is Ready, 0 otherwise",
+            ),
+            |c| {
+                Some(i64::from(
+                    find_condition(conditions(c), "Ready")
+                        .is_some_and(|c| c.status == status::TRUE),
+                ))
+            },
+        ),
+    ];
+    for (descriptor, value) in families {
+        encode_certificate_family(encoder, descriptor, certificates, value)?;
+    }
+    // Issuing carries its reason as one more label.
+    let kind = ConstGauge::new(0i64).metric_type();
+    let mut family = encoder.encode_descriptor(
+        "siths_certificate_issuing_status",
+        "1 while a new revision is being issued, 0 otherwise; reason is the Issuing condition's reason (WaitingForApproval, AwaitingCertificate, OrderDenied, ...)",
+        None,
+        kind,
+    )?;
+    for c in certificates {
+        if let Some(cond) = find_condition(conditions(c), "Issuing") {
+            let [a, b, d, e, f] = certificate_labels(c);
+            let labels = [a, b, d, e, f, ("reason", cond.reason.as_str())];
+            ConstGauge::new(i64::from(cond.status == status::TRUE))
+                .encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The issuer and order gauges, computed at scrape time.
+fn cluster_gauges(
     issuers: Option<&[Arc<SithsIssuer>]>,
     orders: &BTreeMap<String, IssuerOrders>,
 ) -> Vec<GaugeFamily> {
-    let mut expiry = GaugeFamily::new(
-        "siths_certificate_expiration_timestamp_seconds",
-        "End of validity (notAfter) of the certificate in the Secret, as a Unix timestamp",
-    );
-    let mut renewal = GaugeFamily::new(
-        "siths_certificate_renewal_timestamp_seconds",
-        "When renewal of the certificate starts, as a Unix timestamp",
-    );
-    let mut not_before = GaugeFamily::new(
-        "siths_certificate_not_before_timestamp_seconds",
-        "Start of validity (notBefore) of the certificate in the Secret, as a Unix timestamp",
-    );
-    let mut ready = GaugeFamily::new(
-        "siths_certificate_ready_status",
-        "1 when the ServiceCertificate is Ready, 0 otherwise",
-    );
-    let mut issuing = GaugeFamily::new(
-        "siths_certificate_issuing_status",
-        "1 while a new revision is being issued, 0 otherwise; reason is the Issuing condition's reason (WaitingForApproval, AwaitingCertificate, OrderDenied, ...)",
-    );
-    for c in certificates {
-        let labels: Labels = vec![
-            ("namespace", c.namespace().unwrap_or_default()),
-            ("name", c.name_any()),
-            (
-                "purpose",
-                match c.spec.purpose {
-                    Purpose::ServerToServer => "ServerToServer",
-                    Purpose::UserFacing => "UserFacing",
-                }
-                .to_string(),
-            ),
-            (
-                "route",
-                c.status
-                    .as_ref()
-                    .and_then(|s| s.route.clone())
-                    .unwrap_or_default(),
-            ),
-            ("issuer", c.spec.issuer_ref.name.clone()),
-        ];
-        let st = c.status.as_ref();
-        let conditions = st.map(|s| s.conditions.as_slice()).unwrap_or_default();
-        let is_ready =
-            find_condition(conditions, "Ready").is_some_and(|c| c.status == status::TRUE);
-        ready.samples.push((labels.clone(), i64::from(is_ready)));
-        if let Some(cond) = find_condition(conditions, "Issuing") {
-            let mut l = labels.clone();
-            l.push(("reason", cond.reason.clone()));
-            issuing
-                .samples
-                .push((l, i64::from(cond.status == status::TRUE)));
-        }
-        for (family, value) in [
-            (&mut expiry, st.and_then(|s| s.not_after.as_ref())),
-            (&mut renewal, st.and_then(|s| s.renewal_time.as_ref())),
-            (&mut not_before, st.and_then(|s| s.not_before.as_ref())),
-        ] {
-            if let Some(ts) = timestamp(value) {
-                family.samples.push((labels.clone(), ts));
-            }
-        }
-    }
-
     let mut by_phase = GaugeFamily::new(
         "siths_certificate_orders",
         "CertificateOrders by issuer and phase",
@@ -505,17 +554,7 @@ fn cluster_gauges(
             }
         }
     }
-    vec![
-        expiry,
-        renewal,
-        not_before,
-        ready,
-        issuing,
-        by_phase,
-        open,
-        spend,
-        issuer_ready,
-    ]
+    vec![by_phase, open, spend, issuer_ready]
 }
 
 impl Collector for ClusterState {
@@ -526,7 +565,8 @@ impl Collector for ClusterState {
             .unwrap_or_default();
         let issuers = lock(&self.issuers).as_ref().map(|s| s.state());
         let orders = lock(&self.orders).clone();
-        for family in cluster_gauges(&certificates, issuers.as_deref(), &orders) {
+        encode_certificate_gauges(&mut encoder, &certificates)?;
+        for family in cluster_gauges(issuers.as_deref(), &orders) {
             family.encode(&mut encoder)?;
         }
         Ok(())
