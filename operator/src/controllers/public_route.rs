@@ -316,6 +316,12 @@ async fn issue_acme(
     {
         let retry = BackoffPolicy::STANDARD.retry_at(last, failed, uid);
         if s.now < retry {
+            // Waiting out the backoff, the last attempt's failure stays the reason (both
+            // conditions carry it): a plain "Issuing" hid it, and its write after every
+            // failed attempt was a second one.
+            if let Some((reason, message)) = last_attempt_failure(cert) {
+                s.not_ready(&reason, &message);
+            }
             return Ok(Action::requeue(
                 retry
                     .duration_since(s.now)
@@ -467,6 +473,20 @@ fn describe(state: &Delegation) -> String {
         }
         Delegation::Ready => "Ready".into(),
     }
+}
+
+/// The reason and message of a failed attempt, as [`Status::not_ready`] left them: `Ready`
+/// and `Issuing` both False with the same reason (not the plain `Issuing` of a pass that
+/// is about to order).
+fn last_attempt_failure(cert: &ServiceCertificate) -> Option<(String, String)> {
+    let conditions = &cert.status.as_ref()?.conditions;
+    let ready = find_condition(conditions, READY)?;
+    let issuing = find_condition(conditions, ISSUING)?;
+    (ready.status == crate::api::status::FALSE
+        && issuing.status == crate::api::status::FALSE
+        && ready.reason == issuing.reason
+        && ready.reason != reason::ISSUING)
+        .then(|| (ready.reason.clone(), ready.message.clone()))
 }
 
 /// An event when the reason changes, so a waiting certificate does not repeat itself.
