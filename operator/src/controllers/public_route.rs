@@ -655,6 +655,73 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_attempt_is_told_apart_from_a_pass_about_to_order() {
+        use crate::api::{Condition, IssuerKind, IssuerRef, Purpose, ServiceCertificateSpec};
+        let with = |conds: &[(&str, &str, &str)]| {
+            let mut c = ServiceCertificate::new(
+                "web",
+                ServiceCertificateSpec {
+                    purpose: Purpose::UserFacing,
+                    dns_names: vec!["web.region.se".into()],
+                    secret_name: "web-tls".into(),
+                    hsa_id: None,
+                    issuer_ref: IssuerRef {
+                        kind: IssuerKind::PublicIssuer,
+                        name: "acme".into(),
+                    },
+                    private_key: None,
+                    renew_before: None,
+                    keystores: None,
+                },
+            );
+            let conditions: Vec<Condition> = conds
+                .iter()
+                .map(|(t, st, r)| {
+                    serde_json::from_value(serde_json::json!({
+                        "type": t, "status": st, "reason": r, "message": format!("{r} message"),
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"
+                    }))
+                    .unwrap()
+                })
+                .collect();
+            c.status = Some(crate::api::ServiceCertificateStatus {
+                conditions,
+                ..Default::default()
+            });
+            c
+        };
+        let failed = with(&[
+            ("Ready", "False", "AcmeDnsUpdateFailed"),
+            ("Issuing", "False", "AcmeDnsUpdateFailed"),
+        ]);
+        assert_eq!(
+            last_attempt_failure(&failed),
+            Some((
+                "AcmeDnsUpdateFailed".into(),
+                "AcmeDnsUpdateFailed message".into()
+            ))
+        );
+        // About to order, issued, or not yet looked at: no failure to keep.
+        for conds in [
+            &[
+                ("Ready", "False", "Issuing"),
+                ("Issuing", "False", "Issuing"),
+            ][..],
+            &[
+                ("Ready", "True", "Issued"),
+                ("Issuing", "False", "UpToDate"),
+            ][..],
+            &[
+                ("Ready", "False", "Issuing"),
+                ("Issuing", "False", "AcmeDnsUpdateFailed"),
+            ][..],
+            &[][..],
+        ] {
+            assert_eq!(last_attempt_failure(&with(conds)), None, "{conds:?}");
+        }
+    }
+
+    #[test]
     fn siths_is_never_an_additional_public_root() {
         assert!(public_anchors_from_pem(&ca("Pebble Root CA").root_pem()).is_ok());
         let e = public_anchors_from_pem(&ca("SITHS e-id Root CA v2").root_pem()).unwrap_err();
