@@ -31,7 +31,7 @@ use crate::{
     },
     policy::{
         backoff::BackoffPolicy,
-        conditions::{find_condition, true_reason},
+        conditions::{failed_attempt, find_condition, true_reason},
         gates::shared_with_backend_message,
         issuers::Source,
         renewal::{
@@ -319,7 +319,12 @@ async fn issue_acme(
             // Waiting out the backoff, the last attempt's failure stays the reason (both
             // conditions carry it): a plain "Issuing" hid it, and its write after every
             // failed attempt was a second one.
-            if let Some((reason, message)) = last_attempt_failure(cert) {
+            if let Some(last) = cert
+                .status
+                .as_ref()
+                .and_then(|st| failed_attempt(&st.conditions))
+            {
+                let (reason, message) = (last.reason.clone(), last.message.clone());
                 s.not_ready(&reason, &message);
             }
             return Ok(Action::requeue(
@@ -473,20 +478,6 @@ fn describe(state: &Delegation) -> String {
         }
         Delegation::Ready => "Ready".into(),
     }
-}
-
-/// The reason and message of a failed attempt, as [`Status::not_ready`] left them: `Ready`
-/// and `Issuing` both False with the same reason (not the plain `Issuing` of a pass that
-/// is about to order).
-fn last_attempt_failure(cert: &ServiceCertificate) -> Option<(String, String)> {
-    let conditions = &cert.status.as_ref()?.conditions;
-    let ready = find_condition(conditions, READY)?;
-    let issuing = find_condition(conditions, ISSUING)?;
-    (ready.status == crate::api::status::FALSE
-        && issuing.status == crate::api::status::FALSE
-        && ready.reason == issuing.reason
-        && ready.reason != reason::ISSUING)
-        .then(|| (ready.reason.clone(), ready.message.clone()))
 }
 
 /// An event when the reason changes, so a waiting certificate does not repeat itself.
@@ -652,73 +643,6 @@ mod tests {
             validity: Duration::from_secs(3600),
         })
         .unwrap()
-    }
-
-    #[test]
-    fn a_failed_attempt_is_told_apart_from_a_pass_about_to_order() {
-        use crate::api::{Condition, IssuerKind, IssuerRef, Purpose, ServiceCertificateSpec};
-        let with = |conds: &[(&str, &str, &str)]| {
-            let mut c = ServiceCertificate::new(
-                "web",
-                ServiceCertificateSpec {
-                    purpose: Purpose::UserFacing,
-                    dns_names: vec!["web.region.se".into()],
-                    secret_name: "web-tls".into(),
-                    hsa_id: None,
-                    issuer_ref: IssuerRef {
-                        kind: IssuerKind::PublicIssuer,
-                        name: "acme".into(),
-                    },
-                    private_key: None,
-                    renew_before: None,
-                    keystores: None,
-                },
-            );
-            let conditions: Vec<Condition> = conds
-                .iter()
-                .map(|(t, st, r)| {
-                    serde_json::from_value(serde_json::json!({
-                        "type": t, "status": st, "reason": r, "message": format!("{r} message"),
-                        "lastTransitionTime": "2026-01-01T00:00:00Z"
-                    }))
-                    .unwrap()
-                })
-                .collect();
-            c.status = Some(crate::api::ServiceCertificateStatus {
-                conditions,
-                ..Default::default()
-            });
-            c
-        };
-        let failed = with(&[
-            ("Ready", "False", "AcmeDnsUpdateFailed"),
-            ("Issuing", "False", "AcmeDnsUpdateFailed"),
-        ]);
-        assert_eq!(
-            last_attempt_failure(&failed),
-            Some((
-                "AcmeDnsUpdateFailed".into(),
-                "AcmeDnsUpdateFailed message".into()
-            ))
-        );
-        // About to order, issued, or not yet looked at: no failure to keep.
-        for conds in [
-            &[
-                ("Ready", "False", "Issuing"),
-                ("Issuing", "False", "Issuing"),
-            ][..],
-            &[
-                ("Ready", "True", "Issued"),
-                ("Issuing", "False", "UpToDate"),
-            ][..],
-            &[
-                ("Ready", "False", "Issuing"),
-                ("Issuing", "False", "AcmeDnsUpdateFailed"),
-            ][..],
-            &[][..],
-        ] {
-            assert_eq!(last_attempt_failure(&with(conds)), None, "{conds:?}");
-        }
     }
 
     #[test]

@@ -119,6 +119,26 @@ pub fn settled_reason(conditions: &[Condition]) -> Option<&str> {
         .or_else(|| find_condition(conditions, READY).map(|c| c.reason.as_str()))
 }
 
+/// The `Ready` condition of a failed attempt, as a pass that failed leaves the conditions:
+/// `Ready` and `Issuing` both `False` with the same reason (not the plain `Issuing` of a
+/// pass about to order). A pass waiting out the backoff keeps it.
+pub fn failed_attempt(conditions: &[Condition]) -> Option<&Condition> {
+    use crate::{
+        api::status::FALSE,
+        vocabulary::{
+            condition::{ISSUING, READY},
+            reason,
+        },
+    };
+    let ready = find_condition(conditions, READY)?;
+    let issuing = find_condition(conditions, ISSUING)?;
+    (ready.status == FALSE
+        && issuing.status == FALSE
+        && ready.reason == issuing.reason
+        && ready.reason != reason::ISSUING)
+        .then_some(ready)
+}
+
 /// `s` cut to at most `max` bytes on a character boundary.
 pub fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -134,6 +154,53 @@ pub fn truncate(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_attempt_is_told_apart_from_a_pass_about_to_order() {
+        let t = Timestamp::UNIX_EPOCH;
+        let conds = |pairs: &[(&str, &str, &str)]| {
+            pairs.iter().fold(Vec::new(), |c, (type_, status, reason)| {
+                with_condition(
+                    &c,
+                    &DesiredCondition {
+                        type_,
+                        status,
+                        reason,
+                        message: "m",
+                        observed_generation: None,
+                    },
+                    t,
+                )
+                .0
+            })
+        };
+        let failed = conds(&[
+            ("Ready", "False", "AcmeDnsUpdateFailed"),
+            ("Issuing", "False", "AcmeDnsUpdateFailed"),
+        ]);
+        assert_eq!(
+            failed_attempt(&failed).map(|c| c.reason.as_str()),
+            Some("AcmeDnsUpdateFailed")
+        );
+        // About to order, issued, or not yet looked at: no failure to keep.
+        for pairs in [
+            &[
+                ("Ready", "False", "Issuing"),
+                ("Issuing", "False", "Issuing"),
+            ][..],
+            &[
+                ("Ready", "True", "Issued"),
+                ("Issuing", "False", "UpToDate"),
+            ][..],
+            &[
+                ("Ready", "False", "Issuing"),
+                ("Issuing", "False", "AcmeDnsUpdateFailed"),
+            ][..],
+            &[][..],
+        ] {
+            assert!(failed_attempt(&conds(pairs)).is_none(), "{pairs:?}");
+        }
+    }
 
     #[test]
     fn the_settled_reason_prefers_ready_then_a_waiting_issuing() {
