@@ -139,6 +139,18 @@ fn until_stopped(
 }
 
 /// Age after which an ACME HTTP-01 solver object belongs to no live order.
+/// The annotation in which client-side `kubectl apply` keeps the object as last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What the ServiceCertificate cache leaves out of each object: its managedFields and
+/// [`LAST_APPLIED`].
+fn trim_for_cache(c: &mut ServiceCertificate) {
+    c.metadata.managed_fields = None;
+    if let Some(a) = c.metadata.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+    }
+}
+
 const STALE_SOLVER_AGE: Duration = Duration::from_secs(600);
 
 /// Longest wait for the controllers after SIGTERM or SIGINT.
@@ -329,8 +341,10 @@ async fn run_controllers(
             .ready()
             .await
             .context("DomainValidation cache: its watch stopped before it listed")?;
-        // The cache holds every ServiceCertificate without its managedFields: nothing reads
-        // them, and as JSON trees they were the larger part of each cached object.
+        // The cache holds every ServiceCertificate without its managedFields and without
+        // the copy of itself `kubectl apply` leaves in an annotation: nothing reads them,
+        // and together they were the larger part of each cached object (no write sends a
+        // cached object back whole: status and labels are patched).
         let (certificate_store, certificate_writer) = reflector::store();
         let certificate_stream = reflector(
             certificate_writer,
@@ -338,7 +352,7 @@ async fn run_controllers(
                 Api::<ServiceCertificate>::all(client.clone()),
                 watcher::Config::default().any_semantic(),
             )
-            .modify(|c| c.metadata.managed_fields = None),
+            .modify(trim_for_cache),
         )
         .applied_objects();
         let certificates = Controller::for_stream(certificate_stream, certificate_store)
@@ -401,5 +415,37 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => info!("SIGTERM received, shutting down"),
         _ = int.recv() => info!("SIGINT received, shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_leaves_out_managed_fields_and_the_last_applied_copy_only() {
+        let mut c: ServiceCertificate = serde_json::from_value(serde_json::json!({
+            "apiVersion": "siths-operator.io/v1alpha1", "kind": "ServiceCertificate",
+            "metadata": {
+                "name": "api", "namespace": "team",
+                "annotations": {
+                    LAST_APPLIED: "{\"spec\":{}}",
+                    crate::vocabulary::RENEW_REQUESTED_KEY: "2026-12-01T00:00:00Z"
+                },
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
+            },
+            "spec": {
+                "purpose": "ServerToServer", "dnsNames": ["api.region.se"],
+                "secretName": "api-tls", "issuerRef": {"kind": "SithsIssuer", "name": "region"}
+            }
+        }))
+        .expect("certificate");
+        let spec = serde_json::to_value(&c.spec).expect("spec");
+        trim_for_cache(&mut c);
+        assert!(c.metadata.managed_fields.is_none());
+        let annotations = c.metadata.annotations.clone().unwrap_or_default();
+        assert!(!annotations.contains_key(LAST_APPLIED));
+        assert!(annotations.contains_key(crate::vocabulary::RENEW_REQUESTED_KEY));
+        assert_eq!(serde_json::to_value(&c.spec).expect("spec"), spec);
     }
 }

@@ -35,15 +35,14 @@ struct AppState {
     health: Arc<Health>,
 }
 
+/// The exposition is streamed as it is encoded (see [`Metrics::encode_stream`]): a scrape
+/// holds a few pieces of it at a time, not the whole text.
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    match s.metrics.encode() {
-        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], body),
-        Err(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, "text/plain")],
-            "encoding metrics failed\n".to_string(),
-        ),
-    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        axum::body::Body::from_stream(s.metrics.clone().encode_stream()),
+    )
 }
 
 async fn healthz() -> &'static str {
