@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::{
     Api, Client,
     client::ClientBuilder,
@@ -346,13 +346,16 @@ async fn run_controllers(
         // and together they were the larger part of each cached object (no write sends a
         // cached object back whole: status and labels are patched).
         let (certificate_store, certificate_writer) = reflector::store();
+        let claims = Arc::new(controllers::secret_claims::SecretClaims::default());
+        let index = claims.clone();
         let certificate_stream = reflector(
             certificate_writer,
             crate::controllers::watch(
                 Api::<ServiceCertificate>::all(client.clone()),
                 watcher::Config::default().any_semantic(),
             )
-            .modify(trim_for_cache),
+            .modify(trim_for_cache)
+            .inspect_ok(move |event| index.apply(event)),
         )
         .applied_objects();
         let certificates = Controller::for_stream(certificate_stream, certificate_store)
@@ -382,7 +385,10 @@ async fn run_controllers(
             client.clone(),
             settings,
             validations,
-            certificates.store(),
+            controllers::CertificateCache {
+                store: certificates.store(),
+                claims,
+            },
             issuers,
             metrics,
             Arc::new(acme),

@@ -529,15 +529,11 @@ async fn client_certificate(
         return Ok(());
     }
     // The ServiceCertificate controller's cache, not a list per pass.
-    let managed = !c
+    let managed = c
         .ctx
-        .certificates()
-        .state_filter(|sc| {
-            sc.metadata.namespace.as_deref() == Some(ns.as_str())
-                && sc.spec.secret_name == name
-                && sc.spec.purpose == Purpose::ServerToServer
-        })
-        .is_empty();
+        .certificates_naming(&ns, &name)
+        .iter()
+        .any(|sc| sc.spec.purpose == Purpose::ServerToServer);
     if !managed {
         let expiry = cert.leaf.not_after.strftime("%Y-%m-%d");
         notes.push(Note {

@@ -12,6 +12,7 @@ pub mod ingress;
 pub mod public_issuer;
 mod public_route;
 pub mod ready_store;
+pub mod secret_claims;
 pub mod service_certificate;
 pub mod siths_issuer;
 pub mod trust_bundle;
@@ -72,6 +73,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     validations: Store<DomainValidation>,
     certificates: Store<ServiceCertificate>,
+    secret_claims: Arc<secret_claims::SecretClaims>,
     issuer_objects: IssuerCaches,
     issuers: IssuerCache,
     /// Per issuer name, held while that issuer is resolved (see
@@ -91,6 +93,16 @@ pub struct Context {
     siths_anchors: std::sync::OnceLock<Vec<crate::pki::SithsAnchors>>,
     /// ACME accounts and orders of PublicIssuers with `acme`.
     pub acme: Arc<crate::acme::Acme>,
+}
+
+/// The ServiceCertificate cache and its index by the Secret each certificate names, both
+/// kept from one watch.
+#[derive(Debug)]
+pub struct CertificateCache {
+    /// The certificates.
+    pub store: Store<ServiceCertificate>,
+    /// Which of them name each Secret.
+    pub claims: Arc<secret_claims::SecretClaims>,
 }
 
 /// The SithsIssuers and PublicIssuers, as the ServiceCertificate controller's issuer
@@ -184,7 +196,7 @@ impl Context {
         client: Client,
         settings: Settings,
         validations: Store<DomainValidation>,
-        certificates: Store<ServiceCertificate>,
+        certificates: CertificateCache,
         issuer_objects: IssuerCaches,
         metrics: Arc<Metrics>,
         acme: Arc<crate::acme::Acme>,
@@ -200,7 +212,8 @@ impl Context {
             settings,
             metrics,
             validations,
-            certificates,
+            certificates: certificates.store,
+            secret_claims: certificates.claims,
             issuer_objects,
             issuers: Default::default(),
             resolving: Default::default(),
@@ -301,6 +314,23 @@ impl Context {
     /// Every ServiceCertificate (the controller's own cache).
     pub fn certificates(&self) -> &Store<ServiceCertificate> {
         &self.certificates
+    }
+
+    /// The cached certificates in `namespace` that name Secret `secret`, from the index
+    /// (see [`secret_claims`]), not a scan of the cache.
+    pub fn certificates_naming(
+        &self,
+        namespace: &str,
+        secret: &str,
+    ) -> Vec<Arc<ServiceCertificate>> {
+        self.secret_claims
+            .candidates(namespace, secret)
+            .into_iter()
+            .filter_map(|(ns, name)| self.certificates.get(&ObjectRef::new(&name).within(&ns)))
+            .filter(|c| {
+                c.spec.secret_name == secret && c.metadata.namespace.as_deref() == Some(namespace)
+            })
+            .collect()
     }
 
     /// Publishes an event on `obj`. Failing to publish is logged, never fatal: an event is

@@ -224,9 +224,7 @@ async fn process(
     };
     let validations = ctx.validations().state();
     let validations: Vec<&DomainValidation> = validations.iter().map(AsRef::as_ref).collect();
-    let same_secret = ctx.certificates().state_filter(|c| {
-        c.spec.secret_name == spec.secret_name && c.metadata.namespace.as_deref() == Some(ns)
-    });
+    let same_secret = ctx.certificates_naming(ns, &spec.secret_name);
     let same_secret: Vec<&ServiceCertificate> = same_secret
         .iter()
         .map(AsRef::as_ref)
