@@ -855,8 +855,8 @@ mod tests {
         }
         assert_eq!(String::from_utf8(streamed).expect("utf-8"), whole);
 
-        // A reader that takes one piece and goes away: the encoder stops instead of
-        // encoding the rest into a closed channel (it would block on it otherwise).
+        // A reader that takes one piece and goes away: the encoder ends (its next send
+        // fails) instead of encoding the rest for nobody.
         let mut stream = Box::pin(m.clone().encode_stream());
         assert!(stream.next().await.is_some());
         drop(stream);

@@ -138,7 +138,6 @@ fn until_stopped(
     }
 }
 
-/// Age after which an ACME HTTP-01 solver object belongs to no live order.
 /// The annotation in which client-side `kubectl apply` keeps the object as last applied.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -151,6 +150,7 @@ fn trim_for_cache(c: &mut ServiceCertificate) {
     }
 }
 
+/// Age after which an ACME HTTP-01 solver object belongs to no live order.
 const STALE_SOLVER_AGE: Duration = Duration::from_secs(600);
 
 /// Longest wait for the controllers after SIGTERM or SIGINT.
@@ -341,10 +341,11 @@ async fn run_controllers(
             .ready()
             .await
             .context("DomainValidation cache: its watch stopped before it listed")?;
-        // The cache holds every ServiceCertificate without its managedFields and without
-        // the copy of itself `kubectl apply` leaves in an annotation: nothing reads them,
-        // and together they were the larger part of each cached object (no write sends a
-        // cached object back whole: status and labels are patched).
+        // The cache holds every ServiceCertificate without its managedFields (as JSON trees
+        // they were the larger part of each cached object) and without the copy of itself
+        // a client-side `kubectl apply` leaves in an annotation (as large as the object).
+        // Nothing reads them, and no write sends a cached object back whole. Beside the
+        // cache, the same events keep the index of which certificates name each Secret.
         let (certificate_store, certificate_writer) = reflector::store();
         let claims = Arc::new(controllers::secret_claims::SecretClaims::default());
         let index = claims.clone();
