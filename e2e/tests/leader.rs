@@ -333,6 +333,7 @@ async fn scrape_expiry_gauges(
 
 #[tokio::test]
 async fn standby_takes_over_when_the_leader_is_killed() -> Result<()> {
+    const TOTAL: usize = 30;
     let _turn = ONE_AT_A_TIME.lock().await;
     let cp = e2e::shared();
     let admin = cp.client().await?;
@@ -388,9 +389,12 @@ async fn standby_takes_over_when_the_leader_is_killed() -> Result<()> {
         a.output()
     );
 
-    // New work arrives, and the leader dies in the middle of it.
-    add_certificates(&certs, &ns, 6..14).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // New work arrives, and the leader dies in the middle of it. Eight certificates and
+    // 300 ms were once the middle; with pooled keys and a 20 ms debounce the leader had
+    // finished all eight by then, and the standby found nothing to do. Twenty-four, and
+    // the kill as soon as the last is applied.
+    add_certificates(&certs, &ns, 6..TOTAL).await?;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     a.kill();
     let killed = jiff::Timestamp::now();
     let takeover = wait_holder(&admin, &lease, "operator-b", Duration::from_secs(30)).await?;
@@ -405,7 +409,7 @@ async fn standby_takes_over_when_the_leader_is_killed() -> Result<()> {
         "takeover took {takeover:?}"
     );
 
-    let all = wait_all_ready(&certs, 14).await?;
+    let all = wait_all_ready(&certs, TOTAL).await?;
     one_order_each(&admin, &ns, &all).await?;
     let new_leader_metrics = scrape_expiry_gauges(&b, &ns, &all).await?;
     ensure!(
@@ -416,11 +420,12 @@ async fn standby_takes_over_when_the_leader_is_killed() -> Result<()> {
 
     let log = writes(cp).await?;
     let orders = created_once(&log, &ns)?;
-    ensure!(orders == 14, "{orders} orders created");
+    ensure!(orders == TOTAL, "{orders} orders created");
     let by_b = log
         .iter()
         .filter(|w| w.user == "operator-b" && w.namespace == ns)
         .count();
+    eprintln!("operator-b wrote {by_b} times in {ns}");
     ensure!(by_b > 0, "operator-b wrote nothing in {ns}");
     let late: Vec<&Write> = log
         .iter()
