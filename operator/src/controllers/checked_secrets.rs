@@ -29,7 +29,9 @@ use kube::{Resource, ResourceExt, runtime::watcher::Event};
 
 use crate::api::{SecretCheck, ServiceCertificateStatus};
 
-fn key(namespace: &str, name: &str) -> String {
+/// The key of object `name` in `namespace` in the maps of this module and of
+/// [`super::secret_claims`].
+pub(super) fn key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
 

@@ -528,7 +528,7 @@ async fn client_certificate(
     if class.siths_environment().is_none() {
         return Ok(());
     }
-    // The ServiceCertificate controller's cache, not a list per pass.
+    // The ServiceCertificate controller's cache and its Secret index, not a list per pass.
     let managed = c
         .ctx
         .certificates_naming(&ns, &name)

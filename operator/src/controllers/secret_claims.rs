@@ -44,10 +44,9 @@ fn secret_hash(namespace: &str, secret: &str) -> u64 {
 }
 
 fn certificate_key(c: &ServiceCertificate) -> String {
-    format!(
-        "{}/{}",
+    super::checked_secrets::key(
         c.metadata.namespace.as_deref().unwrap_or_default(),
-        c.metadata.name.as_deref().unwrap_or_default()
+        c.metadata.name.as_deref().unwrap_or_default(),
     )
 }
 
