@@ -395,14 +395,36 @@ async fn run_controllers(
             Arc::new(acme),
         );
         info!("watching ServiceCertificates, SithsIssuers, PublicIssuers and DomainValidations");
+        // One watch of Secrets and one of CertificateOrders, each read by several
+        // controllers. The readers that need the whole list subscribe here, before the
+        // watches run; the others when they start.
+        let shared = controllers::shared_watch::SharedWatches::default();
+        let certificate_readers = controllers::shared_watch::SharedReaders {
+            secrets: shared.secrets.subscribe(),
+            orders: shared.orders.subscribe(),
+        };
+        let issuer_orders = shared.orders.subscribe();
+        let secrets = shared.secrets.clone();
         tokio::join!(
-            controllers::service_certificate::run(ctx.clone(), certificates, issuer_writers),
-            controllers::siths_issuer::run(ctx.clone(), until_stopped(&stop)),
+            controllers::service_certificate::run(
+                ctx.clone(),
+                certificates,
+                issuer_writers,
+                certificate_readers,
+            ),
+            controllers::siths_issuer::run(ctx.clone(), issuer_orders, until_stopped(&stop)),
             controllers::public_issuer::run(ctx.clone(), until_stopped(&stop)),
             controllers::trust_bundle::run(ctx.clone(), until_stopped(&stop)),
             controllers::domain_validation::run(ctx.clone(), until_stopped(&stop)),
-            controllers::ingress::run(ctx.clone(), until_stopped(&stop)),
-            controllers::gateway::run(ctx, until_stopped(&stop)),
+            controllers::ingress::run(ctx.clone(), &secrets, until_stopped(&stop)),
+            controllers::gateway::run(ctx.clone(), secrets.clone(), until_stopped(&stop)),
+            // The shared watches, until the stop signal.
+            async {
+                tokio::select! {
+                    () = shared.run(ctx.client.clone()) => {}
+                    () = until_stopped(&stop) => {}
+                }
+            },
             // Emptied when it returns, or when dropped with the controllers (lease lost).
             crate::keypool::global().fill(until_stopped(&stop)),
         );

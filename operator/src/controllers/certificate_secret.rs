@@ -47,6 +47,14 @@ pub(super) fn labels(cert_name: &str, role: &str) -> BTreeMap<String, String> {
     .into()
 }
 
+/// Whether `labels` mark a certificate Secret this operator writes (the labels [`labels`]
+/// gives with the certificate role): the Secrets whose versions the ServiceCertificate
+/// controller keeps (see `checked_secrets`).
+pub(super) fn is_certificate_secret(labels: &BTreeMap<String, String>) -> bool {
+    labels.get(MANAGED_BY.0).map(String::as_str) == Some(MANAGED_BY.1)
+        && labels.get(ROLE_LABEL).map(String::as_str) == Some(ROLE_CERTIFICATE)
+}
+
 pub(super) async fn adopt(
     secrets: &Api<Secret>,
     secret_name: &str,

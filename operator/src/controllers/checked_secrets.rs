@@ -94,6 +94,31 @@ impl WatchedVersions {
         }
     }
 
+    /// Applies one event of a watch of every object as the event a watch of the `selected`
+    /// ones (a label selector) would have sent, and returns that event; `None` where such a
+    /// watch would have sent nothing. An object that stops being selected is deleted, as the
+    /// apiserver reports it to a watch with a selector. This lets the ServiceCertificate
+    /// controller read the one Secret watch it shares (see [`super::shared_watch`]).
+    pub fn apply_selected<K: Resource>(
+        &self,
+        event: Event<K>,
+        selected: impl Fn(&K) -> bool,
+    ) -> Option<Event<K>> {
+        let known = |o: &K| {
+            self.version(&o.namespace().unwrap_or_default(), &o.name_any())
+                .is_some()
+        };
+        let event = match event {
+            Event::Apply(o) if selected(&o) => Event::Apply(o),
+            Event::Apply(o) | Event::Delete(o) if known(&o) || selected(&o) => Event::Delete(o),
+            Event::Apply(_) | Event::Delete(_) => return None,
+            Event::InitApply(o) if !selected(&o) => return None,
+            event => event,
+        };
+        self.apply(&event);
+        Some(event)
+    }
+
     /// Whether the watch has listed every Secret once (before, a Secret missing from the
     /// map may just not be reported yet).
     pub fn listed(&self) -> bool {
@@ -253,6 +278,68 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    fn labelled(name: &str, rv: &str) -> Secret {
+        let mut s = secret(name, rv);
+        s.metadata.labels = Some([("picked".to_string(), "yes".to_string())].into());
+        s
+    }
+
+    fn picked(s: &Secret) -> bool {
+        s.labels().contains_key("picked")
+    }
+
+    /// What each event came out as: `None`, or its kind and object name.
+    fn outcome(v: &WatchedVersions, event: Event<Secret>) -> Option<(&'static str, String)> {
+        v.apply_selected(event, picked).map(|e| match e {
+            Event::Apply(s) => ("Apply", s.name_any()),
+            Event::Delete(s) => ("Delete", s.name_any()),
+            Event::InitApply(s) => ("InitApply", s.name_any()),
+            Event::Init => ("Init", String::new()),
+            Event::InitDone => ("InitDone", String::new()),
+        })
+    }
+
+    #[test]
+    fn a_watch_of_everything_reads_as_a_watch_with_a_selector() {
+        let v = WatchedVersions::default();
+        let ev = |kind: &'static str, name: &str| Some((kind, name.to_string()));
+        assert_eq!(outcome(&v, Event::Init), ev("Init", ""));
+        assert_eq!(
+            outcome(&v, Event::InitApply(labelled("a", "1"))),
+            ev("InitApply", "a")
+        );
+        assert_eq!(outcome(&v, Event::InitApply(secret("other", "2"))), None);
+        assert_eq!(outcome(&v, Event::InitDone), ev("InitDone", ""));
+        assert!(v.listed());
+        assert_eq!(v.version("ns", "a").as_deref(), Some("1"));
+        assert_eq!(v.version("ns", "other"), None);
+        // Changes of an object never selected, and its deletion: nothing.
+        assert_eq!(outcome(&v, Event::Apply(secret("other", "3"))), None);
+        assert_eq!(outcome(&v, Event::Delete(secret("other", "3"))), None);
+        // A selected object changes, then loses its label: deleted, and forgotten.
+        assert_eq!(
+            outcome(&v, Event::Apply(labelled("a", "4"))),
+            ev("Apply", "a")
+        );
+        assert_eq!(v.version("ns", "a").as_deref(), Some("4"));
+        assert_eq!(
+            outcome(&v, Event::Apply(secret("a", "5"))),
+            ev("Delete", "a")
+        );
+        assert_eq!(v.version("ns", "a"), None);
+        assert_eq!(outcome(&v, Event::Apply(secret("a", "6"))), None);
+        // It gets the label again, then is deleted.
+        assert_eq!(
+            outcome(&v, Event::Apply(labelled("a", "7"))),
+            ev("Apply", "a")
+        );
+        assert_eq!(
+            outcome(&v, Event::Delete(labelled("a", "7"))),
+            ev("Delete", "a")
+        );
+        assert_eq!(v.version("ns", "a"), None);
     }
 
     #[test]

@@ -56,6 +56,7 @@ use super::{
     front_door::{self, DoorContext, Note, Served, secret_ref},
     ingress::AUDIT_RESYNC,
     measured, now,
+    shared_watch::SharedWatch,
 };
 use crate::{
     api::{
@@ -174,8 +175,12 @@ impl std::fmt::Debug for GatewayContext {
 
 /// Runs the Gateway and BackendTLSPolicy controllers until `shutdown`, once Gateway API is
 /// served (checked every `recheck`).
+///
+/// `secrets` is the Secret watch it shares (see [`super::shared_watch`]); it reads it from
+/// when Gateway API is served.
 pub async fn run(
     ctx: Arc<Context>,
+    secrets: SharedWatch<PartialObjectMeta<Secret>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let recheck = ctx.settings.gateway_api_recheck;
@@ -217,7 +222,7 @@ pub async fn run(
     let second = async move {
         let _ = rx.await;
     };
-    tokio::join!(shutdown_all, run_served(ctx, served, second),);
+    tokio::join!(shutdown_all, run_served(ctx, served, &secrets, second),);
 }
 
 fn gateway_refs<'a>(
@@ -248,6 +253,7 @@ fn routed_gateways(
 async fn run_served(
     ctx: Arc<Context>,
     served: GatewayApi,
+    secrets: &SharedWatch<PartialObjectMeta<Secret>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
@@ -293,11 +299,8 @@ async fn run_served(
     })
     .applied_objects();
 
-    let secret_stream = super::watch(
-        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    )
-    .touched_objects();
+    // Secrets by metadata, from the watch shared with the other controllers.
+    let secret_stream = secrets.subscribe().touched_objects();
 
     // Secrets map to the Gateways whose listeners (or ListenerSets) or client certificate
     // name them. This runs for every Secret event in the cluster: no routes or grants are

@@ -40,6 +40,7 @@ use super::{
     Context, Error, IngressMode,
     front_door::{self, DoorContext, Served},
     measured,
+    shared_watch::SharedWatch,
 };
 use crate::{
     audit::ObjectRef as AuditRef,
@@ -79,8 +80,10 @@ fn ingresses_naming(
 }
 
 /// Runs the Ingress controller until `shutdown`.
+/// `secrets` is the Secret watch it shares (see [`super::shared_watch`]).
 pub async fn run(
     ctx: Arc<Context>,
+    secrets: &SharedWatch<PartialObjectMeta<Secret>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
@@ -116,13 +119,10 @@ pub async fn run(
     })
     .applied_objects();
 
-    // Secrets by metadata only: a trigger, never a cache.
+    // Secrets by metadata only (the watch shared with the other controllers): a trigger,
+    // never a cache.
     let mapper_store = ingresses.clone();
-    let secret_stream = super::watch(
-        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    )
-    .touched_objects();
+    let secret_stream = secrets.subscribe().touched_objects();
 
     info!("watching Ingresses (and Secrets by metadata)");
     let controller = Controller::for_stream(ingress_stream, ingresses)

@@ -14,6 +14,7 @@ mod public_route;
 pub mod ready_store;
 pub mod secret_claims;
 pub mod service_certificate;
+pub mod shared_watch;
 pub mod siths_issuer;
 pub mod trust_bundle;
 

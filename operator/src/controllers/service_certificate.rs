@@ -26,7 +26,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ListParams, ObjectMeta},
-    core::{DeserializeGuard, PartialObjectMeta},
+    core::{DeserializeGuard, PartialObjectMeta, PartialObjectMetaExt as _},
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
@@ -46,6 +46,7 @@ use super::{
     },
     checked_secrets::Checked,
     measured, now,
+    shared_watch::SharedReaders,
     siths_issuer::{ResolvedBackend, ResolvedIssuer},
 };
 use crate::{
@@ -74,8 +75,7 @@ use crate::{
     },
     vocabulary::{
         CERTIFICATE_LABEL, IMPORT_REQUESTED_KEY, ISSUED_AT_KEY, ISSUER_LABEL,
-        KEYSTORE_PASSWORD_LABEL, MANAGED_BY, Notice, RENEW_REQUESTED_KEY, REVISION_KEY,
-        ROLE_CERTIFICATE, ROLE_LABEL, action,
+        KEYSTORE_PASSWORD_LABEL, Notice, RENEW_REQUESTED_KEY, REVISION_KEY, ROLE_LABEL, action,
         condition::{DOMAIN_VALIDATED, ISSUING, KEYSTORES, READY},
         reason,
     },
@@ -599,6 +599,17 @@ fn remember_checked(
     } else {
         None
     };
+    // When the cached object's status already records this very conclusion (every pass
+    // after a restart, every later pass that finds nothing changed), that status is the
+    // copy `last_check` reads: a second one in memory would cost some 300 bytes per
+    // certificate (30 MiB at 100 000) and say nothing new.
+    if cert.spec.keystores.is_none()
+        && cert.status.as_ref().and_then(Checked::from_status).as_ref() == Some(&checked)
+    {
+        ctx.checked_secrets
+            .forget(&cert.namespace().unwrap_or_default(), &cert.name_any());
+        return;
+    }
     ctx.checked_secrets.remember(
         &cert.namespace().unwrap_or_default(),
         &cert.name_any(),
@@ -1288,10 +1299,14 @@ where
 
 /// Runs the ServiceCertificate controller until `shutdown` resolves. Its issuer watches
 /// fill the issuer caches of `ctx` through `issuers` (see [`super::IssuerCaches`]).
+///
+/// `shared` are its readers of the watches it shares with other controllers, subscribed
+/// before those watches run (see [`super::shared_watch`]).
 pub async fn run(
     ctx: Arc<Context>,
     controller: Controller<ServiceCertificate>,
     issuers: IssuerCacheWriters,
+    shared: SharedReaders,
 ) {
     let client = ctx.client.clone();
     let store = controller.store();
@@ -1321,30 +1336,37 @@ pub async fn run(
                 .debounce(Duration::from_millis(20))
                 .concurrency(RECONCILE_CONCURRENCY),
         )
-        // Orders by metadata: an order's change wakes its certificate, and the versions
-        // tell a pass whether an order may exist before it reads one (no read that would
-        // only answer 404). Metadata only: no order's CSR or chain is decoded here (one an
-        // older schema admitted cannot stop the watch either), and none is kept.
+        // Orders by metadata, from the order watch shared with the SithsIssuer controller:
+        // an order's change wakes its certificate, and the versions tell a pass whether an
+        // order may exist before it reads one (no read that would only answer 404). An
+        // order an older schema admitted is seen by its metadata too. None is kept here.
         .owns_stream(
-            super::watch(
-                Api::<PartialObjectMeta<CertificateOrder>>::all(client.clone()),
-                watcher::Config::default().any_semantic(),
-            )
-            .inspect_ok(move |event| order_versions.order_versions.apply(event))
-            .touched_objects(),
+            shared
+                .orders
+                .map_ok(|event| {
+                    super::shared_watch::map_event(event, |order| {
+                        let mut meta = order.meta().clone();
+                        meta.managed_fields = None;
+                        meta.into_request_partial::<CertificateOrder>()
+                    })
+                })
+                .inspect_ok(move |event| order_versions.order_versions.apply(event))
+                .touched_objects(),
         )
-        // Certificate Secrets by metadata (their data is read when a pass needs it): each
-        // event also records the Secret's version, so a pass over an unchanged Secret
-        // need not read it (see `checked_secrets`).
+        // Certificate Secrets by metadata (their data is read when a pass needs it), from
+        // the Secret watch shared with the Ingress and Gateway controllers, read as a watch
+        // of the operator's certificate Secrets would be: each event also records the
+        // Secret's version, so a pass over an unchanged Secret need not read it (see
+        // `checked_secrets`).
         .watches_stream(
-            super::watch(
-                Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-                watcher::Config::default()
-                    .labels(&format!("{}={},{ROLE_LABEL}={ROLE_CERTIFICATE}", MANAGED_BY.0, MANAGED_BY.1))
-                    .any_semantic(),
-            )
-            .inspect_ok(move |event| versions.secret_versions.apply(event))
-            .touched_objects(),
+            shared
+                .secrets
+                .try_filter_map(move |event| {
+                    std::future::ready(Ok(versions.secret_versions.apply_selected(event, |s| {
+                        super::certificate_secret::is_certificate_secret(s.labels())
+                    })))
+                })
+                .touched_objects(),
             move |secret| secret_owners(&by_secret, &secret),
         )
         // Key store passwords: the metadata of labelled Secrets only (never their data,

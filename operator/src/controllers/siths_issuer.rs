@@ -20,7 +20,7 @@ use kube::{
 };
 use tracing::{info, warn};
 
-use super::{Context, Error, apply_status, measured, now};
+use super::{Context, Error, apply_status, measured, now, shared_watch::Reader};
 use crate::vocabulary::{FIELD_MANAGER, ISSUER_LABEL, MANAGED_BY};
 use crate::{
     api::{
@@ -619,16 +619,18 @@ pub async fn reconcile(
     Ok(Action::requeue(Duration::from_secs(600)))
 }
 
-/// Runs the SithsIssuer controller until `shutdown` resolves.
+/// Runs the SithsIssuer controller until `shutdown` resolves. `orders` is its reader of
+/// the order watch it shares with the ServiceCertificate controller, subscribed before
+/// that watch runs (the book needs the whole list; see [`super::shared_watch`]).
 pub async fn run(
     ctx: Arc<Context>,
+    orders: Reader<DeserializeGuard<CertificateOrder>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let issuers: Api<SithsIssuer> = Api::all(ctx.client.clone());
-    let orders: Api<DeserializeGuard<CertificateOrder>> = Api::all(ctx.client.clone());
     let book = Arc::new(OrderBook::default());
     let writer = book.clone();
-    let order_events = super::watch(orders, watcher::Config::default().any_semantic())
+    let order_events = orders
         .inspect_ok(move |event| writer.apply(event))
         .touched_objects();
     let controller = super::controller(issuers, watcher::Config::default().any_semantic())
