@@ -162,19 +162,15 @@ impl<K: Clone + Send + 'static> SharedWatch<K> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
             let mut gone = Vec::new();
-            // Copies for all but the last reader, which takes the event itself.
-            let mut event = Some(event);
-            let last = readers.len().saturating_sub(1);
-            for (i, reader) in readers.into_iter().enumerate() {
-                let Some(copy) = (if i == last {
-                    event.take()
-                } else {
-                    event.clone()
-                }) else {
-                    break;
-                };
-                if reader.send(copy).await.is_err() {
-                    gone.push(reader);
+            // A copy for each reader but the last, which takes the event itself.
+            if let Some((last, others)) = readers.split_last() {
+                for reader in others {
+                    if reader.send(event.clone()).await.is_err() {
+                        gone.push(reader.clone());
+                    }
+                }
+                if last.send(event).await.is_err() {
+                    gone.push(last.clone());
                 }
             }
             if !gone.is_empty() {
