@@ -3,9 +3,8 @@
 use clap::Parser;
 use siths_operator::{run, telemetry};
 
-/// jemalloc with its background thread returning freed pages to the system: at 100 000
-/// certificates the caches' small objects took 22 % less RSS than with glibc's malloc, and
-/// deserialising the start-up lists half the CPU (BENCHMARKS.md, issue #21). Rust's
+/// jemalloc, with its background thread returning freed pages to the system (why: the
+/// comment on the dependency in `operator/Cargo.toml`, figures in BENCHMARKS.md). Rust's
 /// allocations only; aws-lc's C code keeps the C library's malloc.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
